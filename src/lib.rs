@@ -1,0 +1,36 @@
+//! `harness` compares LLM agent configurations on inference servers with statistical
+//! rigor.
+//!
+//! Data flows one way, and the modules follow it:
+//!
+//! ```text
+//! scenario (YAML) ─► plan ─► scheduler ─► backend ─► metrics ─► results on disk
+//!                                                                  │
+//!                                         summary / table ◄── stats ◄┘
+//! ```
+//!
+//! - [`scenario`]: typed, validated experiment definitions (errors carry line and column);
+//! - [`plan`]: the pure, seeded order of trials;
+//! - [`scheduler`]: runs the plan on tokio, one collector owning the files;
+//! - [`workflow`] and [`ingest`]: the agent workflow each variant instance runs;
+//! - [`backend`]: server APIs behind one trait (Ollama's native NDJSON stream);
+//! - [`sim`]: the built-in simulated Ollama server;
+//! - [`metrics`]: one streamed call → one [`metrics::CallRecord`];
+//! - [`results`]: the results folder (append-and-flush records, atomic documents);
+//! - [`stats`], [`summary`], [`table`]: numbers and how they are shown.
+
+pub mod backend;
+pub mod cli;
+pub mod ingest;
+pub mod metrics;
+pub mod plan;
+pub mod results;
+pub mod rng;
+pub mod run;
+pub mod scenario;
+pub mod scheduler;
+pub mod sim;
+pub mod stats;
+pub mod summary;
+pub mod table;
+pub mod workflow;

@@ -1,0 +1,90 @@
+//! `harness` binary: parse, set up, call the library, map the outcome to an exit code.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use harness::cli::{Action, Cli};
+use tokio_util::sync::CancellationToken;
+
+/// Exit code for errors: bad input, unreachable server.
+const EXIT_ERROR: u8 = 2;
+/// Exit code after Ctrl-C (128 + SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HARNESS_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    // reqwest is built without a default TLS provider to keep builds short: install ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let action = cli.into_action(std::io::stderr().is_terminal());
+    match runtime.block_on(dispatch(action)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+async fn dispatch(action: Action) -> anyhow::Result<ExitCode> {
+    match action {
+        Action::Validate {
+            scenario,
+            ollama_host,
+        } => {
+            println!(
+                "{}",
+                harness::run::validate(&scenario, ollama_host.as_deref())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::SimServer { addr, config } => {
+            harness::sim::serve_forever(config, addr).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Run(config) => {
+            let cancel = CancellationToken::new();
+            tokio::spawn(watch_interrupts(cancel.clone()));
+            let report = harness::run::run(config, cancel).await?;
+            println!("{}", harness::table::render(&report.summary));
+            println!("results: {}", report.dir.display());
+            Ok(if report.interrupted {
+                ExitCode::from(EXIT_INTERRUPTED)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+/// First Ctrl-C: finish the trial in flight and write what was measured. Second: leave
+/// at once (every finished record is already on disk).
+async fn watch_interrupts(cancel: CancellationToken) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!(
+            "\ninterrupted: finishing the trial in flight, then writing the summary (Ctrl-C again to stop now)"
+        );
+        cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The plan: which arm runs in which order. A pure function of the scenario, written to
+//! the results folder before anything runs so every run can be audited and resumed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::rng::{Rng, mix64};
+use crate::scenario::{Order, Scenario};
+
+/// Why a trial runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Absorbs cold starts and caches; excluded from statistics.
+    Warmup,
+    /// Counts.
+    Measured,
+}
+
+/// One trial of the plan: one arm, its variants launched together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedTrial {
+    /// Position in the plan, from 0.
+    pub trial: u32,
+    /// Round number within its phase, from 0.
+    pub round: u32,
+    /// Warmup or measured.
+    pub phase: Phase,
+    /// Index into the scenario's arms.
+    pub arm_index: usize,
+    /// Arm name.
+    pub arm: String,
+    /// Variants launched together.
+    pub variants: Vec<String>,
+    /// Seed of this trial (for anything random a workload does).
+    pub seed: u64,
+}
+
+/// The whole ordered plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Order used.
+    pub order: Order,
+    /// Seed used.
+    pub seed: u64,
+    /// Trials in execution order.
+    pub trials: Vec<PlannedTrial>,
+}
+
+impl Plan {
+    /// Builds the plan. Warmup rounds come first, each running every arm once in a
+    /// shuffled order; then the measured trials in the scenario's order:
+    ///
+    /// - `interleaved`: `trials` rounds, each running every arm once in its own seeded
+    ///   random order, so slow drift of the server hits every arm alike;
+    /// - `sequential`: all trials of each arm back to back, arms in file order;
+    /// - `random`: all measured trials shuffled together.
+    pub fn build(scenario: &Scenario) -> Plan {
+        let mut rng = Rng::new(mix64(scenario.seed ^ 0x706c_616e));
+        let arms: Vec<usize> = (0..scenario.arms.len()).collect();
+        let mut slots: Vec<(Phase, u32, usize)> = Vec::new();
+        for round in 0..scenario.warmup {
+            let mut order = arms.clone();
+            rng.shuffle(&mut order);
+            slots.extend(order.into_iter().map(|a| (Phase::Warmup, round, a)));
+        }
+        match scenario.order {
+            Order::Interleaved => {
+                for round in 0..scenario.trials {
+                    let mut order = arms.clone();
+                    rng.shuffle(&mut order);
+                    slots.extend(order.into_iter().map(|a| (Phase::Measured, round, a)));
+                }
+            }
+            Order::Sequential => {
+                for &a in &arms {
+                    slots.extend((0..scenario.trials).map(|round| (Phase::Measured, round, a)));
+                }
+            }
+            Order::Random => {
+                let mut measured: Vec<(Phase, u32, usize)> = arms
+                    .iter()
+                    .flat_map(|&a| (0..scenario.trials).map(move |r| (Phase::Measured, r, a)))
+                    .collect();
+                rng.shuffle(&mut measured);
+                slots.extend(measured);
+            }
+        }
+        let trials = slots
+            .into_iter()
+            .enumerate()
+            .map(|(i, (phase, round, arm_index))| {
+                let arm = &scenario.arms[arm_index];
+                PlannedTrial {
+                    trial: i as u32,
+                    round,
+                    phase,
+                    arm_index,
+                    arm: arm.name.clone(),
+                    variants: arm.variants.clone(),
+                    seed: mix64(scenario.seed.wrapping_add(i as u64)),
+                }
+            })
+            .collect();
+        Plan {
+            order: scenario.order,
+            seed: scenario.seed,
+            trials,
+        }
+    }
+
+    /// Number of measured trials.
+    pub fn measured(&self) -> usize {
+        self.trials
+            .iter()
+            .filter(|t| t.phase == Phase::Measured)
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn scenario(order: &str, seed: u64) -> Scenario {
+        let text = format!(
+            "name: p\nmodel: m\nseed: {seed}\norder: {order}\nwarmup: 1\ntrials: 4\n\
+             workload: {{ kind: agent_report, data_dir: . }}\n\
+             agents: {{ a: {{ persona: p }} }}\n\
+             variants: {{ x: {{}}, y: {{}} }}\n\
+             arms: [[x], [y], [x, y]]\n"
+        );
+        Scenario::parse(&text, Path::new(env!("CARGO_MANIFEST_DIR")), None).expect("valid")
+    }
+
+    #[test]
+    fn interleaved_rounds_contain_every_arm_once() {
+        let plan = Plan::build(&scenario("interleaved", 3));
+        assert_eq!(plan.trials.len(), 3 + 12);
+        assert!(plan.trials[..3].iter().all(|t| t.phase == Phase::Warmup));
+        for round in plan.trials[3..].chunks(3) {
+            let mut arms: Vec<usize> = round.iter().map(|t| t.arm_index).collect();
+            arms.sort_unstable();
+            assert_eq!(arms, [0, 1, 2]);
+            assert!(round.iter().all(|t| t.round == round[0].round));
+        }
+        assert_eq!(plan.measured(), 12);
+        let ids: Vec<u32> = plan.trials.iter().map(|t| t.trial).collect();
+        assert_eq!(ids, (0..15).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn same_seed_same_plan_and_seeds_differ() {
+        assert_eq!(
+            Plan::build(&scenario("interleaved", 11)),
+            Plan::build(&scenario("interleaved", 11))
+        );
+        let orders: std::collections::BTreeSet<Vec<usize>> = (0..8)
+            .map(|s| {
+                Plan::build(&scenario("interleaved", s))
+                    .trials
+                    .iter()
+                    .map(|t| t.arm_index)
+                    .collect()
+            })
+            .collect();
+        assert!(orders.len() > 1, "the seed must change the order");
+    }
+
+    #[test]
+    fn sequential_and_random_orders() {
+        let seq = Plan::build(&scenario("sequential", 1));
+        let measured: Vec<usize> = seq.trials[3..].iter().map(|t| t.arm_index).collect();
+        assert_eq!(measured, [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);
+        let random = Plan::build(&scenario("random", 1));
+        let mut counts = [0; 3];
+        for t in &random.trials[3..] {
+            counts[t.arm_index] += 1;
+        }
+        assert_eq!(counts, [4, 4, 4]);
+    }
+}

@@ -1,0 +1,209 @@
+//! The results folder: one writer, owned by the collector task.
+//!
+//! Records are appended and flushed as they arrive (`calls.jsonl`, `calls.csv`,
+//! `trials.jsonl`), so a crash or Ctrl-C loses nothing that finished. Whole documents
+//! (`manifest.json`, `plan.json`, `summary.json`, agent reports) are written to a
+//! temporary file and renamed into place, so a reader never sees half of one.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::CallRecord;
+use crate::plan::Phase;
+use crate::workflow::PipelineResult;
+
+/// What workers send to the collector.
+#[derive(Debug)]
+pub enum Event {
+    /// One finished LLM call.
+    Call(CallRecord),
+    /// One finished trial.
+    Trial(TrialRecord),
+    /// A per-run agent report to write as `agents/<variant>/run_<n>.md`.
+    AgentReport {
+        /// Variant name (a safe file name, checked at load).
+        variant: String,
+        /// Run number of the variant.
+        run_number: u32,
+        /// The report.
+        markdown: String,
+    },
+}
+
+/// One row of `trials.jsonl`: one arm's pipelines run together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    /// Plan position.
+    pub trial: u32,
+    /// Round within the phase.
+    pub round: u32,
+    /// Warmup or measured.
+    pub phase: Phase,
+    /// Arm name.
+    pub arm: String,
+    /// Variants launched together.
+    pub variants: Vec<String>,
+    /// Wall-clock start (UTC, RFC 3339).
+    pub started_at: String,
+    /// Launch of the first pipeline → end of the last, ms.
+    pub wall_ms: f64,
+    /// One entry per pipeline.
+    pub pipelines: Vec<PipelineResult>,
+    /// A priming call ran before this trial (its model configuration had changed).
+    pub primed: bool,
+    /// Every pipeline finished every call successfully.
+    pub ok: bool,
+}
+
+/// A results folder being written.
+#[derive(Debug, Clone)]
+pub struct ResultsDir {
+    path: PathBuf,
+}
+
+impl ResultsDir {
+    /// Creates `out/<scenario>-<UTC timestamp>/`; never reuses an existing folder.
+    pub fn create(
+        out: &Path,
+        scenario: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<ResultsDir> {
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        let stamp = now.format("%Y%m%dT%H%M%SZ");
+        let mut path = out.join(format!("{scenario}-{stamp}"));
+        let mut n = 1;
+        loop {
+            match std::fs::create_dir(&path) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => {
+                    n += 1;
+                    path = out.join(format!("{scenario}-{stamp}-{n}"));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", path.display()));
+                }
+            }
+        }
+        Ok(ResultsDir { path })
+    }
+
+    /// Opens an existing folder (for reading or rewriting summaries).
+    pub fn open(path: &Path) -> ResultsDir {
+        ResultsDir {
+            path: path.to_owned(),
+        }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `bytes` to `name` atomically (temporary file, fsync, rename).
+    pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        let target = self.path.join(name);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let tmp = target.with_extension("tmp~");
+        {
+            let mut f =
+                File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &target)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+        Ok(())
+    }
+
+    /// Writes pretty JSON atomically.
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> anyhow::Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(value)?;
+        bytes.push(b'\n');
+        self.write_atomic(name, &bytes)
+    }
+}
+
+/// Appends records to the JSONL and CSV files, flushing each.
+pub struct RecordWriter {
+    dir: ResultsDir,
+    calls_jsonl: BufWriter<File>,
+    calls_csv: csv::Writer<File>,
+    trials_jsonl: BufWriter<File>,
+}
+
+impl RecordWriter {
+    /// Creates the record files in `dir`.
+    pub fn create(dir: &ResultsDir) -> anyhow::Result<RecordWriter> {
+        let open = |name: &str| -> anyhow::Result<File> {
+            let p = dir.path().join(name);
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&p)
+                .with_context(|| format!("cannot open {}", p.display()))
+        };
+        Ok(RecordWriter {
+            dir: dir.clone(),
+            calls_jsonl: BufWriter::new(open("calls.jsonl")?),
+            calls_csv: csv::Writer::from_writer(open("calls.csv")?),
+            trials_jsonl: BufWriter::new(open("trials.jsonl")?),
+        })
+    }
+
+    /// Writes one event to disk, flushed before returning.
+    pub fn write(&mut self, event: &Event) -> anyhow::Result<()> {
+        match event {
+            Event::Call(record) => {
+                serde_json::to_writer(&mut self.calls_jsonl, record)?;
+                self.calls_jsonl.write_all(b"\n")?;
+                self.calls_jsonl.flush()?;
+                self.calls_csv.serialize(record)?;
+                self.calls_csv.flush()?;
+            }
+            Event::Trial(record) => {
+                serde_json::to_writer(&mut self.trials_jsonl, record)?;
+                self.trials_jsonl.write_all(b"\n")?;
+                self.trials_jsonl.flush()?;
+            }
+            Event::AgentReport {
+                variant,
+                run_number,
+                markdown,
+            } => {
+                self.dir.write_atomic(
+                    &format!("agents/{variant}/run_{run_number}.md"),
+                    markdown.as_bytes(),
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads a JSONL file, skipping a torn last line (a crash mid-write). Any other bad line
+/// is an error naming the file and line.
+pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Vec<T>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let complete = text.ends_with('\n');
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(v) => out.push(v),
+            Err(_) if i + 1 == lines.len() && !complete => break,
+            Err(e) => anyhow::bail!("{}:{}: {e}", path.display(), i + 1),
+        }
+    }
+    Ok(out)
+}

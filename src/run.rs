@@ -1,0 +1,236 @@
+//! `harness run`: scenario → plan → scheduler → results → summary table.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::Backend;
+use crate::backend::ServerInfo;
+use crate::backend::ollama::OllamaClient;
+use crate::plan::Plan;
+use crate::results::{RecordWriter, ResultsDir};
+use crate::scenario::{BackendKind, Scenario, SimConfig};
+use crate::scheduler;
+use crate::sim::SimServer;
+use crate::summary::{Summary, summarize};
+
+/// Settings of one `harness run`, from the command line.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Scenario file.
+    pub scenario: PathBuf,
+    /// Parent folder of the results folder.
+    pub out: PathBuf,
+    /// Overrides the scenario's backend.
+    pub backend: Option<BackendKind>,
+    /// Overrides the scenario's server URL.
+    pub url: Option<String>,
+    /// Overrides the number of measured trials.
+    pub trials: Option<u32>,
+    /// Overrides the number of warmup rounds.
+    pub warmup: Option<u32>,
+    /// Overrides the seed.
+    pub seed: Option<u64>,
+    /// Draw a progress bar.
+    pub progress: bool,
+    /// Value of `OLLAMA_HOST`.
+    pub ollama_host: Option<String>,
+}
+
+/// The end of a run.
+#[derive(Debug)]
+pub struct RunReport {
+    /// The results folder.
+    pub dir: PathBuf,
+    /// The summary written there.
+    pub summary: Summary,
+    /// Stopped early (Ctrl-C).
+    pub interrupted: bool,
+}
+
+/// Host facts for the manifest.
+#[derive(Debug, Serialize)]
+struct HostInfo {
+    hostname: Option<String>,
+    os: &'static str,
+    arch: &'static str,
+    cpus: usize,
+}
+
+/// `manifest.json`: everything needed to audit or repeat the run. No secrets.
+#[derive(Debug, Serialize)]
+struct Manifest<'a> {
+    harness_version: &'static str,
+    harness_git_sha: Option<&'static str>,
+    simulated: bool,
+    scenario_file: String,
+    scenario_sha256: String,
+    scenario: &'a Scenario,
+    sim: Option<&'a SimConfig>,
+    plan_file: &'static str,
+    trials_planned: usize,
+    host: HostInfo,
+    server: &'a ServerInfo,
+    ollama_env: std::collections::BTreeMap<String, String>,
+    started_at: String,
+    ended_at: Option<String>,
+    complete: Option<bool>,
+}
+
+/// `OLLAMA_*` variables that shape the server's behaviour, minus anything secret-looking.
+fn ollama_env() -> std::collections::BTreeMap<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("OLLAMA_"))
+        .filter(|(k, _)| {
+            !["KEY", "TOKEN", "SECRET", "PASSWORD", "AUTH"]
+                .iter()
+                .any(|s| k.contains(s))
+        })
+        .collect()
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+}
+
+/// Loads and checks a scenario with the run's overrides applied.
+pub fn load_scenario(config: &RunConfig) -> anyhow::Result<Scenario> {
+    let mut scenario = Scenario::load(&config.scenario, config.ollama_host.as_deref())?;
+    if let Some(b) = config.backend {
+        scenario.server.backend = b;
+    }
+    if let Some(url) = &config.url {
+        scenario.server.url = url.trim_end_matches('/').to_owned();
+    }
+    if let Some(t) = config.trials {
+        anyhow::ensure!(t >= 1, "--trials must be at least 1");
+        scenario.trials = t;
+    }
+    if let Some(w) = config.warmup {
+        scenario.warmup = w;
+    }
+    if let Some(s) = config.seed {
+        scenario.seed = s;
+    }
+    Ok(scenario)
+}
+
+/// Runs a scenario end to end. Errors before the first trial leave no results folder.
+pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result<RunReport> {
+    let mut scenario = load_scenario(&config)?;
+    let scenario_text = std::fs::read(&config.scenario)
+        .with_context(|| format!("cannot read {}", config.scenario.display()))?;
+    let simulated = scenario.server.backend == BackendKind::Sim;
+
+    let sim = if simulated {
+        let mut sim_config = scenario.sim.clone();
+        sim_config.seed ^= scenario.seed;
+        let server = SimServer::start(sim_config, "127.0.0.1:0".parse()?).await?;
+        scenario.server.url = server.url();
+        Some(server)
+    } else {
+        None
+    };
+    let client = OllamaClient::new(
+        &scenario.server.url,
+        scenario.server.api,
+        Duration::from_secs_f64(scenario.server.timeout_s),
+    )?;
+    if let Err(e) = client.ping().await {
+        anyhow::bail!(
+            "{e}\n  Start Ollama there (`ollama serve`), point OLLAMA_HOST or --url at your server, \
+             or run on the built-in simulator with `--backend sim`."
+        );
+    }
+    let server_info = client.describe(&scenario.model).await;
+    let backend: Arc<dyn Backend> = Arc::new(client);
+
+    let plan = Plan::build(&scenario);
+    let started = chrono::Utc::now();
+    let dir = ResultsDir::create(&config.out, &scenario.name, started)?;
+    let mut manifest = Manifest {
+        harness_version: env!("CARGO_PKG_VERSION"),
+        harness_git_sha: option_env!("HARNESS_GIT_SHA"),
+        simulated,
+        scenario_file: config.scenario.display().to_string(),
+        scenario_sha256: format!("{:x}", Sha256::digest(&scenario_text)),
+        scenario: &scenario,
+        sim: simulated.then_some(&scenario.sim),
+        plan_file: "plan.json",
+        trials_planned: plan.trials.len(),
+        host: HostInfo {
+            hostname: hostname(),
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+        server: &server_info,
+        ollama_env: ollama_env(),
+        started_at: started.to_rfc3339(),
+        ended_at: None,
+        complete: None,
+    };
+    dir.write_atomic("scenario.yaml", &scenario_text)?;
+    dir.write_json("plan.json", &plan)?;
+    dir.write_json("manifest.json", &manifest)?;
+
+    let writer = RecordWriter::create(&dir)?;
+    let outcome = scheduler::execute(
+        &scenario,
+        &plan,
+        backend,
+        writer,
+        cancel.clone(),
+        simulated,
+        config.progress,
+    )
+    .await?;
+
+    let summary = summarize(
+        &scenario.name,
+        &scenario.arms,
+        &outcome.collected.calls,
+        &outcome.collected.trials,
+        simulated,
+        outcome.complete,
+    );
+    dir.write_json("summary.json", &summary)?;
+    manifest.ended_at = Some(chrono::Utc::now().to_rfc3339());
+    manifest.complete = Some(outcome.complete);
+    dir.write_json("manifest.json", &manifest)?;
+    if let Some(sim) = sim {
+        sim.stop().await;
+    }
+    Ok(RunReport {
+        dir: dir.path().to_owned(),
+        summary,
+        interrupted: !outcome.complete && cancel.is_cancelled(),
+    })
+}
+
+/// `harness validate`: the scenario's problems, or a one-line description of its plan.
+pub fn validate(path: &Path, ollama_host: Option<&str>) -> anyhow::Result<String> {
+    let scenario = Scenario::load(path, ollama_host)?;
+    let plan = Plan::build(&scenario);
+    Ok(format!(
+        "{}: ok — {} variants, {} arms, {} agents, {} measured + {} warmup trials ({} order), backend {} at {}",
+        path.display(),
+        scenario.variants.len(),
+        scenario.arms.len(),
+        scenario.agents.len(),
+        plan.measured(),
+        plan.trials.len() - plan.measured(),
+        format!("{:?}", scenario.order).to_lowercase(),
+        format!("{:?}", scenario.server.backend).to_lowercase(),
+        scenario.server.url
+    ))
+}

@@ -1,0 +1,214 @@
+//! Executes a plan on tokio: trials one after another, the pipelines of each trial's arm
+//! concurrently; every record goes to the collector task, which alone owns the files.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::join_all;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{Backend, ChatRequest};
+use crate::ingest::{self, DataSummary};
+use crate::metrics::{CallContext, CallRecord};
+use crate::plan::{Phase, Plan, PlannedTrial};
+use crate::results::{Event, RecordWriter, TrialRecord};
+use crate::scenario::{Scenario, Variant};
+use crate::workflow::{PipelineSpec, run_pipeline};
+
+/// Everything the collector kept, for the summary.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// All call records, in arrival order.
+    pub calls: Vec<CallRecord>,
+    /// All trial records, in plan order.
+    pub trials: Vec<TrialRecord>,
+}
+
+/// How a scheduled run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// What was recorded.
+    pub collected: Collected,
+    /// Every planned trial ran.
+    pub complete: bool,
+}
+
+/// The collector: writes each event as it arrives and keeps the records.
+async fn collect(
+    mut writer: RecordWriter,
+    mut rx: mpsc::Receiver<Event>,
+) -> anyhow::Result<Collected> {
+    let mut collected = Collected::default();
+    while let Some(event) = rx.recv().await {
+        writer.write(&event)?;
+        match event {
+            Event::Call(r) => collected.calls.push(r),
+            Event::Trial(t) => collected.trials.push(t),
+            Event::AgentReport { .. } => {}
+        }
+    }
+    Ok(collected)
+}
+
+/// The configuration a server must have loaded to serve a variant (Ollama reloads the
+/// model when any of these change).
+fn load_key(v: &Variant) -> (String, Option<u32>, Option<u32>) {
+    (v.model.clone(), v.options.num_ctx, v.options.num_gpu)
+}
+
+/// Runs the plan. Stops starting trials once `cancel` fires; the trial in flight ends.
+pub async fn execute(
+    scenario: &Scenario,
+    plan: &Plan,
+    backend: Arc<dyn Backend>,
+    writer: RecordWriter,
+    cancel: CancellationToken,
+    simulated: bool,
+    show_progress: bool,
+) -> anyhow::Result<RunOutcome> {
+    let (tx, rx) = mpsc::channel::<Event>(1024);
+    let collector = tokio::spawn(collect(writer, rx));
+    let run_start = Instant::now();
+    let progress = if show_progress {
+        let bar = ProgressBar::new(plan.trials.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} trials  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let mut run_numbers: std::collections::BTreeMap<String, u32> = Default::default();
+    let mut last_loaded: Option<(String, Option<u32>, Option<u32>)> = None;
+    let mut ran = 0usize;
+    for trial in &plan.trials {
+        if cancel.is_cancelled() {
+            break;
+        }
+        progress.set_message(format!("{} ({:?})", trial.arm, trial.phase).to_lowercase());
+        let variants: Vec<&Variant> = trial.variants.iter().map(|v| scenario.variant(v)).collect();
+
+        // Prime when the arm needs one configuration and the server may hold another (it
+        // last served a different one, or a mixed arm, or nothing yet), so the reload does
+        // not land in a measured call. Mixed arms reload by nature: that is what they cost.
+        let keys: std::collections::BTreeSet<_> = variants.iter().map(|v| load_key(v)).collect();
+        let mut primed = false;
+        if keys.len() == 1 {
+            let key = keys.iter().next().cloned();
+            if scenario.prime_on_switch && key != last_loaded {
+                prime(variants[0], trial, backend.as_ref(), run_start, &tx).await;
+                primed = true;
+            }
+            last_loaded = key;
+        } else {
+            last_loaded = None;
+        }
+
+        let data_dir = scenario.workload.data_dir.clone();
+        let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let launched = Instant::now();
+        let pipelines = variants.iter().enumerate().map(|(slot, variant)| {
+            let run_number = {
+                let n = run_numbers.entry(variant.name.clone()).or_insert(0);
+                *n += 1;
+                *n
+            };
+            let backend = backend.clone();
+            let tx = tx.clone();
+            let data_dir = data_dir.clone();
+            async move {
+                let ingest_started = Instant::now();
+                let data = tokio::task::spawn_blocking(move || ingest::scan(&data_dir))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r);
+                let data = match data {
+                    Ok(d) => Arc::new(d),
+                    Err(e) => {
+                        tracing::warn!("ingest failed: {e:#}");
+                        Arc::new(DataSummary::default())
+                    }
+                };
+                let spec = PipelineSpec {
+                    scenario,
+                    trial,
+                    variant,
+                    slot: slot as u32,
+                    run_number,
+                    data,
+                    ingest_ms: ingest_started.elapsed().as_secs_f64() * 1e3,
+                    run_start,
+                    simulated,
+                };
+                run_pipeline(spec, backend.as_ref(), &tx).await
+            }
+        });
+        let results = join_all(pipelines).await;
+        let wall_ms = launched.elapsed().as_secs_f64() * 1e3;
+        let record = TrialRecord {
+            trial: trial.trial,
+            round: trial.round,
+            phase: trial.phase,
+            arm: trial.arm.clone(),
+            variants: trial.variants.clone(),
+            started_at,
+            wall_ms,
+            ok: results.iter().all(|r| r.ok),
+            pipelines: results,
+            primed,
+        };
+        if tx.send(Event::Trial(record)).await.is_err() {
+            break; // the collector failed; its error is reported below
+        }
+        ran += 1;
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    drop(tx);
+    let collected = collector.await??;
+    Ok(RunOutcome {
+        collected,
+        complete: ran == plan.trials.len(),
+    })
+}
+
+/// One tiny call that makes the server load the variant's configuration.
+async fn prime(
+    variant: &Variant,
+    trial: &PlannedTrial,
+    backend: &dyn Backend,
+    run_start: Instant,
+    tx: &mpsc::Sender<Event>,
+) {
+    let mut options = variant.options.clone();
+    options.num_predict = Some(1);
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let outcome = backend
+        .chat(ChatRequest {
+            model: &variant.model,
+            system: "You are a helpful assistant.",
+            user: "Reply with OK.",
+            options: &options,
+            keep_alive: variant.keep_alive.as_deref(),
+        })
+        .await;
+    let ctx = CallContext {
+        trial: trial.trial,
+        round: trial.round,
+        phase: Phase::Warmup,
+        arm: trial.arm.clone(),
+        variant: variant.name.clone(),
+        slot: 0,
+        agent: "-".to_owned(),
+        step: "prime".to_owned(),
+    };
+    let _ = tx
+        .send(Event::Call(outcome.record(&ctx, run_start, started_at)))
+        .await;
+}

@@ -1,0 +1,498 @@
+//! The built-in simulated Ollama server.
+//!
+//! Speaks Ollama's HTTP API (`/api/version`, `/api/tags`, `/api/show`, `/api/chat`,
+//! `/api/generate`) and streams real NDJSON with real timing from a seeded model of one
+//! GPU server:
+//!
+//! - **slots**: `parallel` requests are served at once; the rest queue, first come first
+//!   served;
+//! - **loading**: one configuration (model, `num_ctx`, `num_gpu`) is loaded at a time;
+//!   a request for another waits until the loaded one is idle, then pays `load_ms`;
+//! - **prefill** at `prefill_tps`, slower by the fraction of layers left on the CPU;
+//! - **decode**: each token takes `1 / rate` where
+//!   `rate = 1 / (f / decode_tps + (1 − f) / cpu_decode_tps) / (1 + ctx_cost_per_1k · num_ctx / 1024)
+//!   / (1 + batch_penalty · (streams − 1))`, `f` the offloaded fraction of layers and
+//!   `streams` the number of responses decoding at that moment; times carry lognormal jitter
+//!   per token and per call.
+//!
+//! Generated text depends only on the seed, the model and the prompt ([`text`]). Nothing
+//! here pretends to be a real GPU: every output of a simulated run says so.
+
+pub mod text;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::rng::{Rng, hash_bytes, mix64};
+use crate::scenario::{ModelOptions, SimConfig};
+
+/// Version string the simulator reports; it says what it is.
+pub const SIM_VERSION: &str = concat!("harness-sim-", env!("CARGO_PKG_VERSION"));
+
+/// A running simulator.
+pub struct SimServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SimServer {
+    /// Binds `addr` (port 0 for an ephemeral one) and serves until [`SimServer::stop`].
+    pub async fn start(config: SimConfig, addr: SocketAddr) -> anyhow::Result<SimServer> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let app = router(Arc::new(Engine::new(config)));
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!("simulator stopped: {e}");
+            }
+        });
+        Ok(SimServer { addr, stop, task })
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving and waits for the server task.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Serves forever on `addr` (the `harness sim-server` command).
+pub async fn serve_forever(config: SimConfig, addr: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    eprintln!(
+        "simulated Ollama server (not a real GPU) listening on http://{}",
+        listener.local_addr()?
+    );
+    axum::serve(listener, router(Arc::new(Engine::new(config)))).await?;
+    Ok(())
+}
+
+fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { "Ollama is running (simulated by harness)" }),
+        )
+        .route(
+            "/api/version",
+            get(|| async { axum::Json(json!({ "version": SIM_VERSION })) }),
+        )
+        .route("/api/tags", get(tags))
+        .route("/api/show", post(show))
+        .route("/api/chat", post(chat))
+        .route("/api/generate", post(generate))
+        .with_state(engine)
+}
+
+/// Which configuration occupies the (single) model runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LoadKey {
+    model: String,
+    num_ctx: u32,
+    num_gpu: u32,
+}
+
+#[derive(Debug, Default)]
+struct Runner {
+    loaded: Option<LoadKey>,
+    active: usize,
+}
+
+/// The timing model and its shared state.
+pub struct Engine {
+    config: SimConfig,
+    slots: Arc<Semaphore>,
+    runner: Mutex<Runner>,
+    runner_idle: Notify,
+    decoding: AtomicUsize,
+    sequence: AtomicU64,
+    seen_models: Mutex<Vec<String>>,
+}
+
+impl Engine {
+    /// A fresh engine with nothing loaded.
+    pub fn new(config: SimConfig) -> Engine {
+        let parallel = config.parallel.max(1) as usize;
+        Engine {
+            config,
+            slots: Arc::new(Semaphore::new(parallel)),
+            runner: Mutex::new(Runner::default()),
+            runner_idle: Notify::new(),
+            decoding: AtomicUsize::new(0),
+            sequence: AtomicU64::new(0),
+            seen_models: Mutex::new(vec!["gemma3:latest".to_owned()]),
+        }
+    }
+
+    /// Waits until the runner holds `key`, loading it when it is idle. Returns true when
+    /// this request caused the load (a cold call).
+    async fn acquire_runner(&self, key: &LoadKey) -> bool {
+        loop {
+            let notified = self.runner_idle.notified();
+            {
+                let mut runner = self.runner.lock().unwrap_or_else(|e| e.into_inner());
+                if runner.loaded.as_ref() == Some(key) {
+                    runner.active += 1;
+                    return false;
+                }
+                if runner.active == 0 {
+                    runner.loaded = Some(key.clone());
+                    runner.active = 1;
+                    return true;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    fn release_runner(&self) {
+        let mut runner = self.runner.lock().unwrap_or_else(|e| e.into_inner());
+        runner.active = runner.active.saturating_sub(1);
+        if runner.active == 0 {
+            self.runner_idle.notify_waiters();
+        }
+    }
+}
+
+impl SimConfig {
+    fn offload_fraction(&self, options: &ModelOptions) -> f64 {
+        match options.num_gpu {
+            None => 1.0,
+            Some(n) => (f64::from(n) / f64::from(self.layers.max(1))).min(1.0),
+        }
+    }
+
+    /// Expected decode rate of one stream alone (no jitter) for these options: the
+    /// simulator's ground truth, for tests and documentation.
+    pub fn expected_decode_tps(&self, options: &ModelOptions) -> f64 {
+        let f = self.offload_fraction(options);
+        let num_ctx = options.num_ctx.unwrap_or(self.default_num_ctx);
+        let offload = 1.0 / (f / self.decode_tps + (1.0 - f) / self.cpu_decode_tps);
+        offload / (1.0 + self.ctx_cost_per_1k * f64::from(num_ctx) / 1024.0)
+    }
+
+    fn prefill_ms(&self, options: &ModelOptions, prompt_tokens: u64) -> f64 {
+        let f = self.offload_fraction(options);
+        // CPU prefill is about as much slower than GPU prefill as CPU decode is.
+        let cpu_prefill = self.prefill_tps * self.cpu_decode_tps / self.decode_tps;
+        let rate = 1.0 / (f / self.prefill_tps + (1.0 - f) / cpu_prefill);
+        prompt_tokens as f64 / rate * 1e3
+    }
+}
+
+/// The fields of a request the model uses.
+struct SimRequest {
+    model: String,
+    system: String,
+    prompt: String,
+    options: ModelOptions,
+    chat: bool,
+    stream: bool,
+}
+
+fn parse_request(body: &[u8], chat: bool) -> Result<SimRequest, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let model = v["model"].as_str().ok_or("missing model")?.to_owned();
+    let (system, prompt) = if chat {
+        let messages = v["messages"].as_array().ok_or("missing messages")?;
+        let join = |system: bool| {
+            messages
+                .iter()
+                .filter(|m| (m["role"].as_str() == Some("system")) == system)
+                .filter_map(|m| m["content"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        (join(true), join(false))
+    } else {
+        (
+            v["system"].as_str().unwrap_or_default().to_owned(),
+            v["prompt"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    let options: ModelOptions = match v.get("options") {
+        Some(o) => {
+            serde_json::from_value(o.clone()).map_err(|e| format!("invalid options: {e}"))?
+        }
+        None => ModelOptions::default(),
+    };
+    Ok(SimRequest {
+        model,
+        system,
+        prompt,
+        options,
+        chat,
+        stream: v["stream"].as_bool().unwrap_or(true),
+    })
+}
+
+async fn chat(State(engine): State<Arc<Engine>>, body: Bytes) -> Response {
+    respond(engine, &body, true)
+}
+
+async fn generate(State(engine): State<Arc<Engine>>, body: Bytes) -> Response {
+    respond(engine, &body, false)
+}
+
+fn respond(engine: Arc<Engine>, body: &[u8], chat: bool) -> Response {
+    let request = match parse_request(body, chat) {
+        Ok(r) => r,
+        Err(e) => {
+            return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": e }))).into_response();
+        }
+    };
+    {
+        let mut seen = engine.seen_models.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.contains(&request.model) {
+            seen.push(request.model.clone());
+        }
+    }
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let stream = request.stream;
+    tokio::spawn(run_request(engine, request, tx));
+    if stream {
+        let body = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+        });
+        Response::builder()
+            .header(header::CONTENT_TYPE, "application/x-ndjson")
+            .body(Body::from_stream(body))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    } else {
+        // Non-streaming: gather the chunks into one response with the whole text.
+        let body = async move {
+            let mut rx = rx;
+            let mut text = String::new();
+            let mut last = Value::Null;
+            while let Some(line) = rx.recv().await {
+                if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+                    if let Some(t) = v["message"]["content"].as_str().or(v["response"].as_str()) {
+                        text.push_str(t);
+                    }
+                    last = v;
+                }
+            }
+            if last["message"].is_object() {
+                last["message"]["content"] = json!(text);
+            } else {
+                last["response"] = json!(text);
+            }
+            Ok::<_, Infallible>(Bytes::from(last.to_string()))
+        };
+        Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from_stream(futures::stream::once(body)))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    }
+}
+
+/// Decrements a counter when dropped, so a client hanging up cannot leak a stream count.
+struct CountGuard<'a>(&'a AtomicUsize);
+
+impl Drop for CountGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn run_request(engine: Arc<Engine>, request: SimRequest, tx: mpsc::Sender<Bytes>) {
+    let arrived = Instant::now();
+    let config = &engine.config;
+    let sequence = engine.sequence.fetch_add(1, Ordering::Relaxed);
+    let mut rng = Rng::new(mix64(config.seed ^ mix64(sequence)));
+
+    let Ok(_slot) = engine.slots.clone().acquire_owned().await else {
+        return;
+    };
+    let key = LoadKey {
+        model: request.model.clone(),
+        num_ctx: request.options.num_ctx.unwrap_or(config.default_num_ctx),
+        num_gpu: request.options.num_gpu.unwrap_or(config.layers),
+    };
+    let cold = engine.acquire_runner(&key).await;
+    let result = generate_stream(&engine, &request, &key, cold, arrived, &mut rng, &tx).await;
+    engine.release_runner();
+    if result.is_err() {
+        tracing::debug!("simulator: client went away");
+    }
+}
+
+async fn generate_stream(
+    engine: &Engine,
+    request: &SimRequest,
+    key: &LoadKey,
+    cold: bool,
+    arrived: Instant,
+    rng: &mut Rng,
+    tx: &mpsc::Sender<Bytes>,
+) -> Result<(), mpsc::error::SendError<Bytes>> {
+    let config = &engine.config;
+    let options = &request.options;
+    let load_started = Instant::now();
+    if cold {
+        let load_ms = config.load_ms * rng.lognormal_factor(0.05);
+        tokio::time::sleep(Duration::from_secs_f64(load_ms / 1e3)).await;
+    }
+    let load = if cold {
+        load_started.elapsed()
+    } else {
+        Duration::from_micros(300)
+    };
+
+    let prompt_tokens = (text::approx_tokens(&request.system)
+        + text::approx_tokens(&request.prompt))
+    .min(u64::from(key.num_ctx));
+    let prefill_started = Instant::now();
+    let prefill_ms =
+        config.prefill_ms(options, prompt_tokens) * rng.lognormal_factor(config.jitter_sigma);
+    tokio::time::sleep(Duration::from_secs_f64(prefill_ms / 1e3)).await;
+    let prefill = prefill_started.elapsed();
+
+    let text_seed = hash_bytes(
+        format!(
+            "{}|{}|{}|{}|{}",
+            config.seed,
+            options.seed.unwrap_or(0),
+            request.model,
+            request.system,
+            request.prompt
+        )
+        .as_bytes(),
+    );
+    let full_text = text::compose(text_seed, &request.system, &request.prompt);
+    let tokens = text::tokenize(&full_text);
+    let mut length_rng = Rng::new(text_seed);
+    let target = (f64::from(config.median_output_tokens) * length_rng.lognormal_factor(0.35))
+        .round() as usize;
+    let room = (u64::from(key.num_ctx).saturating_sub(prompt_tokens)).max(1) as usize;
+    let mut n = target.clamp(1, tokens.len()).min(room);
+    let mut done_reason = "stop";
+    if let Some(limit) = options.num_predict.filter(|&p| p > 0) {
+        if (limit as usize) < n {
+            n = limit as usize;
+            done_reason = "length";
+        }
+    }
+
+    let base_rate = config.expected_decode_tps(options) / rng.lognormal_factor(config.call_sigma);
+    engine.decoding.fetch_add(1, Ordering::Relaxed);
+    let _decoding = CountGuard(&engine.decoding);
+    let decode_started = Instant::now();
+    let mut deadline = tokio::time::Instant::now();
+    for token in &tokens[..n] {
+        let streams = engine.decoding.load(Ordering::Relaxed).max(1) as f64;
+        let rate = base_rate / (1.0 + config.batch_penalty * (streams - 1.0));
+        let token_ms = 1e3 / rate * rng.lognormal_factor(config.jitter_sigma);
+        deadline += Duration::from_secs_f64(token_ms / 1e3);
+        tokio::time::sleep_until(deadline).await;
+        tx.send(Bytes::from(content_line(request, token))).await?;
+    }
+    let eval = decode_started.elapsed();
+    let final_chunk = json!({
+        "model": request.model,
+        "created_at": chrono::Utc::now().to_rfc3339(),
+        "message": if request.chat { json!({"role": "assistant", "content": ""}) } else { Value::Null },
+        "response": if request.chat { Value::Null } else { json!("") },
+        "done": true,
+        "done_reason": done_reason,
+        "total_duration": arrived.elapsed().as_nanos() as u64,
+        "load_duration": load.as_nanos() as u64,
+        "prompt_eval_count": prompt_tokens,
+        "prompt_eval_duration": prefill.as_nanos() as u64,
+        "eval_count": n,
+        "eval_duration": eval.as_nanos() as u64,
+        "simulated": true,
+    });
+    let mut line = final_chunk.to_string().into_bytes();
+    line.push(b'\n');
+    tx.send(Bytes::from(line)).await
+}
+
+fn content_line(request: &SimRequest, token: &str) -> Vec<u8> {
+    let chunk = if request.chat {
+        json!({
+            "model": request.model,
+            "created_at": chrono::Utc::now().to_rfc3339(),
+            "message": {"role": "assistant", "content": token},
+            "done": false,
+        })
+    } else {
+        json!({
+            "model": request.model,
+            "created_at": chrono::Utc::now().to_rfc3339(),
+            "response": token,
+            "done": false,
+        })
+    };
+    let mut line = chunk.to_string().into_bytes();
+    line.push(b'\n');
+    line
+}
+
+async fn tags(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
+    let seen = engine
+        .seen_models
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let models: Vec<Value> = seen
+        .iter()
+        .map(|name| {
+            json!({
+                "name": name,
+                "model": name,
+                "digest": format!("{:016x}", hash_bytes(name.as_bytes())),
+                "details": {"family": "simulated", "parameter_size": "4.3B", "quantization_level": "Q4_K_M"},
+            })
+        })
+        .collect();
+    axum::Json(json!({ "models": models }))
+}
+
+async fn show(State(engine): State<Arc<Engine>>, body: Bytes) -> Response {
+    let model = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+        v["model"]
+            .as_str()
+            .or(v["name"].as_str())
+            .map(str::to_owned)
+    });
+    let Some(model) = model else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "missing model"})),
+        )
+            .into_response();
+    };
+    axum::Json(json!({
+        "details": {"family": "simulated", "parameter_size": "4.3B", "quantization_level": "Q4_K_M", "model": model},
+        "parameters": format!("simulated: {} layers, default num_ctx {}", engine.config.layers, engine.config.default_num_ctx),
+        "model_info": {"simulated.context_length": 131072},
+    }))
+    .into_response()
+}

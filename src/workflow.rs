@@ -1,0 +1,404 @@
+//! The agent workflow of the seed prototype, run once per variant instance per trial:
+//! ingest → for each agent (producers first): analysis call → report call → the per-run
+//! Markdown report. Calls are sent to the collector as soon as they finish.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::backend::{Backend, ChatRequest};
+use crate::ingest::DataSummary;
+use crate::metrics::{CallContext, CallRecord};
+use crate::plan::PlannedTrial;
+use crate::results::Event;
+use crate::scenario::{Scenario, Variant};
+
+/// What one pipeline needs besides the backend.
+pub struct PipelineSpec<'a> {
+    /// The scenario.
+    pub scenario: &'a Scenario,
+    /// The trial it belongs to.
+    pub trial: &'a PlannedTrial,
+    /// Variant it runs.
+    pub variant: &'a Variant,
+    /// Position within the arm.
+    pub slot: u32,
+    /// Per-variant run number (1-based), used in the report's file name.
+    pub run_number: u32,
+    /// The ingested data (shared; each pipeline still times its own ingest).
+    pub data: Arc<DataSummary>,
+    /// Time the ingest took for this pipeline, ms.
+    pub ingest_ms: f64,
+    /// Monotonic origin of the run.
+    pub run_start: Instant,
+    /// Say "simulated" in the report.
+    pub simulated: bool,
+}
+
+/// One pipeline's outcome, stored in its trial's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineResult {
+    /// Variant.
+    pub variant: String,
+    /// Position within the arm.
+    pub slot: u32,
+    /// Run number of the variant (names `agents/<variant>/run_<n>.md`).
+    pub run_number: u32,
+    /// Launch → last call finished, ms.
+    pub wall_ms: f64,
+    /// Calls made.
+    pub calls: u32,
+    /// Calls that failed.
+    pub failed_calls: u32,
+    /// Mean `decode_tps` over successful calls.
+    pub decode_tps_mean: Option<f64>,
+    /// Every call succeeded and every step ran.
+    pub ok: bool,
+}
+
+struct AgentOutput {
+    name: String,
+    persona: String,
+    analysis: String,
+    report: String,
+    records: Vec<CallRecord>,
+}
+
+/// Runs the whole workflow for one variant instance.
+pub async fn run_pipeline(
+    spec: PipelineSpec<'_>,
+    backend: &dyn Backend,
+    events: &mpsc::Sender<Event>,
+) -> PipelineResult {
+    let launched = Instant::now();
+    let scenario = spec.scenario;
+    let data_text = spec.data.render();
+    let mut outputs: Vec<AgentOutput> = Vec::with_capacity(scenario.agents.len());
+    let mut all_ok = true;
+    for agent in &scenario.agents {
+        let input = match &agent.consumes {
+            None => Some(format!(
+                "Here is an inventory of benchmark artifacts:\n\n{data_text}\nAnalyze it and list the key findings as bullet points."
+            )),
+            Some(producer) => outputs
+                .iter()
+                .find(|o| &o.name == producer)
+                .filter(|o| !o.report.is_empty())
+                .map(|o| {
+                    format!(
+                        "Here is the report of agent `{producer}`:\n\n{}\n\nRecommend concrete next steps as a numbered list, each with a short rationale.",
+                        o.report
+                    )
+                }),
+        };
+        let Some(input) = input else {
+            all_ok = false; // its producer failed: nothing to consume
+            continue;
+        };
+        let mut out = AgentOutput {
+            name: agent.name.clone(),
+            persona: agent.persona.clone(),
+            analysis: String::new(),
+            report: String::new(),
+            records: Vec::with_capacity(2),
+        };
+        let (analysis, ok) = call(
+            &spec,
+            backend,
+            events,
+            &agent.name,
+            "analysis",
+            &agent.persona,
+            &input,
+            &mut out.records,
+        )
+        .await;
+        all_ok &= ok;
+        if ok {
+            out.analysis = analysis;
+            let prompt = format!(
+                "Write a technical report with an executive summary, key findings and recommendations, based on this analysis:\n\n{}",
+                out.analysis
+            );
+            let (report, ok) = call(
+                &spec,
+                backend,
+                events,
+                &agent.name,
+                "report",
+                &agent.persona,
+                &prompt,
+                &mut out.records,
+            )
+            .await;
+            all_ok &= ok;
+            if ok {
+                out.report = report;
+            }
+        }
+        outputs.push(out);
+    }
+    let wall_ms = launched.elapsed().as_secs_f64() * 1e3 + spec.ingest_ms;
+    let records: Vec<&CallRecord> = outputs.iter().flat_map(|o| &o.records).collect();
+    let decode: Vec<f64> = records.iter().filter_map(|r| r.decode_tps).collect();
+    let result = PipelineResult {
+        variant: spec.variant.name.clone(),
+        slot: spec.slot,
+        run_number: spec.run_number,
+        wall_ms,
+        calls: records.len() as u32,
+        failed_calls: records.iter().filter(|r| !r.ok).count() as u32,
+        decode_tps_mean: (!decode.is_empty())
+            .then(|| decode.iter().sum::<f64>() / decode.len() as f64),
+        ok: all_ok,
+    };
+    let markdown = render_report(&spec, &outputs, &data_text, wall_ms);
+    let _ = events
+        .send(Event::AgentReport {
+            variant: spec.variant.name.clone(),
+            run_number: spec.run_number,
+            markdown,
+        })
+        .await;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn call(
+    spec: &PipelineSpec<'_>,
+    backend: &dyn Backend,
+    events: &mpsc::Sender<Event>,
+    agent: &str,
+    step: &str,
+    system: &str,
+    user: &str,
+    records: &mut Vec<CallRecord>,
+) -> (String, bool) {
+    let variant = spec.variant;
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let outcome = backend
+        .chat(ChatRequest {
+            model: &variant.model,
+            system,
+            user,
+            options: &variant.options,
+            keep_alive: variant.keep_alive.as_deref(),
+        })
+        .await;
+    let ctx = CallContext {
+        trial: spec.trial.trial,
+        round: spec.trial.round,
+        phase: spec.trial.phase,
+        arm: spec.trial.arm.clone(),
+        variant: variant.name.clone(),
+        slot: spec.slot,
+        agent: agent.to_owned(),
+        step: step.to_owned(),
+    };
+    let record = outcome.record(&ctx, spec.run_start, started_at);
+    let ok = record.ok;
+    records.push(record.clone());
+    let _ = events.send(Event::Call(record)).await;
+    (outcome.text, ok)
+}
+
+/// Bullet or numbered items of a Markdown text, preferring those under a heading that
+/// contains `heading` (case-insensitive).
+pub fn extract_items(text: &str, heading: &str, max: usize) -> Vec<String> {
+    let heading = heading.to_ascii_lowercase();
+    let mut under: Vec<String> = Vec::new();
+    let mut any: Vec<String> = Vec::new();
+    let mut in_section = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        let item = trimmed
+            .strip_prefix("- ")
+            .or_else(|| trimmed.strip_prefix("* "))
+            .or_else(|| {
+                let digits = trimmed.chars().take_while(char::is_ascii_digit).count();
+                (digits > 0)
+                    .then(|| trimmed[digits..].strip_prefix(". "))
+                    .flatten()
+            });
+        match item {
+            Some(item) if !item.trim().is_empty() => {
+                if in_section {
+                    under.push(item.trim().to_owned());
+                }
+                any.push(item.trim().to_owned());
+            }
+            _ if !trimmed.is_empty() => {
+                let is_heading = trimmed.starts_with('#')
+                    || (trimmed.starts_with("**") && trimmed.ends_with("**"));
+                if is_heading {
+                    in_section = trimmed.to_ascii_lowercase().contains(&heading);
+                }
+            }
+            _ => {}
+        }
+    }
+    let chosen = if under.is_empty() { any } else { under };
+    chosen.into_iter().take(max).collect()
+}
+
+fn render_report(
+    spec: &PipelineSpec<'_>,
+    outputs: &[AgentOutput],
+    data_text: &str,
+    wall_ms: f64,
+) -> String {
+    let v = spec.variant;
+    let t = spec.trial;
+    let mut md = String::new();
+    let _ = writeln!(md, "# {} — run {}\n", v.name, spec.run_number);
+    if spec.simulated {
+        md.push_str("> **Simulated run.** These numbers come from harness's built-in simulated Ollama server, not from a GPU.\n\n");
+    }
+    let _ = writeln!(
+        md,
+        "**Date:** {}  ",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    let _ = writeln!(md, "**Model:** {}  ", v.model);
+    let _ = writeln!(md, "**Configuration:** {}  ", v.options.label());
+    let _ = writeln!(
+        md,
+        "**Trial:** {} ({}, round {}), arm `{}`, slot {} of {}\n",
+        t.trial,
+        format!("{:?}", t.phase).to_lowercase(),
+        t.round,
+        t.arm,
+        spec.slot + 1,
+        t.variants.len()
+    );
+    md.push_str("---\n\n");
+    for o in outputs {
+        let _ = writeln!(md, "## Report of agent `{}`\n", o.name);
+        if o.report.is_empty() {
+            md.push_str("_No report: a call of this agent failed (see calls.jsonl)._\n\n");
+        } else {
+            md.push_str(o.report.trim());
+            md.push_str("\n\n");
+        }
+    }
+    md.push_str("---\n\n## Workflow Summary\n");
+    let step_s = |step: &str| -> f64 {
+        outputs
+            .iter()
+            .flat_map(|o| &o.records)
+            .filter(|r| r.step == step)
+            .map(|r| r.e2e_ms)
+            .sum::<f64>()
+            / 1e3
+    };
+    let _ = writeln!(md, "- Files analyzed: {}", spec.data.total_files);
+    let _ = writeln!(
+        md,
+        "- Execution time: {:.2}s (ingest {:.2}s | analysis {:.2}s | report {:.2}s)",
+        wall_ms / 1e3,
+        spec.ingest_ms / 1e3,
+        step_s("analysis"),
+        step_s("report")
+    );
+    md.push_str("  - analysis and report are the sums of the calls' end-to-end times over all agents; the rest of the execution time is the harness's own work between calls.\n");
+    let _ = writeln!(md, "- Data summary:\n```\n{}```\n", data_text);
+
+    md.push_str("## Metrics\n");
+    md.push_str("Throughput and TTFT are means over the run's successful calls; durations and tokens are sums over them (as in the seed prototype).\n\n");
+    md.push_str("| agent | calls | failed | cold | throughput (tok/s) | TTFT (ms) | total duration (ms) | tokens generated | prompt eval (ms) | eval duration (ms) | load duration (ms) |\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let mut rows: Vec<(String, Vec<&CallRecord>)> = outputs
+        .iter()
+        .map(|o| (o.name.clone(), o.records.iter().collect()))
+        .collect();
+    rows.push((
+        "**all**".to_owned(),
+        outputs.iter().flat_map(|o| &o.records).collect(),
+    ));
+    for (name, records) in rows {
+        let _ = writeln!(md, "{}", metrics_row(&name, &records));
+    }
+    md.push_str("\nDefinitions: throughput = server `eval_count / eval_duration` (decode rate); TTFT = client clock from the request to the first chunk with generated text; total duration = client end-to-end time; tokens generated = server `eval_count`; prompt eval, eval and load duration = the server's `prompt_eval_duration`, `eval_duration`, `load_duration`. A call is cold when its load duration exceeds 50 ms.\n\n");
+
+    md.push_str("## Key Findings\n");
+    let first = outputs.first();
+    let findings = first
+        .map(|o| extract_items(&o.analysis, "finding", 6))
+        .unwrap_or_default();
+    push_items(&mut md, &findings);
+    md.push_str("## Recommendations\n");
+    let recs = outputs
+        .iter()
+        .rev()
+        .find(|o| !o.report.is_empty())
+        .map(|o| extract_items(&o.report, "recommend", 6))
+        .unwrap_or_default();
+    push_items(&mut md, &recs);
+    md.push_str("## Persona Prompt\n");
+    for o in outputs {
+        let _ = writeln!(md, "Agent `{}`:\n```\n{}\n```\n", o.name, o.persona);
+    }
+    md
+}
+
+fn push_items(md: &mut String, items: &[String]) {
+    if items.is_empty() {
+        md.push_str("_None extracted: the model's text had no list items._\n\n");
+    } else {
+        for item in items {
+            let _ = writeln!(md, "- {item}");
+        }
+        md.push('\n');
+    }
+}
+
+fn metrics_row(name: &str, records: &[&CallRecord]) -> String {
+    let ok: Vec<&&CallRecord> = records.iter().filter(|r| r.ok).collect();
+    let mean = |f: &dyn Fn(&CallRecord) -> Option<f64>| {
+        let xs: Vec<f64> = ok.iter().filter_map(|r| f(r)).collect();
+        if xs.is_empty() {
+            "–".to_owned()
+        } else {
+            format!("{:.2}", xs.iter().sum::<f64>() / xs.len() as f64)
+        }
+    };
+    let sum = |f: &dyn Fn(&CallRecord) -> Option<f64>| {
+        let xs: Vec<f64> = ok.iter().filter_map(|r| f(r)).collect();
+        if xs.is_empty() {
+            "–".to_owned()
+        } else {
+            format!("{:.2}", xs.iter().sum::<f64>())
+        }
+    };
+    format!(
+        "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        records.len(),
+        records.len() - ok.len(),
+        records.iter().filter(|r| r.cold).count(),
+        mean(&|r| r.decode_tps),
+        mean(&|r| r.ttft_ms),
+        sum(&|r| Some(r.e2e_ms)),
+        sum(&|r| r.output_tokens.map(|n| n as f64)).trim_end_matches(".00"),
+        sum(&|r| r.prompt_eval_ms),
+        sum(&|r| r.eval_ms),
+        sum(&|r| r.load_ms),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_under_the_named_heading_win() {
+        let text =
+            "Intro\n\n**Key Findings**\n- one\n- two\n\n**Recommendations**\n1. do a\n2. do b\n";
+        assert_eq!(extract_items(text, "finding", 5), ["one", "two"]);
+        assert_eq!(extract_items(text, "recommend", 5), ["do a", "do b"]);
+        assert_eq!(extract_items(text, "nothing", 3), ["one", "two", "do a"]);
+        assert!(extract_items("no lists here", "x", 3).is_empty());
+    }
+}
