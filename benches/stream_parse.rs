@@ -1,1 +1,61 @@
-fn main() {}
+//! Client cost per streamed token: line splitting, JSON parsing, timing and text append
+//! for Ollama's NDJSON stream, one token per network chunk (the worst case the DESIGN
+//! budget is stated for: ≤ 2 CPU-seconds per million tokens, i.e. ≤ 2 µs a token).
+//!
+//! Run: `cargo bench --bench stream_parse`. Criterion reports time per stream of
+//! `TOKENS` tokens; divide by `TOKENS` for the cost of one token.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use harness::backend::lines::LineSplitter;
+use harness::backend::ollama::ChunkParser;
+use harness::metrics::{ServerTimers, StreamTimer};
+
+const TOKENS: usize = 1000;
+
+fn stream_chunks() -> Vec<Vec<u8>> {
+    let mut chunks: Vec<Vec<u8>> = (0..TOKENS)
+        .map(|i| {
+            format!(
+                "{{\"model\":\"gemma3:latest\",\"created_at\":\"2026-11-28T02:36:24.573Z\",\"message\":{{\"role\":\"assistant\",\"content\":\" tok{i}\"}},\"done\":false}}\n"
+            )
+            .into_bytes()
+        })
+        .collect();
+    chunks.push(
+        b"{\"model\":\"gemma3:latest\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"total_duration\":1,\"load_duration\":1,\"prompt_eval_count\":1,\"prompt_eval_duration\":1,\"eval_count\":1000,\"eval_duration\":1}\n"
+            .to_vec(),
+    );
+    chunks
+}
+
+fn one_stream(chunks: &[Vec<u8>]) -> (u64, usize) {
+    let mut splitter = LineSplitter::new();
+    let mut parser = ChunkParser::default();
+    let mut timer = StreamTimer::start(TOKENS);
+    let mut text = String::with_capacity(8 * TOKENS);
+    let mut server = ServerTimers::default();
+    for chunk in chunks {
+        let at = Instant::now();
+        let _ = splitter.feed(chunk, |line| {
+            parser.line(line, at, &mut timer, &mut text, &mut server)
+        });
+    }
+    assert!(parser.done && parser.error.is_none());
+    (timer.content_chunks(), text.len())
+}
+
+fn bench(c: &mut Criterion) {
+    let chunks = stream_chunks();
+    let mut group = c.benchmark_group("ollama_ndjson");
+    group.throughput(Throughput::Elements(TOKENS as u64));
+    group.bench_function("parse_1000_token_stream", |b| {
+        b.iter(|| black_box(one_stream(black_box(&chunks))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -21,8 +21,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    // reqwest is built without a default TLS provider to keep builds short: install ring.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    harness::backend::install_tls_provider();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -19,8 +19,8 @@ use crate::workflow::PipelineResult;
 /// What workers send to the collector.
 #[derive(Debug)]
 pub enum Event {
-    /// One finished LLM call.
-    Call(CallRecord),
+    /// One finished LLM call (boxed: records are large and events move through a channel).
+    Call(Box<CallRecord>),
     /// One finished trial.
     Trial(TrialRecord),
     /// A per-run agent report to write as `agents/<variant>/run_<n>.md`.

@@ -155,6 +155,7 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
     let backend: Arc<dyn Backend> = Arc::new(client);
 
     let plan = Plan::build(&scenario);
+    let scenario = Arc::new(scenario);
     let started = chrono::Utc::now();
     let dir = ResultsDir::create(&config.out, &scenario.name, started)?;
     let mut manifest = Manifest {
@@ -185,7 +186,7 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
 
     let writer = RecordWriter::create(&dir)?;
     let outcome = scheduler::execute(
-        &scenario,
+        scenario.clone(),
         &plan,
         backend,
         writer,

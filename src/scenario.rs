@@ -433,19 +433,60 @@ impl Scenario {
     }
 
     /// Parses and validates scenario text; relative paths resolve against `base_dir`.
+    ///
+    /// serde stops at the first error, so to report several at once a key that is unknown
+    /// or has a value of the wrong type is blanked out (its lines, keeping line numbers)
+    /// and the text parsed again. A required key blanked this way ends the search, since
+    /// what follows would only be "missing field" about the problem already reported.
     pub fn parse(
         text: &str,
         base_dir: &Path,
         ollama_host: Option<&str>,
     ) -> Result<Scenario, Vec<Problem>> {
-        let raw: RawScenario = serde_saphyr::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
-        let mut check = Checker::default();
-        let scenario = check.scenario(raw, base_dir, ollama_host);
-        if check.problems.is_empty() {
-            Ok(scenario)
-        } else {
-            check.problems.sort_by_key(|p| (p.line, p.column));
-            Err(check.problems)
+        const MAX_SYNTAX_PROBLEMS: usize = 20;
+        let mut text = text.to_owned();
+        let mut problems: Vec<Problem> = Vec::new();
+        let mut blanked: Vec<String> = Vec::new();
+        let mut scenario = None;
+        for _ in 0..MAX_SYNTAX_PROBLEMS {
+            match serde_saphyr::from_str::<RawScenario>(&text) {
+                Ok(raw) => {
+                    let mut check = Checker::default();
+                    scenario = Some(check.scenario(raw, base_dir, ollama_host));
+                    problems.extend(check.problems);
+                    break;
+                }
+                Err(e) => {
+                    let mut problem = yaml_problem(&e);
+                    if problem.message.starts_with("missing field")
+                        && blanked.contains(&problem.field)
+                    {
+                        break;
+                    }
+                    if problem.field.is_empty() {
+                        if let Some(line) = problem.line {
+                            problem.field = yaml_path_at(&text, line as usize);
+                        }
+                    }
+                    let line = problem.line;
+                    let leaf = problem
+                        .field
+                        .rsplit('.')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    problems.push(problem);
+                    match line.and_then(|l| blank_block(&mut text, l as usize)) {
+                        Some(()) => blanked.push(leaf),
+                        None => break,
+                    }
+                }
+            }
+        }
+        problems.sort_by_key(|p| (p.line, p.column));
+        match scenario {
+            Some(s) if problems.is_empty() => Ok(s),
+            _ => Err(problems),
         }
     }
 
@@ -458,9 +499,25 @@ impl Scenario {
 /// Turns a YAML or serde error into a problem with a location and a field name.
 fn yaml_problem(e: &serde_saphyr::Error) -> Problem {
     let location = e.location();
-    // The library's Display appends a source snippet; the first line carries the message.
+    // The library's Display appends a source snippet; the first line carries the message,
+    // followed by a location we report in our own format.
     let text = e.without_snippet().to_string();
-    let message = text.lines().next().unwrap_or("invalid YAML").to_owned();
+    let first = text.lines().next().unwrap_or("invalid YAML");
+    let message = match first.rfind(" at line ") {
+        Some(i) => &first[..i],
+        None => first,
+    };
+    let message = match message.strip_prefix("invalid ") {
+        Some(ty @ ("u8" | "u16" | "u32" | "u64")) => {
+            format!("wrong type: expected a whole number ≥ 0 ({ty})")
+        }
+        Some(ty @ ("i8" | "i16" | "i32" | "i64")) => {
+            format!("wrong type: expected a whole number ({ty})")
+        }
+        Some(ty @ ("f32" | "f64")) => format!("wrong type: expected a number ({ty})"),
+        Some("bool") => "wrong type: expected true or false".to_owned(),
+        _ => message.to_owned(),
+    };
     let field = message
         .split('`')
         .nth(1)
@@ -473,6 +530,63 @@ fn yaml_problem(e: &serde_saphyr::Error) -> Problem {
         field,
         message,
     }
+}
+
+fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
+}
+
+fn key_of(line: &str) -> Option<&str> {
+    let t = line.trim_start().trim_start_matches("- ");
+    let (key, _) = t.split_once(':')?;
+    let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
+    (!key.is_empty() && !key.starts_with('#') && !key.contains(['{', '[', ' '])).then_some(key)
+}
+
+/// Dotted path of the block-style key on 1-based `line`, from its indentation.
+fn yaml_path_at(text: &str, line: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(start) = lines.get(line.wrapping_sub(1)) else {
+        return String::new();
+    };
+    let mut path: Vec<&str> = key_of(start).into_iter().collect();
+    let mut indent = indent_of(start);
+    for l in lines[..line - 1].iter().rev() {
+        if l.trim().is_empty() || l.trim_start().starts_with('#') {
+            continue;
+        }
+        if indent_of(l) < indent {
+            indent = indent_of(l);
+            if let Some(k) = key_of(l) {
+                path.push(k);
+            }
+        }
+        if indent == 0 {
+            break;
+        }
+    }
+    path.reverse();
+    path.join(".")
+}
+
+/// Blanks 1-based `line` and the more-indented lines under it, keeping line numbers.
+/// Refuses (None) for flow collections, whose line holds more than one key.
+fn blank_block(text: &mut String, line: usize) -> Option<()> {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let target = lines.get(line.checked_sub(1)?)?;
+    if target.contains(['{', '[']) || key_of(target).is_none() {
+        return None;
+    }
+    let indent = indent_of(target);
+    lines[line - 1].clear();
+    for l in lines.iter_mut().skip(line) {
+        if !l.trim().is_empty() && indent_of(l) <= indent {
+            break;
+        }
+        l.clear();
+    }
+    *text = lines.join("\n");
+    Some(())
 }
 
 #[derive(Default)]
@@ -885,15 +999,41 @@ trials: 3
         let problems = Scenario::parse(&bad, &data_dir(), None).unwrap_err();
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].field, "trails");
-        assert_eq!(problems[0].line, Some(12));
+        assert_eq!(problems[0].line, Some(13));
         assert_eq!(problems[0].column, Some(1));
+    }
+
+    #[test]
+    fn typo_wrong_type_and_bad_range_are_reported_together() {
+        let bad = format!(
+            "{}warmup: lots\nordre: random\n",
+            GOOD.replace("num_ctx: 512", "num_ctx: 0")
+        );
+        let problems = Scenario::parse(&bad, &data_dir(), None).unwrap_err();
+        let found: Vec<(&str, Option<u64>, Option<u64>)> = problems
+            .iter()
+            .map(|p| (p.field.as_str(), p.line, p.column))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("variants.fast.options.num_ctx", Some(11), Some(25)),
+                ("warmup", Some(14), Some(9)),
+                ("ordre", Some(15), Some(1)),
+            ]
+        );
+        assert!(
+            problems[1].message.contains("wrong type"),
+            "{}",
+            problems[1].message
+        );
     }
 
     #[test]
     fn wrong_type_has_location() {
         let bad = GOOD.replace("trials: 3", "trials: many");
         let problems = Scenario::parse(&bad, &data_dir(), None).unwrap_err();
-        assert_eq!(problems[0].line, Some(12));
+        assert_eq!(problems[0].line, Some(13));
         assert!(problems[0].column.is_some());
     }
 
@@ -915,9 +1055,9 @@ trials: 3
                 "arms[2][1]"
             ]
         );
-        assert_eq!(problems[0].line, Some(10));
+        assert_eq!(problems[0].line, Some(11));
         assert_eq!(problems[0].column, Some(25));
-        assert_eq!(problems[2].line, Some(11));
+        assert_eq!(problems[2].line, Some(12));
         assert!(problems[2].message.contains("unknown variant `fsat`"));
     }
 

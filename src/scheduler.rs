@@ -44,7 +44,7 @@ async fn collect(
     while let Some(event) = rx.recv().await {
         writer.write(&event)?;
         match event {
-            Event::Call(r) => collected.calls.push(r),
+            Event::Call(r) => collected.calls.push(*r),
             Event::Trial(t) => collected.trials.push(t),
             Event::AgentReport { .. } => {}
         }
@@ -60,7 +60,7 @@ fn load_key(v: &Variant) -> (String, Option<u32>, Option<u32>) {
 
 /// Runs the plan. Stops starting trials once `cancel` fires; the trial in flight ends.
 pub async fn execute(
-    scenario: &Scenario,
+    scenario: Arc<Scenario>,
     plan: &Plan,
     backend: Arc<dyn Backend>,
     writer: RecordWriter,
@@ -92,17 +92,21 @@ pub async fn execute(
             break;
         }
         progress.set_message(format!("{} ({:?})", trial.arm, trial.phase).to_lowercase());
-        let variants: Vec<&Variant> = trial.variants.iter().map(|v| scenario.variant(v)).collect();
+        let variants: Vec<Variant> = trial
+            .variants
+            .iter()
+            .map(|v| scenario.variant(v).clone())
+            .collect();
 
         // Prime when the arm needs one configuration and the server may hold another (it
         // last served a different one, or a mixed arm, or nothing yet), so the reload does
         // not land in a measured call. Mixed arms reload by nature: that is what they cost.
-        let keys: std::collections::BTreeSet<_> = variants.iter().map(|v| load_key(v)).collect();
+        let keys: std::collections::BTreeSet<_> = variants.iter().map(load_key).collect();
         let mut primed = false;
         if keys.len() == 1 {
             let key = keys.iter().next().cloned();
             if scenario.prime_on_switch && key != last_loaded {
-                prime(variants[0], trial, backend.as_ref(), run_start, &tx).await;
+                prime(&variants[0], trial, backend.as_ref(), run_start, &tx).await;
                 primed = true;
             }
             last_loaded = key;
@@ -113,7 +117,10 @@ pub async fn execute(
         let data_dir = scenario.workload.data_dir.clone();
         let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let launched = Instant::now();
-        let pipelines = variants.iter().enumerate().map(|(slot, variant)| {
+        // Each pipeline is its own task, so one pipeline's work never delays reading
+        // another's stream.
+        let mut tasks = Vec::with_capacity(variants.len());
+        for (slot, variant) in variants.into_iter().enumerate() {
             let run_number = {
                 let n = run_numbers.entry(variant.name.clone()).or_insert(0);
                 *n += 1;
@@ -122,7 +129,9 @@ pub async fn execute(
             let backend = backend.clone();
             let tx = tx.clone();
             let data_dir = data_dir.clone();
-            async move {
+            let scenario = scenario.clone();
+            let trial = trial.clone();
+            tasks.push(tokio::spawn(async move {
                 let ingest_started = Instant::now();
                 let data = tokio::task::spawn_blocking(move || ingest::scan(&data_dir))
                     .await
@@ -147,9 +156,12 @@ pub async fn execute(
                     simulated,
                 };
                 run_pipeline(spec, backend.as_ref(), &tx).await
-            }
-        });
-        let results = join_all(pipelines).await;
+            }));
+        }
+        let mut results = Vec::with_capacity(tasks.len());
+        for joined in join_all(tasks).await {
+            results.push(joined.map_err(|e| anyhow::anyhow!("a pipeline task failed: {e}"))?);
+        }
         let wall_ms = launched.elapsed().as_secs_f64() * 1e3;
         let record = TrialRecord {
             trial: trial.trial,
@@ -209,6 +221,8 @@ async fn prime(
         step: "prime".to_owned(),
     };
     let _ = tx
-        .send(Event::Call(outcome.record(&ctx, run_start, started_at)))
+        .send(Event::Call(Box::new(
+            outcome.record(&ctx, run_start, started_at),
+        )))
         .await;
 }

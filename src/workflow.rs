@@ -16,14 +16,15 @@ use crate::plan::PlannedTrial;
 use crate::results::Event;
 use crate::scenario::{Scenario, Variant};
 
-/// What one pipeline needs besides the backend.
-pub struct PipelineSpec<'a> {
+/// What one pipeline needs besides the backend. Owned, so each pipeline can run as its
+/// own task.
+pub struct PipelineSpec {
     /// The scenario.
-    pub scenario: &'a Scenario,
+    pub scenario: Arc<Scenario>,
     /// The trial it belongs to.
-    pub trial: &'a PlannedTrial,
+    pub trial: PlannedTrial,
     /// Variant it runs.
-    pub variant: &'a Variant,
+    pub variant: Variant,
     /// Position within the arm.
     pub slot: u32,
     /// Per-variant run number (1-based), used in the report's file name.
@@ -69,12 +70,12 @@ struct AgentOutput {
 
 /// Runs the whole workflow for one variant instance.
 pub async fn run_pipeline(
-    spec: PipelineSpec<'_>,
+    spec: PipelineSpec,
     backend: &dyn Backend,
     events: &mpsc::Sender<Event>,
 ) -> PipelineResult {
     let launched = Instant::now();
-    let scenario = spec.scenario;
+    let scenario = spec.scenario.clone();
     let data_text = spec.data.render();
     let mut outputs: Vec<AgentOutput> = Vec::with_capacity(scenario.agents.len());
     let mut all_ok = true;
@@ -168,7 +169,7 @@ pub async fn run_pipeline(
 
 #[allow(clippy::too_many_arguments)]
 async fn call(
-    spec: &PipelineSpec<'_>,
+    spec: &PipelineSpec,
     backend: &dyn Backend,
     events: &mpsc::Sender<Event>,
     agent: &str,
@@ -177,7 +178,7 @@ async fn call(
     user: &str,
     records: &mut Vec<CallRecord>,
 ) -> (String, bool) {
-    let variant = spec.variant;
+    let variant = &spec.variant;
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let outcome = backend
         .chat(ChatRequest {
@@ -201,7 +202,7 @@ async fn call(
     let record = outcome.record(&ctx, spec.run_start, started_at);
     let ok = record.ok;
     records.push(record.clone());
-    let _ = events.send(Event::Call(record)).await;
+    let _ = events.send(Event::Call(Box::new(record))).await;
     (outcome.text, ok)
 }
 
@@ -245,13 +246,13 @@ pub fn extract_items(text: &str, heading: &str, max: usize) -> Vec<String> {
 }
 
 fn render_report(
-    spec: &PipelineSpec<'_>,
+    spec: &PipelineSpec,
     outputs: &[AgentOutput],
     data_text: &str,
     wall_ms: f64,
 ) -> String {
-    let v = spec.variant;
-    let t = spec.trial;
+    let v = &spec.variant;
+    let t = &spec.trial;
     let mut md = String::new();
     let _ = writeln!(md, "# {} — run {}\n", v.name, spec.run_number);
     if spec.simulated {

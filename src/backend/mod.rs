@@ -11,6 +11,16 @@ use serde::Serialize;
 use crate::metrics::CallOutcome;
 use crate::scenario::ModelOptions;
 
+/// Installs ring as the process's TLS crypto provider (reqwest is built without a default
+/// one to keep builds short). Idempotent; every HTTP client is built after calling it.
+pub fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err means another provider is already installed, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// One chat request in backend-neutral form.
 #[derive(Debug, Clone, Copy)]
 pub struct ChatRequest<'a> {

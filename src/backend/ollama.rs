@@ -29,6 +29,7 @@ pub struct OllamaClient {
 impl OllamaClient {
     /// A client for `base_url` (no trailing slash) with a per-call timeout.
     pub fn new(base_url: &str, api: OllamaApi, timeout: Duration) -> anyhow::Result<Self> {
+        super::install_tls_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .tcp_nodelay(true)

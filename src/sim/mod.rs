@@ -32,6 +32,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore, mpsc};
@@ -56,6 +57,7 @@ impl SimServer {
     pub async fn start(config: SimConfig, addr: SocketAddr) -> anyhow::Result<SimServer> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let listener = no_delay(listener);
         let stop = CancellationToken::new();
         let app = router(Arc::new(Engine::new(config)));
         let token = stop.clone();
@@ -89,8 +91,19 @@ pub async fn serve_forever(config: SimConfig, addr: SocketAddr) -> anyhow::Resul
         "simulated Ollama server (not a real GPU) listening on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, router(Arc::new(Engine::new(config)))).await?;
+    axum::serve(no_delay(listener), router(Arc::new(Engine::new(config)))).await?;
     Ok(())
+}
+
+/// Streams are many small writes: without TCP_NODELAY, Nagle's algorithm meeting the
+/// client's delayed ACK holds a chunk back for tens of milliseconds, which would show up
+/// as TTFT that no real server has.
+fn no_delay(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("simulator: cannot set TCP_NODELAY: {e}");
+        }
+    })
 }
 
 fn router(engine: Arc<Engine>) -> Router {

@@ -1,0 +1,317 @@
+//! The `harness` binary end to end.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use harness::metrics::CallRecord;
+use harness::results::TrialRecord;
+use harness::summary::Summary;
+
+use crate::common::{harness_bin, repo_root};
+
+fn harness() -> Command {
+    let mut cmd = Command::new(harness_bin());
+    cmd.env_remove("OLLAMA_HOST").env("NO_COLOR", "1");
+    cmd
+}
+
+fn only_subdir(dir: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(
+        dirs.len(),
+        1,
+        "one results folder expected in {}",
+        dir.display()
+    );
+    dirs[0].clone()
+}
+
+fn json<T: serde::de::DeserializeOwned>(path: &Path) -> T {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn validate_accepts_the_shipped_scenarios() {
+    for name in ["chimera.yaml", "quickstart.yaml"] {
+        harness()
+            .arg("validate")
+            .arg(repo_root().join("scenarios").join(name))
+            .assert()
+            .success()
+            .stdout(predicates::str::contains(": ok"));
+    }
+}
+
+#[test]
+fn validate_reports_typo_wrong_type_and_range_with_locations() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo_root().join("scenarios/chimera.yaml"))
+        .unwrap()
+        .replace(
+            "data_dir: data ",
+            &format!(
+                "data_dir: {} ",
+                repo_root().join("scenarios/data").display()
+            ),
+        )
+        .replace("trials: 5", "trails: 5\ntrials: 5")
+        .replace("warmup: 1", "warmup: once")
+        .replace("temperature: 1.0", "temperature: -0.5");
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let out = harness()
+        .arg("validate")
+        .arg(&file)
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8(out).unwrap();
+    let f = file.display();
+    for (needle, field) in [
+        ("temperature: -0.5", "variants.chimera.options.temperature"),
+        ("trails: 5", "trails"),
+        ("warmup: once", "warmup"),
+    ] {
+        let expected = format!("{f}:{}:", line_of(needle));
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected} in:\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("field `{field}`")),
+            "missing {field} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("3 problems"), "{stderr}");
+}
+
+#[test]
+fn run_without_a_server_names_the_url_suggests_sim_and_writes_nothing() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let out = tempfile::tempdir().unwrap();
+    let assert = harness()
+        .args(["run", "scenarios/chimera.yaml", "-q", "--out"])
+        .arg(out.path())
+        .env("OLLAMA_HOST", &url)
+        .current_dir(repo_root())
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains(&url), "{stderr}");
+    assert!(stderr.contains("--backend sim"), "{stderr}");
+    assert_eq!(
+        stderr.matches("error:").count(),
+        1,
+        "one clear error: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "no results folder"
+    );
+}
+
+const SMALL: &str = r#"
+name: small
+seed: 5
+model: gemma3:latest
+server: { backend: sim }
+sim: { decode_tps: 600, load_ms: 40, median_output_tokens: 24, parallel: 1 }
+workload: { kind: agent_report, data_dir: DATA }
+agents:
+  collector: { persona: "You are a data collector. List findings." }
+  insight: { persona: "You recommend next steps.", consumes: collector }
+variants:
+  baseline: {}
+  fast: { options: { num_ctx: 512 } }
+arms: [[baseline], [fast], [baseline, fast]]
+trials: 3
+warmup: 1
+"#;
+
+#[test]
+fn end_to_end_run_on_the_simulator_writes_every_results_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("small.yaml");
+    std::fs::write(
+        &scenario,
+        SMALL.replace(
+            "DATA",
+            &repo_root().join("scenarios/data").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let assert = harness()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .arg("-q")
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("SIMULATED"), "{stdout}");
+    assert!(stdout.contains("baseline+fast"), "{stdout}");
+    let run = only_subdir(&out);
+    assert!(
+        run.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("small-")
+    );
+
+    let manifest: serde_json::Value = json(&run.join("manifest.json"));
+    assert_eq!(manifest["simulated"], true);
+    assert_eq!(manifest["complete"], true);
+    assert_eq!(manifest["scenario_sha256"].as_str().unwrap().len(), 64);
+    assert!(
+        manifest["server"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("harness-sim")
+    );
+    assert!(manifest["server"]["model_digest"].is_string());
+    assert!(manifest["ended_at"].is_string());
+    assert_eq!(
+        std::fs::read(run.join("scenario.yaml")).unwrap(),
+        std::fs::read(&scenario).unwrap()
+    );
+
+    let plan: serde_json::Value = json(&run.join("plan.json"));
+    assert_eq!(plan["trials"].as_array().unwrap().len(), 3 * 3 + 3);
+
+    let calls: Vec<CallRecord> = harness::results::read_jsonl(&run.join("calls.jsonl")).unwrap();
+    // Pipelines: 3 arms × 4 rounds, 1 + 1 + 2 pipelines each, 4 calls per pipeline; plus primes.
+    let workflow_calls = calls.iter().filter(|c| c.step != "prime").count();
+    assert_eq!(workflow_calls, 4 * 4 * 4);
+    assert!(calls.iter().all(|c| c.ok), "no failures on the simulator");
+    for c in calls.iter().filter(|c| c.step != "prime") {
+        let ttft = c.ttft_ms.unwrap();
+        assert!(ttft > 0.0 && ttft < c.e2e_ms);
+        assert!(c.output_tokens.unwrap() > 0 && !c.tokens_counted);
+        assert!(c.decode_tps.unwrap() > 0.0);
+    }
+    let mut csv = csv::Reader::from_path(run.join("calls.csv")).unwrap();
+    let csv_rows: Vec<CallRecord> = csv.deserialize().map(|r| r.unwrap()).collect();
+    assert_eq!(csv_rows.len(), calls.len());
+    assert_eq!(csv_rows[0].trial, calls[0].trial);
+
+    let trials: Vec<TrialRecord> = harness::results::read_jsonl(&run.join("trials.jsonl")).unwrap();
+    assert_eq!(trials.len(), 12);
+    assert!(trials.iter().all(|t| t.ok && t.wall_ms > 0.0));
+
+    let summary: Summary = json(&run.join("summary.json"));
+    assert!(summary.simulated && summary.complete);
+    assert_eq!(summary.measured_trials, 9);
+    assert_eq!(summary.groups.len(), 4);
+    assert!(
+        summary
+            .groups
+            .iter()
+            .all(|g| g.trials == 3 && g.decode_tps.unwrap().ci95_low.is_some())
+    );
+    assert_eq!(summary.concurrency.len(), 1);
+    assert!(summary.concurrency[0].speedup.unwrap() > 0.0);
+
+    for (variant, runs) in [("baseline", 8), ("fast", 8)] {
+        for n in 1..=runs {
+            let report =
+                std::fs::read_to_string(run.join(format!("agents/{variant}/run_{n}.md"))).unwrap();
+            for section in [
+                "## Workflow Summary",
+                "## Metrics",
+                "## Key Findings",
+                "## Recommendations",
+                "## Persona Prompt",
+                "Simulated run",
+            ] {
+                assert!(
+                    report.contains(section),
+                    "{variant} run {n} lacks {section}"
+                );
+            }
+            assert!(
+                !report.contains("_None extracted"),
+                "{variant} run {n} has an empty section:\n{report}"
+            );
+        }
+    }
+    // No temporary files are left behind by the atomic writes.
+    let leftovers = walk(&run)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with('~'))
+        .count();
+    assert_eq!(leftovers, 0);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn flagship_on_the_simulator_shows_chimera_faster_and_queueing_when_shared() {
+    let out = tempfile::tempdir().unwrap();
+    harness()
+        .args([
+            "run",
+            "scenarios/chimera.yaml",
+            "--backend",
+            "sim",
+            "--trials",
+            "3",
+            "-q",
+            "--out",
+        ])
+        .arg(out.path())
+        .current_dir(repo_root())
+        .assert()
+        .success();
+    let summary: Summary = json(&only_subdir(out.path()).join("summary.json"));
+    let group = |arm: &str, variant: &str| {
+        summary
+            .groups
+            .iter()
+            .find(|g| g.arm == arm && g.variant == variant)
+            .unwrap_or_else(|| panic!("no group {arm}/{variant}"))
+    };
+    let base = group("baseline", "baseline");
+    let chimera = group("chimera", "chimera");
+    // The model: chimera's 512-token context decodes faster than the 4096-token default.
+    let (b, c) = (base.decode_tps.unwrap(), chimera.decode_tps.unwrap());
+    assert!(
+        c.ci95_low.unwrap() > b.ci95_high.unwrap(),
+        "chimera {c:?} vs baseline {b:?}"
+    );
+    // Sharing one slot: the concurrent arms wait, so TTFT grows well beyond solo.
+    for arm in ["baseline+chimera", "chimera+chimera"] {
+        let shared = group(arm, "chimera").ttft_ms.unwrap().p50;
+        assert!(
+            shared > 2.0 * chimera.ttft_ms.unwrap().p50,
+            "{arm}: TTFT p50 {shared} vs solo {}",
+            chimera.ttft_ms.unwrap().p50
+        );
+    }
+    assert_eq!(
+        base.cold_calls, 0,
+        "priming keeps reloads out of solo measured calls"
+    );
+}

@@ -1,0 +1,90 @@
+//! Helpers shared by the integration tests.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+
+/// One step of a scripted NDJSON response.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Send these bytes (a line needs its own `\n`).
+    Send(&'static str),
+    /// Send an owned string.
+    SendOwned(String),
+    /// Wait.
+    Sleep(u64),
+}
+
+/// What the fake server answers.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// 200 with a streamed body; the stream ends after the last step.
+    Stream(Vec<Step>),
+    /// An error status with a body.
+    Status(u16, &'static str),
+}
+
+/// A fake Ollama on 127.0.0.1:0 that answers every `/api/chat` with `reply` and keeps
+/// the request bodies it saw.
+pub struct FakeOllama {
+    pub url: String,
+    pub requests: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+pub async fn fake_ollama(reply: Reply) -> FakeOllama {
+    let requests: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let state = (reply, requests.clone());
+    let app = Router::new()
+        .route("/api/chat", post(answer))
+        .route("/api/generate", post(answer))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // Small writes must leave at once, as from a real server (see the simulator's no_delay).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    FakeOllama { url, requests }
+}
+
+type FakeState = (Reply, Arc<Mutex<Vec<serde_json::Value>>>);
+
+async fn answer(State((reply, requests)): State<FakeState>, body: Bytes) -> Response {
+    requests
+        .lock()
+        .unwrap()
+        .push(serde_json::from_slice(&body).unwrap_or_default());
+    match reply {
+        Reply::Status(code, body) => (StatusCode::from_u16(code).unwrap(), body).into_response(),
+        Reply::Stream(steps) => {
+            let stream = futures::stream::unfold(steps.into_iter(), |mut steps| async move {
+                loop {
+                    match steps.next()? {
+                        Step::Sleep(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                        Step::Send(s) => return Some((Ok::<_, Infallible>(Bytes::from(s)), steps)),
+                        Step::SendOwned(s) => return Some((Ok(Bytes::from(s)), steps)),
+                    }
+                }
+            });
+            Response::new(Body::from_stream(stream))
+        }
+    }
+}
+
+/// Path of the built `harness` binary.
+pub fn harness_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_harness")
+}
+
+/// The repository root.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}

@@ -1,0 +1,6 @@
+//! Integration tests: one binary, shared helpers in `common`.
+
+mod cli;
+mod common;
+mod ollama_client;
+mod sim;

@@ -1,0 +1,189 @@
+//! The simulator: determinism for a seed, cold loads, and queueing behind its slots.
+
+use std::time::Duration;
+
+use harness::backend::ollama::OllamaClient;
+use harness::backend::{Backend, ChatRequest};
+use harness::metrics::{CallContext, CallRecord};
+use harness::plan::Phase;
+use harness::scenario::{ModelOptions, OllamaApi, SimConfig};
+use harness::sim::SimServer;
+
+fn fast_sim(seed: u64, parallel: u32) -> SimConfig {
+    SimConfig {
+        seed,
+        parallel,
+        decode_tps: 400.0,
+        load_ms: 150.0,
+        median_output_tokens: 30,
+        ..SimConfig::default()
+    }
+}
+
+async fn ask(url: &str, options: &ModelOptions, user: &str) -> (CallRecord, String) {
+    let client = OllamaClient::new(url, OllamaApi::Chat, Duration::from_secs(30)).unwrap();
+    ask_with(&client, options, user).await
+}
+
+/// Like `ask` with a client built beforehand: building one takes milliseconds of CPU,
+/// which would stall a concurrent request's stream on the same thread.
+async fn ask_with(
+    client: &OllamaClient,
+    options: &ModelOptions,
+    user: &str,
+) -> (CallRecord, String) {
+    let start = std::time::Instant::now();
+    let outcome = client
+        .chat(ChatRequest {
+            model: "gemma3:latest",
+            system: "You are an analyst.",
+            user,
+            options,
+            keep_alive: None,
+        })
+        .await;
+    let ctx = CallContext {
+        trial: 0,
+        round: 0,
+        phase: Phase::Measured,
+        arm: "a".into(),
+        variant: "v".into(),
+        slot: 0,
+        agent: "g".into(),
+        step: "s".into(),
+    };
+    (outcome.record(&ctx, start, "t".into()), outcome.text)
+}
+
+#[tokio::test]
+async fn same_seed_same_text_and_counts() {
+    let a = SimServer::start(fast_sim(3, 1), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let b = SimServer::start(fast_sim(3, 1), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let c = SimServer::start(fast_sim(4, 1), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let opts = ModelOptions::default();
+    let (ra, ta) = ask(&a.url(), &opts, "Total files analyzed: 12").await;
+    let (rb, tb) = ask(&b.url(), &opts, "Total files analyzed: 12").await;
+    let (_, tc) = ask(&c.url(), &opts, "Total files analyzed: 12").await;
+    assert!(ra.ok && rb.ok);
+    assert_eq!(ta, tb);
+    assert_eq!(ra.output_tokens, rb.output_tokens);
+    assert_eq!(ra.prompt_tokens, rb.prompt_tokens);
+    assert_eq!(ra.content_chunks, ra.output_tokens.unwrap());
+    assert_ne!(ta, tc, "another seed, another text");
+    for s in [a, b, c] {
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn model_reloads_when_num_ctx_or_num_gpu_change() {
+    let sim = SimServer::start(fast_sim(1, 1), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let defaults = ModelOptions::default();
+    let small_ctx = ModelOptions {
+        num_ctx: Some(512),
+        ..ModelOptions::default()
+    };
+    let partial = ModelOptions {
+        num_gpu: Some(10),
+        ..ModelOptions::default()
+    };
+    let temperature = ModelOptions {
+        temperature: Some(0.2),
+        ..ModelOptions::default()
+    };
+    let (first, _) = ask(&sim.url(), &defaults, "x").await;
+    let (again, _) = ask(&sim.url(), &defaults, "x").await;
+    let (sampling_only, _) = ask(&sim.url(), &temperature, "x").await;
+    let (ctx_change, _) = ask(&sim.url(), &small_ctx, "x").await;
+    let (gpu_change, _) = ask(&sim.url(), &partial, "x").await;
+    assert!(first.cold && first.load_ms.unwrap() >= 140.0);
+    assert!(!again.cold, "same configuration stays loaded");
+    assert!(!sampling_only.cold, "temperature does not reload the model");
+    assert!(ctx_change.cold);
+    assert!(gpu_change.cold);
+    // Partial offload is slower than full offload, and a smaller context is faster.
+    assert!(gpu_change.decode_tps.unwrap() < 0.6 * again.decode_tps.unwrap());
+    assert!(ctx_change.decode_tps.unwrap() > again.decode_tps.unwrap());
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_slots_queue() {
+    let sim = SimServer::start(fast_sim(2, 1), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let opts = ModelOptions::default();
+    let _ = ask(&sim.url(), &opts, "warm").await; // load once
+    let client = OllamaClient::new(&sim.url(), OllamaApi::Chat, Duration::from_secs(30)).unwrap();
+    let (a, b) = tokio::join!(
+        ask_with(&client, &opts, "one"),
+        ask_with(&client, &opts, "two")
+    );
+    let (first, second) = if a.0.ttft_ms < b.0.ttft_ms {
+        (a.0, b.0)
+    } else {
+        (b.0, a.0)
+    };
+    let waited = second.queue_ms.unwrap();
+    assert!(
+        waited > 0.8 * first.eval_ms.unwrap(),
+        "the second request waits for the first's decode: queue {waited} ms, first decode {} ms",
+        first.eval_ms.unwrap()
+    );
+    assert!(
+        first.queue_ms.unwrap() < 0.3 * waited,
+        "the first does not wait: {} ms vs {waited} ms",
+        first.queue_ms.unwrap()
+    );
+    sim.stop().await;
+
+    // With two slots both decode at once, each a little slower, and neither queues.
+    let sim = SimServer::start(fast_sim(2, 2), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let _ = ask(&sim.url(), &opts, "warm").await;
+    let client = OllamaClient::new(&sim.url(), OllamaApi::Chat, Duration::from_secs(30)).unwrap();
+    let (a, b) = tokio::join!(
+        ask_with(&client, &opts, "one"),
+        ask_with(&client, &opts, "two")
+    );
+    for (r, _) in [&a, &b] {
+        let (queue, decode) = (r.queue_ms.unwrap(), r.eval_ms.unwrap());
+        assert!(
+            queue < 0.3 * decode,
+            "no queue with two slots: {queue} ms vs decode {decode} ms"
+        );
+    }
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn decode_rate_matches_the_model() {
+    let config = SimConfig {
+        jitter_sigma: 0.0,
+        call_sigma: 0.0,
+        decode_tps: 150.0,
+        median_output_tokens: 60,
+        ..fast_sim(9, 1)
+    };
+    let expected = config.expected_decode_tps(&ModelOptions::default());
+    let sim = SimServer::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let (r, _) = ask(&sim.url(), &ModelOptions::default(), "rate").await;
+    let measured = r.decode_tps.unwrap();
+    // Timer granularity only ever delays a token, so the measured rate sits a little below.
+    assert!(
+        measured <= expected * 1.02 && measured > expected * 0.85,
+        "measured {measured}, model {expected}"
+    );
+    sim.stop().await;
+}
