@@ -404,7 +404,12 @@ async fn generate_stream(
     let target = (f64::from(config.median_output_tokens) * length_rng.lognormal_factor(0.35))
         .round() as usize;
     let room = (u64::from(key.num_ctx).saturating_sub(prompt_tokens)).max(1) as usize;
-    let mut n = target.clamp(1, tokens.len()).min(room);
+    // A reply to an agent's prompt is never a handful of tokens; the floor also keeps the
+    // first section of the composed text whole.
+    const MIN_OUTPUT_TOKENS: usize = 16;
+    let mut n = target
+        .clamp(MIN_OUTPUT_TOKENS.min(tokens.len()), tokens.len())
+        .min(room);
     let mut done_reason = "stop";
     if let Some(limit) = options.num_predict.filter(|&p| p > 0) {
         if (limit as usize) < n {

@@ -31,15 +31,9 @@ const RECOMMENDATIONS: &[&str] = &[
     "Adopt one naming scheme: model, quantization, options, date.",
 ];
 
-const OPENERS: &[&str] = &[
-    "Here is a concise assessment of the benchmark inventory.",
-    "Summary of the data collection and what it supports.",
-    "Analysis of the artifacts, focused on evaluation quality.",
-];
-
 /// Composes a response to `prompt` under the persona `system` from `seed`.
-/// Recommendations come first when the persona is about recommending, so that a short
-/// response still carries them.
+/// The sections come first, with no preamble, and recommendations lead when the persona
+/// is about recommending, so that a response cut short still carries what it was for.
 pub fn compose(seed: u64, system: &str, prompt: &str) -> String {
     let mut rng = Rng::new(seed);
     let mut findings = pick(&mut rng, FINDINGS, 4);
@@ -60,12 +54,11 @@ pub fn compose(seed: u64, system: &str, prompt: &str) -> String {
         .enumerate()
         .map(|(i, r)| format!("{}. {r}\n", i + 1))
         .collect();
-    let opener = OPENERS[rng.below(OPENERS.len())];
     let asks_for_recommendations = system.to_ascii_lowercase().contains("recommend");
     if asks_for_recommendations {
-        format!("{opener}\n\n**Recommendations**\n{recs_block}\n**Key Findings**\n{findings_block}")
+        format!("**Recommendations**\n{recs_block}\n**Key Findings**\n{findings_block}")
     } else {
-        format!("{opener}\n\n**Key Findings**\n{findings_block}\n**Recommendations**\n{recs_block}")
+        format!("**Key Findings**\n{findings_block}\n**Recommendations**\n{recs_block}")
     }
 }
 

@@ -125,7 +125,7 @@ name: small
 seed: 5
 model: gemma3:latest
 server: { backend: sim }
-sim: { decode_tps: 600, load_ms: 40, median_output_tokens: 24, parallel: 1 }
+sim: { decode_tps: 600, load_ms: 40, median_output_tokens: 60, parallel: 1 }
 workload: { kind: agent_report, data_dir: DATA }
 agents:
   collector: { persona: "You are a data collector. List findings." }
