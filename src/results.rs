@@ -110,7 +110,9 @@ impl ResultsDir {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        let tmp = target.with_extension("tmp~");
+        let mut tmp_name = target.file_name().unwrap_or_default().to_os_string();
+        tmp_name.push(".tmp~");
+        let tmp = target.with_file_name(tmp_name);
         {
             let mut f =
                 File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;

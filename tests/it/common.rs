@@ -88,3 +88,17 @@ pub fn harness_bin() -> &'static str {
 pub fn repo_root() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// A call context for tests that look at one call alone.
+pub fn call_context() -> harness::metrics::CallContext {
+    harness::metrics::CallContext {
+        trial: 0,
+        round: 0,
+        phase: harness::plan::Phase::Measured,
+        arm: "a".into(),
+        variant: "v".into(),
+        slot: 0,
+        agent: "g".into(),
+        step: "analysis".into(),
+    }
+}

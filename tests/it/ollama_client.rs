@@ -4,26 +4,12 @@ use std::time::Duration;
 
 use harness::backend::ollama::OllamaClient;
 use harness::backend::{Backend, ChatRequest};
-use harness::metrics::{CallContext, CallRecord, ErrorKind};
-use harness::plan::Phase;
+use harness::metrics::{CallRecord, ErrorKind};
 use harness::scenario::{ModelOptions, OllamaApi};
 
-use crate::common::{Reply, Step, fake_ollama};
+use crate::common::{Reply, Step, call_context, fake_ollama};
 
 const DONE: &str = "{\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\",\"total_duration\":150000000,\"load_duration\":1000000,\"prompt_eval_count\":12,\"prompt_eval_duration\":8000000,\"eval_count\":3,\"eval_duration\":60000000}\n";
-
-fn ctx() -> CallContext {
-    CallContext {
-        trial: 0,
-        round: 0,
-        phase: Phase::Measured,
-        arm: "a".into(),
-        variant: "v".into(),
-        slot: 0,
-        agent: "g".into(),
-        step: "analysis".into(),
-    }
-}
 
 async fn call(url: &str, options: &ModelOptions, timeout_ms: u64) -> (CallRecord, String) {
     let client =
@@ -38,7 +24,7 @@ async fn call(url: &str, options: &ModelOptions, timeout_ms: u64) -> (CallRecord
             keep_alive: None,
         })
         .await;
-    let record = outcome.record(&ctx(), start, "t".into());
+    let record = outcome.record(&call_context(), start, "t".into());
     (record, outcome.text)
 }
 

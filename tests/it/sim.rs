@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use harness::backend::ollama::OllamaClient;
 use harness::backend::{Backend, ChatRequest};
-use harness::metrics::{CallContext, CallRecord};
-use harness::plan::Phase;
+use harness::metrics::CallRecord;
 use harness::scenario::{ModelOptions, OllamaApi, SimConfig};
 use harness::sim::SimServer;
+
+use crate::common::call_context;
 
 fn fast_sim(seed: u64, parallel: u32) -> SimConfig {
     SimConfig {
@@ -42,17 +43,10 @@ async fn ask_with(
             keep_alive: None,
         })
         .await;
-    let ctx = CallContext {
-        trial: 0,
-        round: 0,
-        phase: Phase::Measured,
-        arm: "a".into(),
-        variant: "v".into(),
-        slot: 0,
-        agent: "g".into(),
-        step: "s".into(),
-    };
-    (outcome.record(&ctx, start, "t".into()), outcome.text)
+    (
+        outcome.record(&call_context(), start, "t".into()),
+        outcome.text,
+    )
 }
 
 #[tokio::test]
