@@ -181,3 +181,18 @@ async fn decode_rate_matches_the_model() {
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn generate_endpoint_streams_the_same_way() {
+    let sim = SimServer::start(fast_sim(5, 1), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client =
+        OllamaClient::new(&sim.url(), OllamaApi::Generate, Duration::from_secs(30)).unwrap();
+    let (r, text) = ask_with(&client, &ModelOptions::default(), "Total files analyzed: 7").await;
+    assert!(r.ok, "{:?}", r.error);
+    assert!(text.contains("7 files"), "{text}");
+    assert_eq!(r.output_tokens, Some(r.content_chunks));
+    assert!(r.decode_tps.unwrap() > 0.0);
+    sim.stop().await;
+}
