@@ -137,13 +137,10 @@ pub async fn execute(
                     .await
                     .map_err(anyhow::Error::from)
                     .and_then(|r| r);
-                let data = match data {
-                    Ok(d) => Arc::new(d),
-                    Err(e) => {
-                        tracing::warn!("ingest failed: {e:#}");
-                        Arc::new(DataSummary::default())
-                    }
-                };
+                let data = data.unwrap_or_else(|e| {
+                    tracing::warn!("ingest failed: {e:#}");
+                    DataSummary::default()
+                });
                 let spec = PipelineSpec {
                     scenario,
                     trial,

@@ -29,8 +29,8 @@ pub struct PipelineSpec {
     pub slot: u32,
     /// Per-variant run number (1-based), used in the report's file name.
     pub run_number: u32,
-    /// The ingested data (shared; each pipeline still times its own ingest).
-    pub data: Arc<DataSummary>,
+    /// What this pipeline's own ingest step found.
+    pub data: DataSummary,
     /// Time the ingest took for this pipeline, ms.
     pub ingest_ms: f64,
     /// Monotonic origin of the run.

@@ -21,9 +21,18 @@ fn fast_sim(seed: u64, parallel: u32) -> SimConfig {
     }
 }
 
+async fn start(config: SimConfig) -> SimServer {
+    SimServer::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+fn new_client(url: &str, api: OllamaApi) -> OllamaClient {
+    OllamaClient::new(url, api, Duration::from_secs(30)).unwrap()
+}
+
 async fn ask(url: &str, options: &ModelOptions, user: &str) -> (CallRecord, String) {
-    let client = OllamaClient::new(url, OllamaApi::Chat, Duration::from_secs(30)).unwrap();
-    ask_with(&client, options, user).await
+    ask_with(&new_client(url, OllamaApi::Chat), options, user).await
 }
 
 /// Like `ask` with a client built beforehand: building one takes milliseconds of CPU,
@@ -51,15 +60,9 @@ async fn ask_with(
 
 #[tokio::test]
 async fn same_seed_same_text_and_counts() {
-    let a = SimServer::start(fast_sim(3, 1), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let b = SimServer::start(fast_sim(3, 1), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let c = SimServer::start(fast_sim(4, 1), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let a = start(fast_sim(3, 1)).await;
+    let b = start(fast_sim(3, 1)).await;
+    let c = start(fast_sim(4, 1)).await;
     let opts = ModelOptions::default();
     let (ra, ta) = ask(&a.url(), &opts, "Total files analyzed: 12").await;
     let (rb, tb) = ask(&b.url(), &opts, "Total files analyzed: 12").await;
@@ -77,9 +80,7 @@ async fn same_seed_same_text_and_counts() {
 
 #[tokio::test]
 async fn model_reloads_when_num_ctx_or_num_gpu_change() {
-    let sim = SimServer::start(fast_sim(1, 1), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let sim = start(fast_sim(1, 1)).await;
     let defaults = ModelOptions::default();
     let small_ctx = ModelOptions {
         num_ctx: Some(512),
@@ -111,12 +112,10 @@ async fn model_reloads_when_num_ctx_or_num_gpu_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_beyond_the_slots_queue() {
-    let sim = SimServer::start(fast_sim(2, 1), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let sim = start(fast_sim(2, 1)).await;
     let opts = ModelOptions::default();
     let _ = ask(&sim.url(), &opts, "warm").await; // load once
-    let client = OllamaClient::new(&sim.url(), OllamaApi::Chat, Duration::from_secs(30)).unwrap();
+    let client = new_client(&sim.url(), OllamaApi::Chat);
     let (a, b) = tokio::join!(
         ask_with(&client, &opts, "one"),
         ask_with(&client, &opts, "two")
@@ -140,11 +139,9 @@ async fn requests_beyond_the_slots_queue() {
     sim.stop().await;
 
     // With two slots both decode at once, each a little slower, and neither queues.
-    let sim = SimServer::start(fast_sim(2, 2), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let sim = start(fast_sim(2, 2)).await;
     let _ = ask(&sim.url(), &opts, "warm").await;
-    let client = OllamaClient::new(&sim.url(), OllamaApi::Chat, Duration::from_secs(30)).unwrap();
+    let client = new_client(&sim.url(), OllamaApi::Chat);
     let (a, b) = tokio::join!(
         ask_with(&client, &opts, "one"),
         ask_with(&client, &opts, "two")
@@ -169,9 +166,7 @@ async fn decode_rate_matches_the_model() {
         ..fast_sim(9, 1)
     };
     let expected = config.expected_decode_tps(&ModelOptions::default());
-    let sim = SimServer::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let sim = start(config).await;
     let (r, _) = ask(&sim.url(), &ModelOptions::default(), "rate").await;
     let measured = r.decode_tps.unwrap();
     // Timer granularity only ever delays a token, so the measured rate sits a little below.
@@ -184,11 +179,8 @@ async fn decode_rate_matches_the_model() {
 
 #[tokio::test]
 async fn generate_endpoint_streams_the_same_way() {
-    let sim = SimServer::start(fast_sim(5, 1), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let client =
-        OllamaClient::new(&sim.url(), OllamaApi::Generate, Duration::from_secs(30)).unwrap();
+    let sim = start(fast_sim(5, 1)).await;
+    let client = new_client(&sim.url(), OllamaApi::Generate);
     let (r, text) = ask_with(&client, &ModelOptions::default(), "Total files analyzed: 7").await;
     assert!(r.ok, "{:?}", r.error);
     assert!(text.contains("7 files"), "{text}");
