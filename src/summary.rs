@@ -10,7 +10,7 @@ use crate::metrics::{CallRecord, ErrorKind};
 use crate::plan::Phase;
 use crate::results::TrialRecord;
 use crate::scenario::Arm;
-use crate::stats::{Estimate, LatencyHistogram, Percentiles, Sample};
+use crate::stats::{Descriptive, LatencyHistogram, Percentiles, Sample};
 
 /// Statistics of one variant within one arm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,9 +23,9 @@ pub struct GroupSummary {
     pub trials: usize,
     /// Per-trial mean `decode_tps` (over the variant's successful calls in the trial):
     /// mean and 95% CI across trials.
-    pub decode_tps: Option<Estimate>,
+    pub decode_tps: Option<Descriptive>,
     /// Per-trial mean `e2e_tps`, across trials.
-    pub e2e_tps: Option<Estimate>,
+    pub e2e_tps: Option<Descriptive>,
     /// TTFT pooled over all successful measured calls.
     pub ttft_ms: Option<Percentiles>,
     /// End-to-end time pooled over all successful measured calls.

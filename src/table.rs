@@ -38,7 +38,7 @@ pub fn render(summary: &Summary) -> String {
     for g in &summary.groups {
         let decode = g
             .decode_tps
-            .map(|e| match (e.ci95_low, e.ci95_high) {
+            .map(|e| match (e.ci_low, e.ci_high) {
                 (Some(lo), Some(hi)) => format!("{:.1} ± {:.1}", e.mean, (hi - lo) / 2.0),
                 _ => format!("{:.1}", e.mean),
             })
