@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Sample, dist, quantile_sorted};
+use super::{Sample, dist, median_sorted, quantile_sorted};
 use crate::rng::Rng;
 
 /// Resamples harness draws by default: the Monte-Carlo error of a 95% endpoint is then
@@ -32,7 +32,7 @@ pub struct BootstrapCi {
 
 fn median_of(buf: &mut [f64]) -> f64 {
     buf.sort_unstable_by(f64::total_cmp);
-    quantile_sorted(buf, 0.5)
+    median_sorted(buf)
 }
 
 /// Medians of `sample` with each value left out in turn. Cost O(n²).
@@ -46,7 +46,7 @@ fn jackknife_medians(sample: &Sample) -> Vec<f64> {
                 .filter(|&(j, _)| j != i)
                 .map(|(_, &v)| v)
                 .collect();
-            quantile_sorted(&rest, 0.5)
+            median_sorted(&rest)
         })
         .collect()
 }
@@ -76,16 +76,7 @@ pub fn median_ratio_bca(
             median_of(&mut bx) / median_of(&mut by)
         })
         .collect();
-    let jackknife = [
-        jackknife_medians(x)
-            .into_iter()
-            .map(|m| m / y.median())
-            .collect(),
-        jackknife_medians(y)
-            .into_iter()
-            .map(|m| x.median() / m)
-            .collect(),
-    ];
+    let jackknife = median_ratio_jackknife(x, y);
     let (low, high) = bca_interval(&mut replicates, estimate, &jackknife, level)?;
     Some(BootstrapCi {
         estimate,
@@ -94,6 +85,21 @@ pub fn median_ratio_bca(
         resamples,
         seed,
     })
+}
+
+/// Jackknife values of `median(x) / median(y)`: leaving out each value of `x` in turn,
+/// then each value of `y`.
+pub fn median_ratio_jackknife(x: &Sample, y: &Sample) -> [Vec<f64>; 2] {
+    [
+        jackknife_medians(x)
+            .into_iter()
+            .map(|m| m / y.median())
+            .collect(),
+        jackknife_medians(y)
+            .into_iter()
+            .map(|m| x.median() / m)
+            .collect(),
+    ]
 }
 
 /// The BCa interval at `level` from bootstrap `replicates` (sorted in place), the
@@ -115,6 +121,11 @@ pub fn bca_interval(
 
     let (mut num, mut den) = (0.0, 0.0);
     for values in jackknife {
+        // Identical values contribute exactly nothing; computing their mean would leave
+        // rounding residue that passes for spread.
+        if values.iter().all(|&v| v == values[0]) {
+            continue;
+        }
         let n = values.len() as f64;
         let mean = values.iter().sum::<f64>() / n;
         let u = values.iter().map(|v| (n - 1.0) * (mean - v));

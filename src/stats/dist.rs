@@ -95,8 +95,16 @@ mod tests {
     #[test]
     fn t_tails_and_quantiles_match_scipy() {
         // scipy.stats.t.sf(2.5, 7.3) * 2, t.ppf(0.975, 4), t.ppf(0.975, 13.7), t.sf(40, 3)
-        assert!(close(t_two_sided_p(2.5, 7.3), 0.039_650_234_665_600_43, 1e-9));
-        assert!(close(t_quantile(0.975, 4.0), 2.776_445_105_197_793_4, 1e-12));
+        assert!(close(
+            t_two_sided_p(2.5, 7.3),
+            0.039_650_234_665_600_43,
+            1e-9
+        ));
+        assert!(close(
+            t_quantile(0.975, 4.0),
+            2.776_445_105_197_793_4,
+            1e-12
+        ));
         assert!(close(t_quantile(0.975, 13.7), 2.149_201_262_229_809, 1e-9));
         assert!(close(t_quantile(0.025, 13.7), -2.149_201_262_229_809, 1e-9));
         assert!(close(t_sf(40.0, 3.0), 1.719_034_039_457_925_3e-5, 1e-9));

@@ -151,10 +151,16 @@ mod tests {
         assert_eq!(u_distribution(2, 2), vec![1, 1, 2, 1, 1]);
         let c = u_distribution(5, 7);
         assert_eq!(c.iter().sum::<i128>(), 792); // C(12, 5)
-        assert!(c.iter().zip(c.iter().rev()).all(|(a, b)| a == b), "symmetric");
+        assert!(
+            c.iter().zip(c.iter().rev()).all(|(a, b)| a == b),
+            "symmetric"
+        );
         // The largest case fits: C(120, 60).
         let big = u_distribution(60, 60);
-        assert_eq!(big.iter().sum::<i128>(), 96_614_908_840_363_322_603_893_139_521_372_656);
+        assert_eq!(
+            big.iter().sum::<i128>(),
+            96_614_908_840_363_322_603_893_139_521_372_656
+        );
     }
 
     #[test]

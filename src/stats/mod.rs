@@ -105,9 +105,9 @@ impl Sample {
         self.sorted[self.sorted.len() - 1]
     }
 
-    /// Median (the type-7 50th percentile: the mean of the middle two when n is even).
+    /// Median: the middle value, or the mean of the middle two when n is even.
     pub fn median(&self) -> f64 {
-        self.percentile(0.5)
+        median_sorted(&self.sorted)
     }
 
     /// Percentile `p` ∈ [0, 1] by Hyndman & Fan's type 7 (linear interpolation between
@@ -160,6 +160,18 @@ pub(crate) fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
     let lo = h.floor() as usize;
     let hi = (lo + 1).min(sorted.len() - 1);
     sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// Median of ascending `sorted` values (non-empty). For even n it is `(a + b) / 2`, the
+/// same value as the type-7 50th percentile up to the last bit; computed this way so that a
+/// bootstrap replicate equal to the estimate compares equal, as in NumPy.
+pub(crate) fn median_sorted(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
 }
 
 /// What a sample of per-trial values looks like.
@@ -219,7 +231,11 @@ mod tests {
         // numpy.percentile([1, 2, 3, 4], [0, 25, 50, 90, 100]) = [1, 1.75, 2.5, 3.7, 4]
         let s = Sample::new([4.0, 1.0, 3.0, 2.0]).unwrap();
         for (p, want) in [(0.0, 1.0), (0.25, 1.75), (0.5, 2.5), (0.9, 3.7), (1.0, 4.0)] {
-            assert!((s.percentile(p) - want).abs() < 1e-12, "p{p}: {}", s.percentile(p));
+            assert!(
+                (s.percentile(p) - want).abs() < 1e-12,
+                "p{p}: {}",
+                s.percentile(p)
+            );
         }
         assert_eq!(Sample::new([7.0]).unwrap().median(), 7.0);
     }
@@ -227,7 +243,10 @@ mod tests {
     #[test]
     fn ln_needs_positive_values() {
         assert!(Sample::new([0.0, 1.0]).unwrap().ln().is_none());
-        let l = Sample::new([1.0, std::f64::consts::E]).unwrap().ln().unwrap();
+        let l = Sample::new([1.0, std::f64::consts::E])
+            .unwrap()
+            .ln()
+            .unwrap();
         assert_eq!(l.sorted(), &[0.0, 1.0]);
     }
 }

@@ -218,7 +218,7 @@ fn end_to_end_run_on_the_simulator_writes_every_results_file() {
         summary
             .groups
             .iter()
-            .all(|g| g.trials == 3 && g.decode_tps.unwrap().ci95_low.is_some())
+            .all(|g| g.trials == 3 && g.decode_tps.unwrap().ci_low.is_some())
     );
     assert_eq!(summary.concurrency.len(), 1);
     assert!(summary.concurrency[0].speedup.unwrap() > 0.0);
@@ -298,7 +298,7 @@ fn flagship_on_the_simulator_shows_chimera_faster_and_queueing_when_shared() {
     // The model: chimera's 512-token context decodes faster than the 4096-token default.
     let (b, c) = (base.decode_tps.unwrap(), chimera.decode_tps.unwrap());
     assert!(
-        c.ci95_low.unwrap() > b.ci95_high.unwrap(),
+        c.ci_low.unwrap() > b.ci_high.unwrap(),
         "chimera {c:?} vs baseline {b:?}"
     );
     // Sharing one slot: the concurrent arms wait, so TTFT grows well beyond solo.

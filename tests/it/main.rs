@@ -4,3 +4,5 @@ mod cli;
 mod common;
 mod ollama_client;
 mod sim;
+mod stats_properties;
+mod stats_reference;
