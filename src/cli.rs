@@ -46,6 +46,12 @@ pub enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Recompute the statistics of a results folder from its records and rewrite
+    /// summary.json, report.md, table.tex and comparisons.csv.
+    Report {
+        /// A results folder written by `harness run`.
+        results_dir: PathBuf,
+    },
     /// Check a scenario file without running it.
     Validate {
         /// Scenario YAML file.
@@ -72,6 +78,11 @@ pub enum Command {
 pub enum Action {
     /// `harness run`.
     Run(RunConfig),
+    /// `harness report`.
+    Report {
+        /// The results folder.
+        dir: PathBuf,
+    },
     /// `harness validate`.
     Validate {
         /// File to check.
@@ -115,6 +126,7 @@ impl Cli {
                 progress: !quiet && stderr_is_terminal,
                 ollama_host,
             }),
+            Command::Report { results_dir } => Action::Report { dir: results_dir },
             Command::Validate { scenario } => Action::Validate {
                 scenario,
                 ollama_host,

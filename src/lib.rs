@@ -6,7 +6,7 @@
 //! ```text
 //! scenario (YAML) ─► plan ─► scheduler ─► backend ─► metrics ─► results on disk
 //!                                                                  │
-//!                                         summary / table ◄── stats ◄┘
+//!                                        summary / report ◄── stats ◄┘
 //! ```
 //!
 //! - [`scenario`]: typed, validated experiment definitions (errors carry line and column);
@@ -17,13 +17,16 @@
 //! - [`sim`]: the built-in simulated Ollama server;
 //! - [`metrics`]: one streamed call → one [`metrics::CallRecord`];
 //! - [`results`]: the results folder (append-and-flush records, atomic documents);
-//! - [`stats`], [`summary`], [`table`]: numbers and how they are shown.
+//! - [`stats`]: pure statistics (descriptive, comparisons, Holm, bootstrap);
+//! - [`summary`]: records → per-group statistics and comparisons against the baseline;
+//! - [`report`]: one exporter per format (JSON, Markdown, LaTeX, CSV, terminal).
 
 pub mod backend;
 pub mod cli;
 pub mod ingest;
 pub mod metrics;
 pub mod plan;
+pub mod report;
 pub mod results;
 pub mod rng;
 pub mod run;
@@ -32,5 +35,4 @@ pub mod scheduler;
 pub mod sim;
 pub mod stats;
 pub mod summary;
-pub mod table;
 pub mod workflow;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use harness::cli::{Action, Cli};
+use harness::report::terminal::Terminal;
 use tokio_util::sync::CancellationToken;
 
 /// Exit code for errors: bad input, unreachable server.
@@ -34,7 +35,10 @@ fn main() -> ExitCode {
         }
     };
     let action = cli.into_action(std::io::stderr().is_terminal());
-    match runtime.block_on(dispatch(action)) {
+    // Colour only for a person reading a terminal (https://no-color.org).
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let terminal = Terminal { color };
+    match runtime.block_on(dispatch(action, terminal)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -43,8 +47,17 @@ fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(action: Action) -> anyhow::Result<ExitCode> {
+async fn dispatch(action: Action, terminal: Terminal) -> anyhow::Result<ExitCode> {
     match action {
+        Action::Report { dir } => {
+            let summary = harness::report::write(&dir)?;
+            println!("{}", terminal.render(&summary));
+            println!(
+                "wrote summary.json, report.md, table.tex, comparisons.csv in {}",
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Action::Validate {
             scenario,
             ollama_host,
@@ -63,7 +76,7 @@ async fn dispatch(action: Action) -> anyhow::Result<ExitCode> {
             let cancel = CancellationToken::new();
             tokio::spawn(watch_interrupts(cancel.clone()));
             let report = harness::run::run(config, cancel).await?;
-            println!("{}", harness::table::render(&report.summary));
+            println!("{}", terminal.render(&report.summary));
             println!("results: {}", report.dir.display());
             Ok(if report.interrupted {
                 ExitCode::from(EXIT_INTERRUPTED)

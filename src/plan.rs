@@ -127,7 +127,7 @@ mod tests {
             "name: p\nmodel: m\nseed: {seed}\norder: {order}\nwarmup: 1\ntrials: 4\n\
              workload: {{ kind: agent_report, data_dir: . }}\n\
              agents: {{ a: {{ persona: p }} }}\n\
-             variants: {{ x: {{}}, y: {{}} }}\n\
+             variants: {{ x: {{}}, y: {{}} }}\nbaseline: x\n\
              arms: [[x], [y], [x, y]]\n"
         );
         Scenario::parse(&text, Path::new(env!("CARGO_MANIFEST_DIR")), None).expect("valid")

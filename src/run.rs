@@ -13,11 +13,12 @@ use crate::backend::Backend;
 use crate::backend::ServerInfo;
 use crate::backend::ollama::OllamaClient;
 use crate::plan::Plan;
+use crate::report;
 use crate::results::{RecordWriter, ResultsDir};
 use crate::scenario::{BackendKind, Scenario, SimConfig};
 use crate::scheduler;
 use crate::sim::SimServer;
-use crate::summary::{Summary, summarize};
+use crate::summary::Summary;
 
 /// Settings of one `harness run`, from the command line.
 #[derive(Debug, Clone)]
@@ -196,18 +197,11 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
     )
     .await?;
 
-    let summary = summarize(
-        &scenario.name,
-        &scenario.arms,
-        &outcome.collected.calls,
-        &outcome.collected.trials,
-        simulated,
-        outcome.complete,
-    );
-    dir.write_json("summary.json", &summary)?;
     manifest.ended_at = Some(chrono::Utc::now().to_rfc3339());
     manifest.complete = Some(outcome.complete);
     dir.write_json("manifest.json", &manifest)?;
+    // The same code as `harness report`, from the files just written, so the two agree.
+    let summary = report::write(dir.path())?;
     if let Some(sim) = sim {
         sim.stop().await;
     }

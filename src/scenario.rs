@@ -85,6 +85,8 @@ struct RawScenario {
     workload: RawWorkload,
     agents: Spanned<BTreeMap<String, RawAgent>>,
     variants: Spanned<BTreeMap<String, RawVariant>>,
+    #[serde(default)]
+    baseline: Option<Spanned<String>>,
     arms: Spanned<Vec<Spanned<Vec<Spanned<String>>>>>,
     trials: Spanned<u32>,
     #[serde(default)]
@@ -391,6 +393,9 @@ pub struct Scenario {
     pub agents: Vec<Agent>,
     /// Variants by name.
     pub variants: BTreeMap<String, Variant>,
+    /// The variant every other is compared against: the `baseline:` key, else the variant
+    /// named `baseline`, else the only variant.
+    pub baseline: String,
     /// Arms in file order.
     pub arms: Vec<Arm>,
     /// Measured trials per arm.
@@ -656,6 +661,7 @@ impl Checker {
         };
         let agents = self.agents(&raw.agents);
         let variants = self.variants(&raw.variants, &model);
+        let baseline = self.baseline(raw.baseline.as_ref(), &raw.variants, &variants);
         let arms = self.arms(&raw.arms, &variants);
         let trials = self.range(&raw.trials, "trials", 1, 10_000);
         let warmup = raw
@@ -676,6 +682,7 @@ impl Checker {
             },
             agents,
             variants,
+            baseline,
             arms,
             trials,
             warmup,
@@ -858,6 +865,40 @@ impl Checker {
         }
     }
 
+    fn baseline(
+        &mut self,
+        named: Option<&Spanned<String>>,
+        raw_variants: &Spanned<BTreeMap<String, RawVariant>>,
+        variants: &BTreeMap<String, Variant>,
+    ) -> String {
+        if let Some(b) = named {
+            if !variants.contains_key(&b.value) {
+                let known: Vec<&str> = variants.keys().map(String::as_str).collect();
+                self.report(
+                    b,
+                    "baseline",
+                    format!(
+                        "unknown variant `{}` (variants: {})",
+                        b.value,
+                        known.join(", ")
+                    ),
+                );
+            }
+            return b.value.clone();
+        }
+        if variants.contains_key("baseline") {
+            return "baseline".to_owned();
+        }
+        if variants.len() > 1 {
+            self.report(
+                raw_variants,
+                "baseline",
+                "no variant is called `baseline`: name the one the others are compared against with `baseline: <variant>`",
+            );
+        }
+        variants.keys().next().cloned().unwrap_or_default()
+    }
+
     fn arms(
         &mut self,
         raw: &Spanned<Vec<Spanned<Vec<Spanned<String>>>>>,
@@ -980,6 +1021,27 @@ trials: 3
             s.agents.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
             ["a", "b"]
         );
+    }
+
+    #[test]
+    fn baseline_is_named_or_found() {
+        let s = Scenario::parse(GOOD, &data_dir(), None).expect("valid");
+        assert_eq!(s.baseline, "baseline");
+        let named = GOOD.replace("trials: 3", "trials: 3\nbaseline: fast");
+        assert_eq!(
+            Scenario::parse(&named, &data_dir(), None).unwrap().baseline,
+            "fast"
+        );
+        let unknown = GOOD.replace("trials: 3", "trials: 3\nbaseline: fsat");
+        let problems = Scenario::parse(&unknown, &data_dir(), None).unwrap_err();
+        assert_eq!(problems[0].field, "baseline");
+        assert!(problems[0].message.contains("unknown variant `fsat`"));
+        let unnamed = GOOD
+            .replace("  baseline: {}", "  slow: {}")
+            .replace("[[baseline], [fast], [baseline, fast]]", "[[slow], [fast]]");
+        let problems = Scenario::parse(&unnamed, &data_dir(), None).unwrap_err();
+        assert_eq!(problems[0].field, "baseline");
+        assert_eq!(problems[0].line, Some(9));
     }
 
     #[test]

@@ -1,16 +1,132 @@
-//! `summary.json`: per arm and variant statistics, and what concurrency did, computed
-//! from the records alone (measured phase, successful calls) so that it can be
-//! recomputed from the files of any results folder.
+//! `summary.json`: per arm and variant statistics, comparisons against the baseline and
+//! what concurrency did, computed from the records alone (measured phase, successful
+//! calls), so `harness report` recomputes it from the files of any results folder.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{CallRecord, ErrorKind};
 use crate::plan::Phase;
 use crate::results::TrialRecord;
+use crate::rng::{hash_bytes, mix64};
 use crate::scenario::Arm;
-use crate::stats::{Descriptive, LatencyHistogram, Percentiles, Sample};
+use crate::stats::bootstrap::DEFAULT_RESAMPLES;
+use crate::stats::{
+    ALPHA, CONFIDENCE, Comparison, Descriptive, LatencyHistogram, Percentiles, Sample, compare,
+    holm,
+};
+
+/// A per-call measurement harness summarizes and compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Server decode rate, `eval_count / eval_duration`.
+    DecodeTps,
+    /// Output tokens per client end-to-end second.
+    E2eTps,
+    /// Time to first token, client clock.
+    TtftMs,
+    /// End-to-end call time, client clock.
+    E2eMs,
+    /// Time per output token after the first.
+    TpotMs,
+}
+
+/// Which way is good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Rates: more is faster.
+    HigherIsBetter,
+    /// Times: less is faster.
+    LowerIsBetter,
+}
+
+impl Metric {
+    /// Every metric, in report order.
+    pub const ALL: [Metric; 5] = [
+        Metric::DecodeTps,
+        Metric::E2eTps,
+        Metric::TtftMs,
+        Metric::E2eMs,
+        Metric::TpotMs,
+    ];
+
+    /// The name used in files and on the command line (`decode_tps`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::DecodeTps => "decode_tps",
+            Metric::E2eTps => "e2e_tps",
+            Metric::TtftMs => "ttft_ms",
+            Metric::E2eMs => "e2e_ms",
+            Metric::TpotMs => "tpot_ms",
+        }
+    }
+
+    /// Unit for table headers.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::DecodeTps | Metric::E2eTps => "tok/s",
+            Metric::TtftMs | Metric::E2eMs | Metric::TpotMs => "ms",
+        }
+    }
+
+    /// Which way is faster.
+    pub fn direction(self) -> Direction {
+        match self {
+            Metric::DecodeTps | Metric::E2eTps => Direction::HigherIsBetter,
+            Metric::TtftMs | Metric::E2eMs | Metric::TpotMs => Direction::LowerIsBetter,
+        }
+    }
+
+    /// Times get pooled percentiles over calls as well as per-trial statistics.
+    pub fn is_time(self) -> bool {
+        self.direction() == Direction::LowerIsBetter
+    }
+
+    /// The value of one successful call, when it has one.
+    pub fn of(self, call: &CallRecord) -> Option<f64> {
+        match self {
+            Metric::DecodeTps => call.decode_tps,
+            Metric::E2eTps => call.e2e_tps,
+            Metric::TtftMs => call.ttft_ms,
+            Metric::E2eMs => Some(call.e2e_ms),
+            Metric::TpotMs => call.tpot_ms,
+        }
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Metric {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Metric, String> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+                format!("unknown metric `{s}` (metrics: {})", names.join(", "))
+            })
+    }
+}
+
+/// One metric of one variant in one arm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSummary {
+    /// The per-trial means (the unit of analysis), described across trials.
+    pub per_trial: Descriptive,
+    /// For times: percentiles pooled over every successful measured call.
+    pub pooled: Option<Percentiles>,
+}
 
 /// Statistics of one variant within one arm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,17 +137,6 @@ pub struct GroupSummary {
     pub variant: String,
     /// Measured trials with at least one successful call of this variant.
     pub trials: usize,
-    /// Per-trial mean `decode_tps` (over the variant's successful calls in the trial):
-    /// mean and 95% CI across trials.
-    pub decode_tps: Option<Descriptive>,
-    /// Per-trial mean `e2e_tps`, across trials.
-    pub e2e_tps: Option<Descriptive>,
-    /// TTFT pooled over all successful measured calls.
-    pub ttft_ms: Option<Percentiles>,
-    /// End-to-end time pooled over all successful measured calls.
-    pub e2e_ms: Option<Percentiles>,
-    /// Mean output tokens per successful call.
-    pub output_tokens_mean: Option<f64>,
     /// Measured calls.
     pub calls: usize,
     /// Measured calls that failed.
@@ -40,6 +145,76 @@ pub struct GroupSummary {
     pub failures_by_kind: BTreeMap<ErrorKind, usize>,
     /// Measured successful calls that (re)loaded the model.
     pub cold_calls: usize,
+    /// Mean output tokens per successful call.
+    pub output_tokens_mean: Option<f64>,
+    /// Per metric; a metric no call had is absent.
+    pub metrics: BTreeMap<Metric, MetricSummary>,
+}
+
+impl GroupSummary {
+    /// Per-trial description of `metric`.
+    pub fn per_trial(&self, metric: Metric) -> Option<&Descriptive> {
+        self.metrics.get(&metric).map(|m| &m.per_trial)
+    }
+
+    /// Pooled percentiles of a time `metric`.
+    pub fn pooled(&self, metric: Metric) -> Option<&Percentiles> {
+        self.metrics.get(&metric).and_then(|m| m.pooled.as_ref())
+    }
+}
+
+/// What a comparison says, in words a reader can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Holm-adjusted p < α and the ratio is on the good side.
+    Faster,
+    /// Holm-adjusted p < α and the ratio is on the bad side.
+    Slower,
+    /// Holm-adjusted p ≥ α: the data cannot tell them apart.
+    NoSignificantDifference,
+    /// No test was possible (fewer than 2 trials a side, or no spread at all).
+    Undetermined,
+}
+
+impl Verdict {
+    /// Plain words.
+    pub fn words(self) -> &'static str {
+        match self {
+            Verdict::Faster => "faster",
+            Verdict::Slower => "slower",
+            Verdict::NoSignificantDifference => "no significant difference",
+            Verdict::Undetermined => "undetermined (too few trials)",
+        }
+    }
+}
+
+/// One variant against the baseline on one metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComparisonRow {
+    /// The metric compared (per-trial means).
+    pub metric: Metric,
+    /// Which way is faster.
+    pub direction: Direction,
+    /// Arm of the variant.
+    pub arm: String,
+    /// The variant.
+    pub variant: String,
+    /// The same arm with the baseline in the variant's place.
+    pub baseline_arm: String,
+    /// The baseline variant.
+    pub baseline: String,
+    /// Mean of the variant's per-trial values.
+    pub variant_mean: f64,
+    /// Mean of the baseline's per-trial values.
+    pub baseline_mean: f64,
+    /// The statistics.
+    #[serde(flatten)]
+    pub stats: Comparison,
+    /// Welch's p on log values, Holm-adjusted over every comparison of the run.
+    pub holm_p: Option<f64>,
+    /// What it means.
+    pub verdict: Verdict,
 }
 
 /// One variant's cost of sharing the server in a concurrent arm.
@@ -81,23 +256,71 @@ pub struct Summary {
     pub simulated: bool,
     /// Every planned trial ran.
     pub complete: bool,
+    /// Trials in the plan, warmups included.
+    pub planned_trials: usize,
     /// Measured trials that ran.
     pub measured_trials: usize,
-    /// How the numbers are defined.
+    /// The variant the others are compared against.
+    pub baseline: String,
+    /// Significance level of the verdicts (Holm-adjusted).
+    pub alpha: f64,
+    /// Confidence level of every interval.
+    pub confidence: f64,
+    /// How the numbers are defined and which tests made them.
     pub definitions: BTreeMap<String, String>,
     /// Per arm and variant, arms in scenario order.
     pub groups: Vec<GroupSummary>,
+    /// Every variant against the baseline, per metric.
+    pub comparisons: Vec<ComparisonRow>,
     /// Per concurrent arm.
     pub concurrency: Vec<ConcurrencySummary>,
 }
 
+impl Summary {
+    /// The group of `variant` in `arm`.
+    pub fn group(&self, arm: &str, variant: &str) -> Option<&GroupSummary> {
+        self.groups
+            .iter()
+            .find(|g| g.arm == arm && g.variant == variant)
+    }
+}
+
+/// What `summarize` needs to know about the run besides its records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunMeta {
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario seed (the bootstrap's draws derive from it).
+    pub seed: u64,
+    /// The baseline variant.
+    pub baseline: String,
+    /// Arms in scenario order.
+    pub arms: Vec<Arm>,
+    /// Ran on the simulator.
+    pub simulated: bool,
+    /// Trials in the plan, warmups included.
+    pub planned_trials: usize,
+}
+
 fn definitions() -> BTreeMap<String, String> {
     [
-        ("unit", "Statistics use measured trials only (warmups and priming calls excluded) and successful calls only; failures are counted separately."),
-        ("decode_tps", "server eval_count / eval_duration per call; per trial the mean over the variant's calls; reported as mean and 95% Student-t CI across trials"),
-        ("e2e_tps", "output_tokens / client end-to-end time per call; per-trial mean, then mean and 95% CI across trials"),
-        ("ttft_ms", "client clock, request written -> first chunk with generated text; percentiles pooled over calls (HdrHistogram, 3 significant digits)"),
-        ("e2e_ms", "client clock, request written -> final chunk; percentiles pooled over calls"),
+        ("unit", "The unit of analysis is the trial: each metric is averaged over a variant's successful measured calls in one trial (warmups and priming calls excluded), and statistics are computed across those per-trial means. Failed calls are counted, not averaged."),
+        ("decode_tps", "server eval_count / eval_duration per call (tokens/s)"),
+        ("e2e_tps", "output_tokens / client end-to-end time per call (tokens/s)"),
+        ("ttft_ms", "client clock, request written -> first chunk with generated text"),
+        ("e2e_ms", "client clock, request written -> final chunk"),
+        ("tpot_ms", "(e2e_ms - ttft_ms) / (output_tokens - 1)"),
+        ("per_trial", "n, mean with a 95% Student-t CI, sample standard deviation (n-1), CV, min, median, max of the per-trial means; percentiles are Hyndman-Fan type 7"),
+        ("pooled", "times only: p50/p90/p95/p99/max pooled over every successful measured call (HdrHistogram, integer microseconds, 3 significant digits), labelled pooled because calls within a trial are not independent"),
+        ("comparison", "each variant against the baseline in the same arm with the baseline in the variant's place, per metric, on per-trial means"),
+        ("ratio", "ratio of geometric means variant/baseline with a 95% CI from Welch's t on log values"),
+        ("welch_p", "two-sided Welch t-test on log values (agrees with the ratio CI)"),
+        ("holm_p", "Welch p adjusted by Holm's step-down method over every comparison of the run"),
+        ("mann_whitney", "two-sided Mann-Whitney U of the variant: exact null distribution when there are no ties and n1+n2 <= 120, else normal approximation with tie and continuity corrections"),
+        ("hedges_g", "(mean variant - mean baseline) / pooled SD, times the exact small-sample correction J"),
+        ("cliffs_delta", "P(variant > baseline) - P(variant < baseline) over all pairs of trials"),
+        ("median_ratio", "ratio of medians with a seeded BCa bootstrap 95% CI (10,000 resamples, each sample resampled on its own)"),
+        ("verdict", "faster/slower when the Holm-adjusted p < alpha, on the side the ratio lies; otherwise no significant difference; undetermined without a test"),
         ("speedup", "sum over the arm's variants of their solo arms' mean trial wall time, divided by this arm's mean trial wall time"),
         ("efficiency", "speedup / number of agents launched together"),
         ("slowdown", "decode_tps and TTFT p50 of the variant in this arm divided by the same in its solo arm"),
@@ -108,10 +331,10 @@ fn definitions() -> BTreeMap<String, String> {
 }
 
 /// Per-trial mean of `metric` over `calls` (successful, one variant, one arm).
-fn per_trial(calls: &[&CallRecord], metric: impl Fn(&CallRecord) -> Option<f64>) -> Option<Sample> {
+fn per_trial(calls: &[&CallRecord], metric: Metric) -> Option<Sample> {
     let mut by_trial: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
     for c in calls {
-        if let Some(v) = metric(c) {
+        if let Some(v) = metric.of(c).filter(|v| v.is_finite()) {
             let e = by_trial.entry(c.trial).or_default();
             e.0 += v;
             e.1 += 1;
@@ -120,44 +343,66 @@ fn per_trial(calls: &[&CallRecord], metric: impl Fn(&CallRecord) -> Option<f64>)
     Sample::new(by_trial.values().map(|(sum, n)| sum / *n as f64))
 }
 
-fn pooled(
-    calls: &[&CallRecord],
-    metric: impl Fn(&CallRecord) -> Option<f64>,
-) -> Option<Percentiles> {
+fn pooled(calls: &[&CallRecord], metric: Metric) -> Option<Percentiles> {
     let mut h = LatencyHistogram::new();
     for c in calls {
-        if let Some(v) = metric(c) {
+        if let Some(v) = metric.of(c) {
             h.record_ms(v);
         }
     }
     h.percentiles()
 }
 
-/// Computes the summary. `arms` gives the order; records of other arms are ignored.
-pub fn summarize(
-    scenario: &str,
-    arms: &[Arm],
-    calls: &[CallRecord],
-    trials: &[TrialRecord],
-    simulated: bool,
-    complete: bool,
-) -> Summary {
+/// The arm that is `arm` with every `variant` replaced by `baseline` (as a multiset, so
+/// `[chimera, baseline]` finds `[baseline, baseline]`), if the scenario has it.
+fn counterpart<'a>(arm: &Arm, variant: &str, baseline: &str, arms: &'a [Arm]) -> Option<&'a Arm> {
+    let sorted = |names: &mut Vec<String>| {
+        names.sort();
+        names.clone()
+    };
+    let want = sorted(
+        &mut arm
+            .variants
+            .iter()
+            .map(|v| {
+                if v == variant {
+                    baseline.to_owned()
+                } else {
+                    v.clone()
+                }
+            })
+            .collect(),
+    );
+    arms.iter()
+        .find(|a| sorted(&mut a.variants.clone()) == want)
+}
+
+/// Distinct variants of an arm, in arm order.
+fn distinct(arm: &Arm) -> Vec<&str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for v in &arm.variants {
+        if !seen.contains(&v.as_str()) {
+            seen.push(v);
+        }
+    }
+    seen
+}
+
+/// Computes the summary from a run's records. Records of arms not in `meta.arms` are
+/// ignored. Deterministic: the same records give the same summary, bit for bit.
+pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -> Summary {
     let measured: Vec<&CallRecord> = calls
         .iter()
         .filter(|c| c.phase == Phase::Measured && c.step != "prime")
         .collect();
     let mut groups = Vec::new();
-    for arm in arms {
-        let mut seen: Vec<&str> = Vec::new();
-        for variant in &arm.variants {
-            if seen.contains(&variant.as_str()) {
-                continue;
-            }
-            seen.push(variant);
+    let mut samples: BTreeMap<(String, String, Metric), Sample> = BTreeMap::new();
+    for arm in &meta.arms {
+        for variant in distinct(arm) {
             let all: Vec<&CallRecord> = measured
                 .iter()
                 .copied()
-                .filter(|c| c.arm == arm.name && &c.variant == variant)
+                .filter(|c| c.arm == arm.name && c.variant == variant)
                 .collect();
             let ok: Vec<&CallRecord> = all.iter().copied().filter(|c| c.ok).collect();
             let mut failures_by_kind = BTreeMap::new();
@@ -166,32 +411,129 @@ pub fn summarize(
                     *failures_by_kind.entry(kind).or_insert(0) += 1;
                 }
             }
-            let decode = per_trial(&ok, |c| c.decode_tps);
-            let tokens: Vec<f64> = ok
-                .iter()
-                .filter_map(|c| c.output_tokens.map(|n| n as f64))
-                .collect();
+            let mut metrics = BTreeMap::new();
+            for metric in Metric::ALL {
+                let Some(sample) = per_trial(&ok, metric) else {
+                    continue;
+                };
+                metrics.insert(
+                    metric,
+                    MetricSummary {
+                        per_trial: sample.describe(),
+                        pooled: if metric.is_time() {
+                            pooled(&ok, metric)
+                        } else {
+                            None
+                        },
+                    },
+                );
+                samples.insert((arm.name.clone(), variant.to_owned(), metric), sample);
+            }
+            let tokens = ok.iter().filter_map(|c| c.output_tokens.map(|n| n as f64));
             groups.push(GroupSummary {
                 arm: arm.name.clone(),
-                variant: variant.clone(),
-                trials: ok
-                    .iter()
-                    .map(|c| c.trial)
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .len(),
-                decode_tps: decode.map(|s| s.describe()),
-                e2e_tps: per_trial(&ok, |c| c.e2e_tps).map(|s| s.describe()),
-                ttft_ms: pooled(&ok, |c| c.ttft_ms),
-                e2e_ms: pooled(&ok, |c| Some(c.e2e_ms)),
-                output_tokens_mean: Sample::new(tokens).map(|s| s.mean()),
+                variant: variant.to_owned(),
+                trials: ok.iter().map(|c| c.trial).collect::<BTreeSet<_>>().len(),
                 calls: all.len(),
                 failed_calls: all.len() - ok.len(),
                 failures_by_kind,
                 cold_calls: ok.iter().filter(|c| c.cold).count(),
+                output_tokens_mean: Sample::new(tokens).map(|s| s.mean()),
+                metrics,
             });
         }
     }
 
+    let comparisons = compare_all(meta, &samples);
+    let concurrency = concurrency(meta, &groups, trials);
+    let ran: BTreeSet<u32> = trials.iter().map(|t| t.trial).collect();
+    Summary {
+        scenario: meta.scenario.clone(),
+        simulated: meta.simulated,
+        complete: ran.len() >= meta.planned_trials,
+        planned_trials: meta.planned_trials,
+        measured_trials: trials.iter().filter(|t| t.phase == Phase::Measured).count(),
+        baseline: meta.baseline.clone(),
+        alpha: ALPHA,
+        confidence: CONFIDENCE,
+        definitions: definitions(),
+        groups,
+        comparisons,
+        concurrency,
+    }
+}
+
+/// Every (arm, variant ≠ baseline, metric) with a baseline counterpart, Holm-adjusted
+/// together.
+fn compare_all(
+    meta: &RunMeta,
+    samples: &BTreeMap<(String, String, Metric), Sample>,
+) -> Vec<ComparisonRow> {
+    let mut rows = Vec::new();
+    for metric in Metric::ALL {
+        for arm in &meta.arms {
+            for variant in distinct(arm) {
+                if variant == meta.baseline {
+                    continue;
+                }
+                let Some(base_arm) = counterpart(arm, variant, &meta.baseline, &meta.arms) else {
+                    continue;
+                };
+                let key = |a: &str, v: &str| (a.to_owned(), v.to_owned(), metric);
+                let (Some(x), Some(y)) = (
+                    samples.get(&key(&arm.name, variant)),
+                    samples.get(&key(&base_arm.name, &meta.baseline)),
+                ) else {
+                    continue;
+                };
+                let seed = mix64(
+                    meta.seed ^ hash_bytes(format!("{metric}/{}/{variant}", arm.name).as_bytes()),
+                );
+                rows.push(ComparisonRow {
+                    metric,
+                    direction: metric.direction(),
+                    arm: arm.name.clone(),
+                    variant: variant.to_owned(),
+                    baseline_arm: base_arm.name.clone(),
+                    baseline: meta.baseline.clone(),
+                    variant_mean: x.mean(),
+                    baseline_mean: y.mean(),
+                    stats: compare(x, y, CONFIDENCE, DEFAULT_RESAMPLES, seed),
+                    holm_p: None,
+                    verdict: Verdict::Undetermined,
+                });
+            }
+        }
+    }
+    let tested: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].stats.welch.is_some())
+        .collect();
+    let raw: Vec<f64> = tested
+        .iter()
+        .filter_map(|&i| rows[i].stats.welch.map(|w| w.p))
+        .collect();
+    for (&i, adjusted) in tested.iter().zip(holm(&raw)) {
+        let row = &mut rows[i];
+        row.holm_p = Some(adjusted);
+        row.verdict = match row.stats.ratio {
+            Some(r) if adjusted < ALPHA => {
+                if (r.ratio > 1.0) == (row.direction == Direction::HigherIsBetter) {
+                    Verdict::Faster
+                } else {
+                    Verdict::Slower
+                }
+            }
+            _ => Verdict::NoSignificantDifference,
+        };
+    }
+    rows
+}
+
+fn concurrency(
+    meta: &RunMeta,
+    groups: &[GroupSummary],
+    trials: &[TrialRecord],
+) -> Vec<ConcurrencySummary> {
     let wall = |arm: &str| -> Option<f64> {
         Sample::new(
             trials
@@ -203,36 +545,33 @@ pub fn summarize(
     };
     let group =
         |arm: &str, variant: &str| groups.iter().find(|g| g.arm == arm && g.variant == variant);
-    let mut concurrency = Vec::new();
-    for arm in arms.iter().filter(|a| a.is_concurrent()) {
+    let mut out = Vec::new();
+    for arm in meta.arms.iter().filter(|a| a.is_concurrent()) {
         let Some(wall_ms) = wall(&arm.name) else {
             continue;
         };
         let solo: Option<Vec<f64>> = arm.variants.iter().map(|v| wall(v)).collect();
         let solo_wall_sum_ms = solo.map(|w| w.iter().sum::<f64>());
         let speedup = solo_wall_sum_ms.map(|s| s / wall_ms);
-        let mut slowdown = Vec::new();
-        let mut seen: Vec<&str> = Vec::new();
-        for v in &arm.variants {
-            if seen.contains(&v.as_str()) {
-                continue;
-            }
-            seen.push(v);
-            let (here, alone) = (group(&arm.name, v), group(v, v));
-            let ratio = |f: &dyn Fn(&GroupSummary) -> Option<f64>| match (
-                here.and_then(f),
-                alone.and_then(f),
-            ) {
-                (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-                _ => None,
-            };
-            slowdown.push(Slowdown {
-                variant: v.clone(),
-                decode_tps_ratio: ratio(&|g| g.decode_tps.map(|e| e.mean)),
-                ttft_p50_ratio: ratio(&|g| g.ttft_ms.map(|p| p.p50)),
-            });
-        }
-        concurrency.push(ConcurrencySummary {
+        let slowdown = distinct(arm)
+            .into_iter()
+            .map(|v| {
+                let (here, alone) = (group(&arm.name, v), group(v, v));
+                let ratio = |f: &dyn Fn(&GroupSummary) -> Option<f64>| match (
+                    here.and_then(f),
+                    alone.and_then(f),
+                ) {
+                    (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+                    _ => None,
+                };
+                Slowdown {
+                    variant: v.to_owned(),
+                    decode_tps_ratio: ratio(&|g| g.per_trial(Metric::DecodeTps).map(|d| d.mean)),
+                    ttft_p50_ratio: ratio(&|g| g.pooled(Metric::TtftMs).map(|p| p.p50)),
+                }
+            })
+            .collect();
+        out.push(ConcurrencySummary {
             arm: arm.name.clone(),
             agents: arm.variants.len(),
             wall_ms,
@@ -242,14 +581,129 @@ pub fn summarize(
             slowdown,
         });
     }
+    out
+}
 
-    Summary {
-        scenario: scenario.to_owned(),
-        simulated,
-        complete,
-        measured_trials: trials.iter().filter(|t| t.phase == Phase::Measured).count(),
-        definitions: definitions(),
-        groups,
-        concurrency,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arm(variants: &[&str]) -> Arm {
+        Arm {
+            name: variants.join("+"),
+            variants: variants.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn counterpart_puts_the_baseline_in_the_variants_place() {
+        let arms = [
+            arm(&["baseline"]),
+            arm(&["fast"]),
+            arm(&["baseline", "baseline"]),
+            arm(&["fast", "fast"]),
+            arm(&["fast", "baseline"]),
+            arm(&["slow", "fast"]),
+        ];
+        let find = |a: &Arm, v: &str| counterpart(a, v, "baseline", &arms).map(|a| a.name.clone());
+        assert_eq!(find(&arms[1], "fast").as_deref(), Some("baseline"));
+        assert_eq!(find(&arms[3], "fast").as_deref(), Some("baseline+baseline"));
+        // A mixed arm with the baseline in it maps onto [baseline, baseline] as a multiset.
+        assert_eq!(find(&arms[4], "fast").as_deref(), Some("baseline+baseline"));
+        // [slow, fast] → [slow, baseline] is not in the scenario: no comparison.
+        assert_eq!(find(&arms[5], "fast"), None);
+    }
+
+    #[test]
+    fn metric_names_round_trip_and_directions() {
+        for m in Metric::ALL {
+            assert_eq!(m.name().parse::<Metric>(), Ok(m));
+            assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{m}\""));
+        }
+        assert!(
+            "decode"
+                .parse::<Metric>()
+                .unwrap_err()
+                .contains("decode_tps")
+        );
+        assert_eq!(Metric::DecodeTps.direction(), Direction::HigherIsBetter);
+        assert!(Metric::TtftMs.is_time() && !Metric::E2eTps.is_time());
+    }
+
+    fn call(trial: u32, arm: &str, variant: &str, decode_tps: f64, ttft_ms: f64) -> CallRecord {
+        serde_json::from_value(serde_json::json!({
+            "trial": trial, "round": trial, "phase": "measured", "arm": arm, "variant": variant,
+            "slot": 0, "agent": "a", "step": "analysis", "started_at": "t", "offset_ms": 0.0,
+            "ok": true, "error_kind": null, "error": null, "ttft_ms": ttft_ms, "e2e_ms": 2.0 * ttft_ms,
+            "itl_mean_ms": null, "itl_p50_ms": null, "itl_p95_ms": null, "itl_max_ms": null,
+            "tpot_ms": null, "output_tokens": 10, "tokens_counted": false, "prompt_tokens": 5,
+            "content_chunks": 10, "load_ms": 0.0, "prompt_eval_ms": 1.0, "eval_ms": 1.0,
+            "server_total_ms": 2.0, "decode_tps": decode_tps, "e2e_tps": 1.0, "queue_ms": 0.0,
+            "cold": false, "response_chars": 10
+        }))
+        .expect("a valid call record")
+    }
+
+    #[test]
+    fn verdicts_follow_the_metric_direction_and_holm() {
+        let meta = RunMeta {
+            scenario: "s".into(),
+            seed: 1,
+            baseline: "baseline".into(),
+            arms: vec![arm(&["baseline"]), arm(&["fast"])],
+            simulated: true,
+            planned_trials: 12,
+        };
+        let mut calls = Vec::new();
+        for t in 0..6u32 {
+            let jitter = f64::from(t % 3);
+            // fast decodes 30% faster; TTFT is the same up to noise.
+            calls.push(call(
+                2 * t,
+                "baseline",
+                "baseline",
+                100.0 + jitter,
+                50.0 + jitter,
+            ));
+            calls.push(call(
+                2 * t + 1,
+                "fast",
+                "fast",
+                130.0 + jitter,
+                52.0 - jitter,
+            ));
+        }
+        let s = summarize(&meta, &calls, &[]);
+        assert!(
+            !s.complete,
+            "no trial records: nothing of the plan is known to have run"
+        );
+        let by = |m: Metric| s.comparisons.iter().find(|c| c.metric == m).unwrap();
+        assert_eq!(by(Metric::DecodeTps).verdict, Verdict::Faster);
+        assert_eq!(by(Metric::TtftMs).verdict, Verdict::NoSignificantDifference);
+        // e2e_tps is the constant 1.0 on both sides: no spread, no test.
+        assert_eq!(by(Metric::E2eTps).verdict, Verdict::Undetermined);
+        assert_eq!(by(Metric::E2eTps).holm_p, None);
+        // Holm over the tested ones only (decode, ttft, e2e): ≥ raw, ≤ 3 × raw.
+        for c in s.comparisons.iter().filter(|c| c.holm_p.is_some()) {
+            let raw = c.stats.welch.unwrap().p;
+            assert!(c.holm_p.unwrap() >= raw && c.holm_p.unwrap() <= (3.0 * raw).min(1.0));
+        }
+        // A slower variant is called slower on a rate and on a time.
+        let slow: Vec<CallRecord> = calls
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                if c.variant == "fast" {
+                    c.decode_tps = c.decode_tps.map(|d| d / 2.0);
+                    c.ttft_ms = c.ttft_ms.map(|t| t * 3.0);
+                }
+                c
+            })
+            .collect();
+        let s = summarize(&meta, &slow, &[]);
+        let by = |m: Metric| s.comparisons.iter().find(|c| c.metric == m).unwrap();
+        assert_eq!(by(Metric::DecodeTps).verdict, Verdict::Slower);
+        assert_eq!(by(Metric::TtftMs).verdict, Verdict::Slower);
     }
 }

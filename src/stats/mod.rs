@@ -26,8 +26,11 @@ pub use holm::holm;
 
 use serde::{Deserialize, Serialize};
 
-/// Confidence level of every interval harness reports.
-pub const CONFIDENCE: f64 = 0.95;
+/// Significance level of every verdict (after Holm's adjustment).
+pub const ALPHA: f64 = 0.05;
+
+/// Confidence level of every interval harness reports, `1 − α`.
+pub const CONFIDENCE: f64 = 1.0 - ALPHA;
 
 /// A non-empty sample of finite values, kept sorted.
 ///

@@ -2,37 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use harness::metrics::CallRecord;
 use harness::results::TrialRecord;
-use harness::summary::Summary;
+use harness::summary::{Metric, Summary};
 
-use crate::common::{harness_bin, repo_root};
+use crate::common::{harness, json, only_subdir, repo_root};
 
-fn harness() -> Command {
-    let mut cmd = Command::new(harness_bin());
-    cmd.env_remove("OLLAMA_HOST").env("NO_COLOR", "1");
-    cmd
-}
-
-fn only_subdir(dir: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(
-        dirs.len(),
-        1,
-        "one results folder expected in {}",
-        dir.display()
-    );
-    dirs[0].clone()
-}
-
-fn json<T: serde::de::DeserializeOwned>(path: &Path) -> T {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+/// Report files `harness report` rewrites.
+const REPORT_FILES: [&str; 4] = ["summary.json", "report.md", "table.tex", "comparisons.csv"];
 
 #[test]
 fn validate_accepts_the_shipped_scenarios() {
@@ -218,10 +195,37 @@ fn end_to_end_run_on_the_simulator_writes_every_results_file() {
         summary
             .groups
             .iter()
-            .all(|g| g.trials == 3 && g.decode_tps.unwrap().ci_low.is_some())
+            .all(|g| g.trials == 3 && g.metrics.len() == Metric::ALL.len())
     );
     assert_eq!(summary.concurrency.len(), 1);
     assert!(summary.concurrency[0].speedup.unwrap() > 0.0);
+    // Only the solo arm has a baseline counterpart: 5 metrics, Holm-adjusted together.
+    assert_eq!(summary.comparisons.len(), 5);
+    assert!(summary.comparisons.iter().all(|c| c.arm == "fast"
+        && c.baseline_arm == "baseline"
+        && c.holm_p.unwrap() >= c.stats.welch.unwrap().p));
+
+    // `harness report` recomputes the same summary from the records, byte for byte, and
+    // rewrites the other formats identically too.
+    let before: Vec<Vec<u8>> = REPORT_FILES
+        .iter()
+        .map(|f| std::fs::read(run.join(f)).unwrap())
+        .collect();
+    std::fs::remove_file(run.join("report.md")).unwrap();
+    let report = harness()
+        .arg("report")
+        .arg(&run)
+        .env("NO_COLOR", "1")
+        .assert()
+        .success();
+    let printed = String::from_utf8(report.get_output().stdout.clone()).unwrap();
+    assert!(
+        printed.contains("ratio [95% CI]") && !printed.contains('\u{1b}'),
+        "{printed}"
+    );
+    for (f, bytes) in REPORT_FILES.iter().zip(before) {
+        assert_eq!(std::fs::read(run.join(f)).unwrap(), bytes, "{f} differs");
+    }
 
     for (variant, runs) in [("baseline", 8), ("fast", 8)] {
         for n in 1..=runs {
@@ -296,18 +300,21 @@ fn flagship_on_the_simulator_shows_chimera_faster_and_queueing_when_shared() {
     let base = group("baseline", "baseline");
     let chimera = group("chimera", "chimera");
     // The model: chimera's 512-token context decodes faster than the 4096-token default.
-    let (b, c) = (base.decode_tps.unwrap(), chimera.decode_tps.unwrap());
+    let (b, c) = (
+        base.per_trial(Metric::DecodeTps).unwrap(),
+        chimera.per_trial(Metric::DecodeTps).unwrap(),
+    );
     assert!(
         c.ci_low.unwrap() > b.ci_high.unwrap(),
         "chimera {c:?} vs baseline {b:?}"
     );
     // Sharing one slot: the concurrent arms wait, so TTFT grows well beyond solo.
     for arm in ["baseline+chimera", "chimera+chimera"] {
-        let shared = group(arm, "chimera").ttft_ms.unwrap().p50;
+        let shared = group(arm, "chimera").pooled(Metric::TtftMs).unwrap().p50;
+        let solo = chimera.pooled(Metric::TtftMs).unwrap().p50;
         assert!(
-            shared > 2.0 * chimera.ttft_ms.unwrap().p50,
-            "{arm}: TTFT p50 {shared} vs solo {}",
-            chimera.ttft_ms.unwrap().p50
+            shared > 2.0 * solo,
+            "{arm}: TTFT p50 {shared} vs solo {solo}"
         );
     }
     assert_eq!(

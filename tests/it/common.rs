@@ -102,3 +102,31 @@ pub fn call_context() -> harness::metrics::CallContext {
         step: "analysis".into(),
     }
 }
+
+/// The binary, with no OLLAMA_HOST and no colour.
+pub fn harness() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(harness_bin());
+    cmd.env_remove("OLLAMA_HOST").env("NO_COLOR", "1");
+    cmd
+}
+
+/// The one folder inside `dir` (a results folder under `--out`).
+pub fn only_subdir(dir: &std::path::Path) -> std::path::PathBuf {
+    let dirs: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(
+        dirs.len(),
+        1,
+        "one results folder expected in {}",
+        dir.display()
+    );
+    dirs[0].clone()
+}
+
+/// Parses a JSON file.
+pub fn json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> T {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}

@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod ollama_client;
+mod report;
 mod sim;
 mod stats_properties;
 mod stats_reference;

@@ -1,0 +1,135 @@
+//! `table.tex`: every comparison as one booktabs table with a caption that states n, α
+//! and the tests, ready to `\input` into a paper (needs `\usepackage{booktabs}`).
+
+use std::fmt::Write;
+
+use super::{Align, Exporter, Grid, Tone, n_range, paper_grid};
+use crate::summary::Summary;
+
+/// Writes `table.tex`.
+pub struct Latex;
+
+/// Escapes LaTeX's special characters in text mode.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\textbackslash{}"),
+            '&' | '%' | '$' | '#' | '_' | '{' | '}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '~' => out.push_str("\\textasciitilde{}"),
+            '^' => out.push_str("\\textasciicircum{}"),
+            '<' => out.push_str("$<$"),
+            '>' => out.push_str("$>$"),
+            'δ' => out.push_str("$\\delta$"),
+            'Σ' => out.push_str("$\\Sigma$"),
+            '×' => out.push_str("$\\times$"),
+            '–' => out.push_str("--"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A grid as a booktabs tabular; significance marks become superscripts and significant
+/// cells are bold.
+pub fn tabular(grid: &Grid) -> String {
+    let spec: String = grid
+        .align
+        .iter()
+        .map(|a| match a {
+            Align::Left => 'l',
+            Align::Right => 'r',
+        })
+        .collect();
+    let mut out = String::new();
+    let _ = writeln!(out, "\\begin{{tabular}}{{{spec}}}");
+    out.push_str("\\toprule\n");
+    let header: Vec<String> = grid.header.iter().map(|h| escape(h)).collect();
+    let _ = writeln!(out, "{} \\\\", header.join(" & "));
+    out.push_str("\\midrule\n");
+    for row in &grid.rows {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|c| {
+                let mut text = escape(&c.text);
+                if c.tone != Tone::Plain {
+                    text = format!("\\textbf{{{text}}}");
+                }
+                if !c.mark.is_empty() {
+                    let _ = write!(text, "$^{{{}}}$", c.mark);
+                }
+                text
+            })
+            .collect();
+        let _ = writeln!(out, "{} \\\\", cells.join(" & "));
+    }
+    out.push_str("\\bottomrule\n\\end{tabular}\n");
+    out
+}
+
+impl Exporter for Latex {
+    fn file_name(&self) -> &'static str {
+        "table.tex"
+    }
+
+    fn render(&self, s: &Summary) -> anyhow::Result<Vec<u8>> {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "% harness: {} against {}. Needs \\usepackage{{booktabs}}.",
+            escape(&s.scenario),
+            escape(&s.baseline)
+        );
+        out.push_str("\\begin{table}[htbp]\n\\centering\n\\small\n");
+        out.push_str(&tabular(&paper_grid(s)));
+        let simulated = if s.simulated {
+            " Numbers from harness's built-in simulator, not a GPU server."
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "\\caption{{{scenario}: each variant against {baseline} on per-trial means ({n}). \
+             Ratio: variant/baseline ratio of geometric means with a {conf:.0}\\% CI from \
+             Welch's $t$ on log values. $p$ (Holm): Welch's two-sided $p$ on log values, \
+             Holm-adjusted over all {m} comparisons; marks $^{{*}}$, $^{{**}}$, $^{{***}}$ for \
+             $p<0.05$, $0.01$, $0.001$; bold: significant at $\\alpha={alpha}$. $p$ (MW): \
+             two-sided Mann--Whitney $U$ (exact without ties). $g$: Hedges' $g$; $\\delta$: \
+             Cliff's $\\delta$.{simulated}}}",
+            scenario = escape(&s.scenario),
+            baseline = escape(&s.baseline),
+            n = escape(&n_range(s)),
+            conf = s.confidence * 100.0,
+            m = s.comparisons.len(),
+            alpha = s.alpha,
+        );
+        let label: String = s
+            .scenario
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let _ = writeln!(out, "\\label{{tab:harness-{label}}}");
+        out.push_str("\\end{table}\n");
+        Ok(out.into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specials_are_escaped() {
+        assert_eq!(escape("decode_tps"), "decode\\_tps");
+        assert_eq!(escape("50% & #1"), "50\\% \\& \\#1");
+        assert_eq!(escape("<0.001"), "$<$0.001");
+        assert_eq!(
+            escape("a\\b~c^d"),
+            "a\\textbackslash{}b\\textasciitilde{}c\\textasciicircum{}d"
+        );
+        assert_eq!(escape("{x}"), "\\{x\\}");
+    }
+}

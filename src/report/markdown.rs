@@ -1,0 +1,153 @@
+//! `report.md`: verdicts in sentences, a comparison table and a descriptive table per
+//! metric, the concurrency table and the methods, in GitHub-flavoured Markdown.
+
+use std::fmt::Write;
+
+use super::{Align, Exporter, Grid, comparisons_grid, concurrency_grid, groups_grid, sentence};
+use crate::summary::{Direction, Metric, Summary};
+
+/// Writes `report.md`.
+pub struct Markdown;
+
+/// A grid as a pipe table; `|` in cells is escaped.
+pub fn table(grid: &Grid) -> String {
+    let escape = |s: &str| s.replace('|', "\\|");
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| {} |",
+        grid.header
+            .iter()
+            .map(|h| escape(h))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let rule: Vec<&str> = grid
+        .align
+        .iter()
+        .map(|a| match a {
+            Align::Left => "---",
+            Align::Right => "---:",
+        })
+        .collect();
+    let _ = writeln!(out, "| {} |", rule.join(" | "));
+    for row in &grid.rows {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|c| format!("{}{}", escape(&c.text), c.mark))
+            .collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out
+}
+
+fn direction(metric: Metric) -> &'static str {
+    match metric.direction() {
+        Direction::HigherIsBetter => "higher is faster",
+        Direction::LowerIsBetter => "lower is faster",
+    }
+}
+
+impl Exporter for Markdown {
+    fn file_name(&self) -> &'static str {
+        "report.md"
+    }
+
+    fn render(&self, s: &Summary) -> anyhow::Result<Vec<u8>> {
+        let mut out = String::new();
+        let _ = writeln!(out, "# {} — harness report\n", s.scenario);
+        if s.simulated {
+            out.push_str("> **Simulated**: these numbers come from harness's built-in simulator, not a GPU server.\n\n");
+        }
+        if !s.complete {
+            out.push_str(
+                "> **Incomplete**: the run stopped before its plan finished; the statistics cover the trials that ran.\n\n",
+            );
+        }
+        let _ = writeln!(
+            out,
+            "Baseline `{}`; {} measured trials ({} planned in all, warmups included). \
+             Statistics are over per-trial means; intervals are {:.0}% and verdicts use \
+             Holm-adjusted p < {} across all {} comparisons.\n",
+            s.baseline,
+            s.measured_trials,
+            s.planned_trials,
+            s.confidence * 100.0,
+            s.alpha,
+            s.comparisons.len()
+        );
+
+        out.push_str("## Verdicts\n\n");
+        if s.comparisons.is_empty() {
+            out.push_str("No comparisons: no arm has a counterpart with the baseline in the variant's place.\n");
+        }
+        for row in &s.comparisons {
+            let _ = writeln!(out, "- {}", sentence(row));
+        }
+
+        out.push_str("\n## Comparisons against the baseline\n\n");
+        out.push_str("Ratio = variant / baseline (geometric means); significance marks on Holm p: `*` < 0.05, `**` < 0.01, `***` < 0.001.\n");
+        for metric in Metric::ALL {
+            let grid = comparisons_grid(s, metric);
+            if grid.rows.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "\n### {metric} ({}, {})\n",
+                metric.unit(),
+                direction(metric)
+            );
+            out.push_str(&table(&grid));
+        }
+
+        out.push_str("\n## Per arm and variant\n\n");
+        out.push_str("Per-trial means: n trials, mean with 95% Student-t CI, sd, CV, min, median, max; for times also percentiles pooled over calls.\n");
+        for metric in Metric::ALL {
+            let grid = groups_grid(s, metric);
+            if grid.rows.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "\n### {metric} ({})\n", metric.unit());
+            out.push_str(&table(&grid));
+        }
+        let failures: Vec<String> = s
+            .groups
+            .iter()
+            .filter(|g| g.failed_calls > 0 || g.cold_calls > 0)
+            .map(|g| {
+                let kinds: Vec<String> = g
+                    .failures_by_kind
+                    .iter()
+                    .map(|(k, n)| format!("{} {n}", k.as_str()))
+                    .collect();
+                format!(
+                    "- {} in {}: {} of {} calls failed ({}); {} successful calls reloaded the model",
+                    g.variant,
+                    g.arm,
+                    g.failed_calls,
+                    g.calls,
+                    if kinds.is_empty() { "none".to_owned() } else { kinds.join(", ") },
+                    g.cold_calls
+                )
+            })
+            .collect();
+        if !failures.is_empty() {
+            out.push_str("\n### Failures and cold calls\n\n");
+            out.push_str(&failures.join("\n"));
+            out.push('\n');
+        }
+
+        if !s.concurrency.is_empty() {
+            out.push_str("\n## Concurrency\n\n");
+            out.push_str("speedup = Σ solo wall / concurrent wall (1.0 = no gain); efficiency = speedup / agents; × = concurrent / solo.\n\n");
+            out.push_str(&table(&concurrency_grid(s)));
+        }
+
+        out.push_str("\n## Methods\n\n");
+        for (name, text) in &s.definitions {
+            let _ = writeln!(out, "- **{name}**: {text}");
+        }
+        Ok(out.into_bytes())
+    }
+}

@@ -1,0 +1,466 @@
+//! Reports: everything `harness run` and `harness report` write about a run, recomputed
+//! from the records on disk so the two always agree.
+//!
+//! Each output format lives in its own file behind [`Exporter`]. What the tables contain
+//! (columns, number formats, significance marks) is decided once here, as [`Grid`]s; a
+//! format only says how a grid is spelled, so a new one is a few dozen lines.
+
+pub mod csv;
+pub mod json;
+pub mod latex;
+pub mod markdown;
+pub mod terminal;
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::metrics::CallRecord;
+use crate::results::{ResultsDir, TrialRecord, read_jsonl};
+use crate::scenario::Arm;
+use crate::stats::Descriptive;
+use crate::summary::{ComparisonRow, Metric, RunMeta, Summary, Verdict, summarize};
+
+/// One output format.
+pub trait Exporter {
+    /// File name in the results folder.
+    fn file_name(&self) -> &'static str;
+    /// The file's bytes.
+    fn render(&self, summary: &Summary) -> anyhow::Result<Vec<u8>>;
+}
+
+/// The formats written into every results folder.
+pub fn file_exporters() -> Vec<Box<dyn Exporter>> {
+    vec![
+        Box::new(json::Json),
+        Box::new(markdown::Markdown),
+        Box::new(latex::Latex),
+        Box::new(csv::Csv),
+    ]
+}
+
+/// The parts of `manifest.json` a report needs.
+#[derive(Debug, Deserialize)]
+struct RecordedManifest {
+    scenario: RecordedScenario,
+    simulated: bool,
+    trials_planned: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct RecordedScenario {
+    name: String,
+    seed: u64,
+    baseline: String,
+    arms: Vec<Arm>,
+}
+
+/// Reads what a summary is computed from: `manifest.json` (names, arms, baseline, seed),
+/// `calls.jsonl` and `trials.jsonl`.
+pub fn load(dir: &Path) -> anyhow::Result<(RunMeta, Vec<CallRecord>, Vec<TrialRecord>)> {
+    let manifest_path = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path).with_context(|| {
+        format!(
+            "cannot read {} (is this a harness results folder?)",
+            manifest_path.display()
+        )
+    })?;
+    let manifest: RecordedManifest = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a harness manifest", manifest_path.display()))?;
+    let meta = RunMeta {
+        scenario: manifest.scenario.name,
+        seed: manifest.scenario.seed,
+        baseline: manifest.scenario.baseline,
+        arms: manifest.scenario.arms,
+        simulated: manifest.simulated,
+        planned_trials: manifest.trials_planned,
+    };
+    let calls = read_jsonl(&dir.join("calls.jsonl"))?;
+    let trials = read_jsonl(&dir.join("trials.jsonl"))?;
+    Ok((meta, calls, trials))
+}
+
+/// Recomputes the summary of the results folder `dir` from its records and writes every
+/// file format into it atomically.
+pub fn write(dir: &Path) -> anyhow::Result<Summary> {
+    let (meta, calls, trials) = load(dir)?;
+    let summary = summarize(&meta, &calls, &trials);
+    let out = ResultsDir::open(dir);
+    for exporter in file_exporters() {
+        out.write_atomic(exporter.file_name(), &exporter.render(&summary)?)?;
+    }
+    Ok(summary)
+}
+
+/// How a cell lines up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    /// Text.
+    Left,
+    /// Numbers.
+    Right,
+}
+
+/// The tone of a cell, for formats that can show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Nothing to point out.
+    Plain,
+    /// A significant improvement.
+    Good,
+    /// A significant regression.
+    Bad,
+}
+
+/// One cell of a [`Grid`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    /// What it says.
+    pub text: String,
+    /// How it reads.
+    pub tone: Tone,
+    /// Significance marks (`*`, `**`, `***`) that follow the text, set as a format can.
+    pub mark: &'static str,
+}
+
+impl Cell {
+    fn plain(text: String) -> Cell {
+        Cell {
+            text,
+            tone: Tone::Plain,
+            mark: "",
+        }
+    }
+}
+
+/// A table: what the columns are and what the cells say, before any syntax.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    /// Column headers.
+    pub header: Vec<String>,
+    /// Alignment per column.
+    pub align: Vec<Align>,
+    /// Rows of cells.
+    pub rows: Vec<Vec<Cell>>,
+}
+
+impl Grid {
+    pub(crate) fn new(columns: &[(&str, Align)]) -> Grid {
+        Grid {
+            header: columns.iter().map(|c| c.0.to_owned()).collect(),
+            align: columns.iter().map(|c| c.1).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, cells: Vec<String>) {
+        self.rows.push(cells.into_iter().map(Cell::plain).collect());
+    }
+}
+
+/// A number with four significant digits and no exponent (at most four decimals).
+pub fn sig4(x: f64) -> String {
+    if !x.is_finite() {
+        return "–".to_owned();
+    }
+    if x == 0.0 {
+        return "0".to_owned();
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    let decimals = (3 - magnitude).clamp(0, 4) as usize;
+    format!("{x:.decimals$}")
+}
+
+fn opt(x: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    x.map(f).unwrap_or_else(|| "–".to_owned())
+}
+
+/// A p-value as papers print it: three decimals, or `<0.001`.
+pub fn p_value(p: Option<f64>) -> String {
+    match p {
+        None => "–".to_owned(),
+        Some(p) if p < 0.001 => "<0.001".to_owned(),
+        Some(p) => format!("{p:.3}"),
+    }
+}
+
+/// Significance marks of a Holm-adjusted p: `***` < 0.001, `**` < 0.01, `*` < 0.05.
+pub fn stars(p: Option<f64>) -> &'static str {
+    match p {
+        Some(p) if p < 0.001 => "***",
+        Some(p) if p < 0.01 => "**",
+        Some(p) if p < 0.05 => "*",
+        _ => "",
+    }
+}
+
+/// `1.213 [1.180, 1.247]`.
+pub fn ratio_ci(row: &ComparisonRow) -> String {
+    match row.stats.ratio {
+        Some(r) => format!("{:.3} [{:.3}, {:.3}]", r.ratio, r.low, r.high),
+        None => "–".to_owned(),
+    }
+}
+
+/// `mean [low, high]` of per-trial values.
+pub fn mean_ci(d: &Descriptive) -> String {
+    match (d.ci_low, d.ci_high) {
+        (Some(lo), Some(hi)) => format!("{} [{}, {}]", sig4(d.mean), sig4(lo), sig4(hi)),
+        _ => sig4(d.mean),
+    }
+}
+
+/// The tone of a verdict.
+pub fn tone(verdict: Verdict) -> Tone {
+    match verdict {
+        Verdict::Faster => Tone::Good,
+        Verdict::Slower => Tone::Bad,
+        _ => Tone::Plain,
+    }
+}
+
+/// A sentence a reader can quote: "chimera is faster than baseline on decode_tps:
+/// ×1.213 [1.180, 1.247], Holm p < 0.001."
+pub fn sentence(row: &ComparisonRow) -> String {
+    // Solo arms are named after their variant; only shared arms need naming.
+    let vs = if row.arm == row.variant {
+        String::new()
+    } else {
+        format!(" (in {}, against {})", row.arm, row.baseline_arm)
+    };
+    match (row.verdict, row.stats.ratio) {
+        (Verdict::Undetermined, _) | (_, None) => format!(
+            "{} vs {}{vs} on {}: undetermined (needs at least 2 trials a side with some spread).",
+            row.variant, row.baseline, row.metric
+        ),
+        (verdict, Some(r)) => {
+            let p = match row.holm_p {
+                Some(p) if p < 0.001 => "Holm p < 0.001".to_owned(),
+                Some(p) => format!("Holm p = {p:.3}"),
+                None => "no p".to_owned(),
+            };
+            let what = match verdict {
+                Verdict::NoSignificantDifference => "shows no significant difference from",
+                Verdict::Faster => "is faster than",
+                _ => "is slower than",
+            };
+            format!(
+                "{} {what} {}{vs} on {}: ratio {:.3} [{:.3}, {:.3}], {p}.",
+                row.variant, row.baseline, row.metric, r.ratio, r.low, r.high
+            )
+        }
+    }
+}
+
+/// Per arm and variant: the per-trial description of `metric`, plus pooled percentiles
+/// for times.
+pub fn groups_grid(summary: &Summary, metric: Metric) -> Grid {
+    let mut columns = vec![
+        ("arm", Align::Left),
+        ("variant", Align::Left),
+        ("n", Align::Right),
+        ("mean [95% CI]", Align::Right),
+        ("sd", Align::Right),
+        ("CV", Align::Right),
+        ("min", Align::Right),
+        ("median", Align::Right),
+        ("max", Align::Right),
+    ];
+    if metric.is_time() {
+        columns.extend([
+            ("pooled p50", Align::Right),
+            ("pooled p95", Align::Right),
+            ("pooled p99", Align::Right),
+        ]);
+    }
+    let mut grid = Grid::new(&columns);
+    for g in &summary.groups {
+        let Some(m) = g.metrics.get(&metric) else {
+            continue;
+        };
+        let d = &m.per_trial;
+        let mut cells = vec![
+            g.arm.clone(),
+            g.variant.clone(),
+            d.n.to_string(),
+            mean_ci(d),
+            opt(d.std_dev, sig4),
+            opt(d.cv, |cv| format!("{:.1}%", cv * 100.0)),
+            sig4(d.min),
+            sig4(d.median),
+            sig4(d.max),
+        ];
+        if metric.is_time() {
+            cells.extend([
+                opt(m.pooled.map(|p| p.p50), sig4),
+                opt(m.pooled.map(|p| p.p95), sig4),
+                opt(m.pooled.map(|p| p.p99), sig4),
+            ]);
+        }
+        grid.push(cells);
+    }
+    grid
+}
+
+/// Every comparison on `metric`, all the statistics.
+pub fn comparisons_grid(summary: &Summary, metric: Metric) -> Grid {
+    let mut grid = Grid::new(&[
+        ("variant", Align::Left),
+        ("arm", Align::Left),
+        ("vs baseline arm", Align::Left),
+        ("n", Align::Right),
+        ("ratio [95% CI]", Align::Right),
+        ("Welch p", Align::Right),
+        ("Holm p", Align::Right),
+        ("MW p", Align::Right),
+        ("Hedges g", Align::Right),
+        ("Cliff δ", Align::Right),
+        ("verdict", Align::Left),
+    ]);
+    for row in summary.comparisons.iter().filter(|r| r.metric == metric) {
+        grid.push(vec![
+            row.variant.clone(),
+            row.arm.clone(),
+            row.baseline_arm.clone(),
+            format!("{} vs {}", row.stats.n_variant, row.stats.n_baseline),
+            ratio_ci(row),
+            p_value(row.stats.welch.map(|w| w.p)),
+            p_value(row.holm_p),
+            p_value(Some(row.stats.mann_whitney.p)),
+            opt(row.stats.hedges_g, |g| format!("{g:.2}")),
+            format!("{:.2}", row.stats.cliffs_delta),
+            row.verdict.words().to_owned(),
+        ]);
+        mark_verdict(&mut grid, row, 4, 6, 10);
+    }
+    grid
+}
+
+/// Tones the ratio and verdict cells of the last row and marks the Holm p.
+pub(crate) fn mark_verdict(
+    grid: &mut Grid,
+    row: &ComparisonRow,
+    ratio: usize,
+    holm: usize,
+    verdict: usize,
+) {
+    let t = tone(row.verdict);
+    if let Some(cells) = grid.rows.last_mut() {
+        cells[ratio].tone = t;
+        cells[verdict].tone = t;
+        cells[holm].mark = stars(row.holm_p);
+    }
+}
+
+/// One table of every comparison for a paper: per-trial means of baseline and variant,
+/// the ratio with its CI, Holm and Mann–Whitney p, and both effect sizes.
+pub fn paper_grid(summary: &Summary) -> Grid {
+    let mut grid = Grid::new(&[
+        ("Metric", Align::Left),
+        ("Variant", Align::Left),
+        ("Arm", Align::Left),
+        ("Baseline", Align::Right),
+        ("Variant", Align::Right),
+        ("Ratio [95% CI]", Align::Right),
+        ("p (Holm)", Align::Right),
+        ("p (MW)", Align::Right),
+        ("g", Align::Right),
+        ("δ", Align::Right),
+    ]);
+    for row in &summary.comparisons {
+        grid.push(vec![
+            format!("{} ({})", row.metric, row.metric.unit()),
+            row.variant.clone(),
+            row.arm.clone(),
+            sig4(row.baseline_mean),
+            sig4(row.variant_mean),
+            ratio_ci(row),
+            p_value(row.holm_p),
+            p_value(Some(row.stats.mann_whitney.p)),
+            opt(row.stats.hedges_g, |g| format!("{g:.2}")),
+            format!("{:.2}", row.stats.cliffs_delta),
+        ]);
+        if let Some(cells) = grid.rows.last_mut() {
+            cells[5].mark = stars(row.holm_p);
+            cells[5].tone = tone(row.verdict);
+        }
+    }
+    grid
+}
+
+/// Per concurrent arm: what running together gained.
+pub fn concurrency_grid(summary: &Summary) -> Grid {
+    let mut grid = Grid::new(&[
+        ("arm", Align::Left),
+        ("agents", Align::Right),
+        ("wall ms", Align::Right),
+        ("Σ solo ms", Align::Right),
+        ("speedup", Align::Right),
+        ("efficiency", Align::Right),
+        ("decode ×", Align::Left),
+        ("TTFT p50 ×", Align::Left),
+    ]);
+    for a in &summary.concurrency {
+        let per = |f: &dyn Fn(&crate::summary::Slowdown) -> Option<f64>| {
+            a.slowdown
+                .iter()
+                .map(|s| format!("{} {}", s.variant, opt(f(s), |x| format!("{x:.2}"))))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        grid.push(vec![
+            a.arm.clone(),
+            a.agents.to_string(),
+            format!("{:.0}", a.wall_ms),
+            opt(a.solo_wall_sum_ms, |x| format!("{x:.0}")),
+            opt(a.speedup, |x| format!("{x:.2}")),
+            opt(a.efficiency, |x| format!("{x:.2}")),
+            per(&|s| s.decode_tps_ratio),
+            per(&|s| s.ttft_p50_ratio),
+        ]);
+    }
+    grid
+}
+
+/// The range of per-group trial counts among the comparisons, e.g. `n = 10` or
+/// `n = 8–10 trials per group`.
+pub fn n_range(summary: &Summary) -> String {
+    let ns: Vec<usize> = summary
+        .comparisons
+        .iter()
+        .flat_map(|r| [r.stats.n_variant, r.stats.n_baseline])
+        .collect();
+    match (ns.iter().min(), ns.iter().max()) {
+        (Some(lo), Some(hi)) if lo == hi => format!("n = {lo} trials per group"),
+        (Some(lo), Some(hi)) => format!("n = {lo}–{hi} trials per group"),
+        _ => "no comparisons".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn four_significant_digits_without_exponents() {
+        assert_eq!(sig4(240.345), "240.3");
+        assert_eq!(sig4(1234.5), "1234"); // round-half-even of the binary value
+        assert_eq!(sig4(98765.4), "98765");
+        assert_eq!(sig4(4.17234), "4.172");
+        assert_eq!(sig4(0.012345), "0.0123");
+        assert_eq!(sig4(-3.0), "-3.000");
+        assert_eq!(sig4(f64::NAN), "–");
+    }
+
+    #[test]
+    fn p_values_and_stars() {
+        assert_eq!(p_value(Some(0.0004)), "<0.001");
+        assert_eq!(p_value(Some(0.0123)), "0.012");
+        assert_eq!(p_value(None), "–");
+        assert_eq!(stars(Some(0.0004)), "***");
+        assert_eq!(stars(Some(0.004)), "**");
+        assert_eq!(stars(Some(0.04)), "*");
+        assert_eq!(stars(Some(0.05)), "");
+    }
+}

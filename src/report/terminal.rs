@@ -1,0 +1,161 @@
+//! The summary printed at the end of `harness run` and by `harness report`: an overview per
+//! arm and variant, every comparison against the baseline (green when significantly
+//! faster, red when slower, only when stdout is a terminal), and the concurrency table.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell as ComfyCell, CellAlignment, Color, ContentArrangement, Table};
+
+use super::{Align, Grid, Tone, concurrency_grid, mark_verdict, p_value, ratio_ci, sig4};
+use crate::summary::{Metric, Summary};
+
+/// Renders grids with comfy-table; `color` turns tones into ANSI colours.
+pub struct Terminal {
+    /// Colour significant results (only when writing to a terminal).
+    pub color: bool,
+}
+
+impl Terminal {
+    fn table(&self, grid: &Grid) -> String {
+        let mut t = Table::new();
+        t.load_style(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic);
+        if self.color {
+            t.enforce_styling();
+        } else {
+            t.force_no_tty();
+        }
+        t.set_header(grid.header.clone());
+        for row in &grid.rows {
+            t.add_row(row.iter().map(|c| {
+                let cell = ComfyCell::new(format!("{}{}", c.text, c.mark));
+                match c.tone {
+                    Tone::Plain => cell,
+                    Tone::Good => cell.fg(Color::Green),
+                    Tone::Bad => cell.fg(Color::Red),
+                }
+            }));
+        }
+        for (i, a) in grid.align.iter().enumerate() {
+            if let (Align::Right, Some(col)) = (a, t.column_mut(i)) {
+                col.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        t.to_string()
+    }
+
+    /// The whole terminal summary.
+    pub fn render(&self, s: &Summary) -> String {
+        let mut out = String::new();
+        if s.simulated {
+            out.push_str(
+                "SIMULATED: numbers from harness's built-in simulator, not a GPU server.\n",
+            );
+        }
+        if !s.complete {
+            out.push_str("INCOMPLETE: the run stopped before its plan finished.\n");
+        }
+        out.push_str(&self.table(&overview_grid(s)));
+        out.push_str("\nn = measured trials; decode tok/s = per-trial mean of eval_count/eval_duration, mean ± 95% t half-width; latencies in ms, pooled over calls; out tok = mean per call.\n");
+
+        if !s.comparisons.is_empty() {
+            out.push('\n');
+            out.push_str(&self.table(&comparisons_overview(s)));
+            out.push_str(&format!(
+                "\nratio = variant / baseline, geometric means of per-trial values, 95% CI (Welch on logs); Holm p over all {} comparisons (* < 0.05, ** < 0.01, *** < 0.001); MW = Mann–Whitney; δ = Cliff's delta.\n",
+                s.comparisons.len()
+            ));
+        }
+
+        if !s.concurrency.is_empty() {
+            out.push('\n');
+            out.push_str(&self.table(&concurrency_grid(s)));
+            out.push_str("\nspeedup = Σ solo wall / concurrent wall (1.0 = no gain); efficiency = speedup / agents; × = concurrent / solo.\n");
+        }
+        out
+    }
+}
+
+/// Per arm and variant, the numbers people look at first.
+fn overview_grid(s: &Summary) -> Grid {
+    let mut grid = Grid::new(&[
+        ("arm", Align::Left),
+        ("variant", Align::Left),
+        ("n", Align::Right),
+        ("decode tok/s (95% CI)", Align::Right),
+        ("TTFT p50", Align::Right),
+        ("TTFT p95", Align::Right),
+        ("e2e p50", Align::Right),
+        ("e2e p95", Align::Right),
+        ("out tok", Align::Right),
+        ("cold", Align::Right),
+        ("failed", Align::Right),
+    ]);
+    let dash = || "–".to_owned();
+    for g in &s.groups {
+        let decode = g
+            .per_trial(Metric::DecodeTps)
+            .map(|d| match (d.ci_low, d.ci_high) {
+                (Some(lo), Some(hi)) => format!("{:.1} ± {:.1}", d.mean, (hi - lo) / 2.0),
+                _ => format!("{:.1}", d.mean),
+            })
+            .unwrap_or_else(dash);
+        let pooled = |m: Metric, f: fn(&crate::stats::Percentiles) -> f64| {
+            g.pooled(m)
+                .map(|p| format!("{:.0}", f(p)))
+                .unwrap_or_else(dash)
+        };
+        grid.push(vec![
+            g.arm.clone(),
+            g.variant.clone(),
+            g.trials.to_string(),
+            decode,
+            pooled(Metric::TtftMs, |p| p.p50),
+            pooled(Metric::TtftMs, |p| p.p95),
+            pooled(Metric::E2eMs, |p| p.p50),
+            pooled(Metric::E2eMs, |p| p.p95),
+            g.output_tokens_mean
+                .map(|t| format!("{t:.0}"))
+                .unwrap_or_else(dash),
+            g.cold_calls.to_string(),
+            format!("{}/{}", g.failed_calls, g.calls),
+        ]);
+    }
+    grid
+}
+
+/// Every comparison, one line each.
+fn comparisons_overview(s: &Summary) -> Grid {
+    let mut grid = Grid::new(&[
+        ("metric", Align::Left),
+        ("variant", Align::Left),
+        ("arm", Align::Left),
+        ("variant mean", Align::Right),
+        ("baseline mean", Align::Right),
+        ("ratio [95% CI]", Align::Right),
+        ("Holm p", Align::Right),
+        ("MW p", Align::Right),
+        ("g", Align::Right),
+        ("δ", Align::Right),
+        ("verdict", Align::Left),
+    ]);
+    for row in &s.comparisons {
+        grid.push(vec![
+            row.metric.to_string(),
+            row.variant.clone(),
+            row.arm.clone(),
+            sig4(row.variant_mean),
+            sig4(row.baseline_mean),
+            ratio_ci(row),
+            p_value(row.holm_p),
+            p_value(Some(row.stats.mann_whitney.p)),
+            row.stats
+                .hedges_g
+                .map(|g| format!("{g:.2}"))
+                .unwrap_or_else(|| "–".to_owned()),
+            format!("{:.2}", row.stats.cliffs_delta),
+            row.verdict.words().to_owned(),
+        ]);
+        mark_verdict(&mut grid, row, 5, 6, 10);
+    }
+    grid
+}

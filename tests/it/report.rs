@@ -1,0 +1,183 @@
+//! Reports: snapshots of every file format on a fixed results folder, and what the
+//! comparisons say about simulator runs whose truth is known.
+
+use harness::report::{Exporter, csv::Csv, latex::Latex, markdown::Markdown};
+use harness::scenario::{ModelOptions, SimConfig};
+use harness::summary::{Metric, Summary, Verdict};
+
+use crate::common::{harness, json, only_subdir, repo_root};
+
+/// A results folder recorded from a simulator run (manifest reduced to what a report
+/// reads): arms `[baseline]`, `[fast]`, `[baseline, baseline]`, `[fast, fast]`, 4 trials.
+fn fixture() -> Summary {
+    let dir = repo_root().join("tests/data/results-fixture");
+    let (meta, calls, trials) = harness::report::load(&dir).expect("fixture loads");
+    harness::summary::summarize(&meta, &calls, &trials)
+}
+
+fn text(exporter: &dyn Exporter, summary: &Summary) -> String {
+    String::from_utf8(exporter.render(summary).unwrap()).unwrap()
+}
+
+#[test]
+fn markdown_report_snapshot() {
+    insta::assert_snapshot!(text(&Markdown, &fixture()));
+}
+
+#[test]
+fn latex_table_snapshot() {
+    insta::assert_snapshot!(text(&Latex, &fixture()));
+}
+
+#[test]
+fn comparisons_csv_snapshot() {
+    insta::assert_snapshot!(text(&Csv, &fixture()));
+}
+
+#[test]
+fn fixture_compares_solo_and_shared_arms_against_their_baseline_counterparts() {
+    let s = fixture();
+    let pairs: Vec<(&str, &str)> = s
+        .comparisons
+        .iter()
+        .filter(|c| c.metric == Metric::DecodeTps)
+        .map(|c| (c.arm.as_str(), c.baseline_arm.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [("fast", "baseline"), ("fast+fast", "baseline+baseline")]
+    );
+    assert_eq!(s.comparisons.len(), 2 * Metric::ALL.len());
+    // Holm over all ten: each adjusted p is at least its raw p.
+    for c in &s.comparisons {
+        assert!(c.holm_p.unwrap() >= c.stats.welch.unwrap().p);
+    }
+}
+
+#[test]
+fn terminal_colours_only_when_asked() {
+    use harness::report::terminal::Terminal;
+    let s = fixture();
+    let plain = Terminal { color: false }.render(&s);
+    let coloured = Terminal { color: true }.render(&s);
+    assert!(!plain.contains('\u{1b}'));
+    assert!(
+        coloured.contains("\u{1b}["),
+        "significant rows are coloured"
+    );
+    assert!(plain.contains("ratio [95% CI]") && plain.contains("Holm p"));
+}
+
+/// Runs `scenario` (YAML with `DATA` standing for the shipped data folder) on the
+/// simulator and returns its summary.
+fn run_sim(scenario: &str) -> Summary {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.yaml");
+    let data = repo_root().join("scenarios/data");
+    std::fs::write(&path, scenario.replace("DATA", &data.display().to_string())).unwrap();
+    let out = dir.path().join("out");
+    harness()
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .arg("-q")
+        .assert()
+        .success();
+    json(&only_subdir(&out).join("summary.json"))
+}
+
+/// Decode cost grows with the allocated context: with `ctx_cost_per_1k: 1/14`, 1024
+/// tokens decode (1 + 4/14) / (1 + 1/14) = 1.2 times as fast as the default 4096.
+const SIM: &str = "{ decode_tps: 600, ctx_cost_per_1k: 0.07142857142857142, load_ms: 30, median_output_tokens: 40 }";
+
+#[test]
+fn a_variant_the_simulator_makes_20_percent_faster_is_found_significantly_faster() {
+    let scenario = format!(
+        r#"
+name: faster
+seed: 11
+model: m:latest
+server: {{ backend: sim }}
+sim: {SIM}
+workload: {{ kind: agent_report, data_dir: DATA }}
+agents:
+  collector: {{ persona: "You are a data collector. List findings." }}
+  insight: {{ persona: "You recommend next steps.", consumes: collector }}
+variants:
+  baseline: {{}}
+  fast: {{ options: {{ num_ctx: 1024 }} }}
+arms: [[baseline], [fast]]
+trials: 10
+"#
+    );
+    let s = run_sim(&scenario);
+    let sim = SimConfig {
+        decode_tps: 600.0,
+        ctx_cost_per_1k: 1.0 / 14.0,
+        ..SimConfig::default()
+    };
+    let fast = ModelOptions {
+        num_ctx: Some(1024),
+        ..ModelOptions::default()
+    };
+    let truth = sim.expected_decode_tps(&fast) / sim.expected_decode_tps(&ModelOptions::default());
+    assert!((truth - 1.2).abs() < 1e-9, "{truth}");
+
+    let c = s
+        .comparisons
+        .iter()
+        .find(|c| c.metric == Metric::DecodeTps)
+        .expect("decode_tps comparison");
+    let r = c.stats.ratio.unwrap();
+    assert_eq!(c.verdict, Verdict::Faster, "{c:?}");
+    assert!(c.holm_p.unwrap() < 0.001, "{c:?}");
+    assert!(
+        r.low <= truth && truth <= r.high,
+        "true ratio {truth} outside [{}, {}]",
+        r.low,
+        r.high
+    );
+    // The agent feels it too, if less than the server: prefill and TTFT do not speed up.
+    let e2e = s
+        .comparisons
+        .iter()
+        .find(|c| c.metric == Metric::E2eMs)
+        .unwrap();
+    assert_eq!(e2e.verdict, Verdict::Faster, "{e2e:?}");
+}
+
+#[test]
+fn a_variant_against_an_identical_copy_shows_no_difference() {
+    let scenario = format!(
+        r#"
+name: aa
+seed: 12
+model: m:latest
+server: {{ backend: sim }}
+sim: {SIM}
+workload: {{ kind: agent_report, data_dir: DATA }}
+agents:
+  collector: {{ persona: "You are a data collector. List findings." }}
+  insight: {{ persona: "You recommend next steps.", consumes: collector }}
+variants:
+  baseline: {{ options: {{ num_ctx: 2048 }} }}
+  copy: {{ options: {{ num_ctx: 2048 }} }}
+arms: [[baseline], [copy]]
+trials: 10
+"#
+    );
+    let s = run_sim(&scenario);
+    assert_eq!(s.comparisons.len(), Metric::ALL.len());
+    for c in &s.comparisons {
+        let r = c.stats.ratio.unwrap();
+        assert!(
+            r.low <= 1.0 && 1.0 <= r.high,
+            "{}: A/A ratio CI [{}, {}] excludes 1",
+            c.metric,
+            r.low,
+            r.high
+        );
+        assert_eq!(c.verdict, Verdict::NoSignificantDifference, "{c:?}");
+    }
+}
