@@ -19,6 +19,7 @@ lint:
 
 bench:
 	$(CARGO) bench --locked --bench stream_parse
+	$(CARGO) bench --locked --bench stats
 
 clean-results:
 	find results -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +

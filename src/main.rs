@@ -51,7 +51,7 @@ async fn dispatch(action: Action, terminal: Terminal) -> anyhow::Result<ExitCode
     match action {
         Action::Report { dir } => {
             let summary = harness::report::write(&dir)?;
-            println!("{}", terminal.render(&summary));
+            println!("{}", terminal.text(&summary));
             println!(
                 "wrote summary.json, report.md, table.tex, comparisons.csv in {}",
                 dir.display()
@@ -76,7 +76,7 @@ async fn dispatch(action: Action, terminal: Terminal) -> anyhow::Result<ExitCode
             let cancel = CancellationToken::new();
             tokio::spawn(watch_interrupts(cancel.clone()));
             let report = harness::run::run(config, cancel).await?;
-            println!("{}", terminal.render(&report.summary));
+            println!("{}", terminal.text(&report.summary));
             println!("results: {}", report.dir.display());
             Ok(if report.interrupted {
                 ExitCode::from(EXIT_INTERRUPTED)

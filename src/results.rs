@@ -204,7 +204,19 @@ pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<V
         match serde_json::from_str(line) {
             Ok(v) => out.push(v),
             Err(_) if i + 1 == lines.len() && !complete => break,
-            Err(e) => anyhow::bail!("{}:{}: {e}", path.display(), i + 1),
+            Err(e) => {
+                // serde_json counts lines within the one line it was given; say where in
+                // the file instead.
+                let message = e.to_string();
+                let suffix = format!(" at line {} column {}", e.line(), e.column());
+                let message = message.strip_suffix(&suffix).unwrap_or(&message);
+                anyhow::bail!(
+                    "{}: line {}, column {}: {message}",
+                    path.display(),
+                    i + 1,
+                    e.column()
+                )
+            }
         }
     }
     Ok(out)

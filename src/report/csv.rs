@@ -42,10 +42,6 @@ struct Row<'a> {
 }
 
 impl Exporter for Csv {
-    fn file_name(&self) -> &'static str {
-        "comparisons.csv"
-    }
-
     fn render(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
         let mut w = csv::Writer::from_writer(Vec::new());
         for r in &summary.comparisons {

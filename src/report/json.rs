@@ -8,10 +8,6 @@ use crate::summary::Summary;
 pub struct Json;
 
 impl Exporter for Json {
-    fn file_name(&self) -> &'static str {
-        "summary.json"
-    }
-
     fn render(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
         let mut bytes = serde_json::to_vec_pretty(summary)?;
         bytes.push(b'\n');

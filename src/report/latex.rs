@@ -71,10 +71,6 @@ pub fn tabular(grid: &Grid) -> String {
 }
 
 impl Exporter for Latex {
-    fn file_name(&self) -> &'static str {
-        "table.tex"
-    }
-
     fn render(&self, s: &Summary) -> anyhow::Result<Vec<u8>> {
         let mut out = String::new();
         let _ = writeln!(

@@ -49,10 +49,6 @@ fn direction(metric: Metric) -> &'static str {
 }
 
 impl Exporter for Markdown {
-    fn file_name(&self) -> &'static str {
-        "report.md"
-    }
-
     fn render(&self, s: &Summary) -> anyhow::Result<Vec<u8>> {
         let mut out = String::new();
         let _ = writeln!(out, "# {} — harness report\n", s.scenario);

@@ -22,21 +22,19 @@ use crate::scenario::Arm;
 use crate::stats::Descriptive;
 use crate::summary::{ComparisonRow, Metric, RunMeta, Summary, Verdict, summarize};
 
-/// One output format.
+/// One output format: a summary in, the bytes of the output out.
 pub trait Exporter {
-    /// File name in the results folder.
-    fn file_name(&self) -> &'static str;
-    /// The file's bytes.
+    /// Renders the summary.
     fn render(&self, summary: &Summary) -> anyhow::Result<Vec<u8>>;
 }
 
-/// The formats written into every results folder.
-pub fn file_exporters() -> Vec<Box<dyn Exporter>> {
+/// The files written into every results folder, and the format of each.
+pub fn file_exporters() -> Vec<(&'static str, Box<dyn Exporter>)> {
     vec![
-        Box::new(json::Json),
-        Box::new(markdown::Markdown),
-        Box::new(latex::Latex),
-        Box::new(csv::Csv),
+        ("summary.json", Box::new(json::Json)),
+        ("report.md", Box::new(markdown::Markdown)),
+        ("table.tex", Box::new(latex::Latex)),
+        ("comparisons.csv", Box::new(csv::Csv)),
     ]
 }
 
@@ -87,8 +85,8 @@ pub fn write(dir: &Path) -> anyhow::Result<Summary> {
     let (meta, calls, trials) = load(dir)?;
     let summary = summarize(&meta, &calls, &trials);
     let out = ResultsDir::open(dir);
-    for exporter in file_exporters() {
-        out.write_atomic(exporter.file_name(), &exporter.render(&summary)?)?;
+    for (file_name, exporter) in file_exporters() {
+        out.write_atomic(file_name, &exporter.render(&summary)?)?;
     }
     Ok(summary)
 }

@@ -5,7 +5,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell as ComfyCell, CellAlignment, Color, ContentArrangement, Table};
 
-use super::{Align, Grid, Tone, concurrency_grid, mark_verdict, p_value, ratio_ci, sig4};
+use super::{Align, Exporter, Grid, Tone, concurrency_grid, mark_verdict, p_value, ratio_ci, sig4};
 use crate::summary::{Metric, Summary};
 
 /// Renders grids with comfy-table; `color` turns tones into ANSI colours.
@@ -44,7 +44,7 @@ impl Terminal {
     }
 
     /// The whole terminal summary.
-    pub fn render(&self, s: &Summary) -> String {
+    pub fn text(&self, s: &Summary) -> String {
         let mut out = String::new();
         if s.simulated {
             out.push_str(
@@ -72,6 +72,12 @@ impl Terminal {
             out.push_str("\nspeedup = Σ solo wall / concurrent wall (1.0 = no gain); efficiency = speedup / agents; × = concurrent / solo.\n");
         }
         out
+    }
+}
+
+impl Exporter for Terminal {
+    fn render(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
+        Ok(self.text(summary).into_bytes())
     }
 }
 

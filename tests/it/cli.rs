@@ -8,9 +8,6 @@ use harness::summary::{Metric, Summary};
 
 use crate::common::{harness, json, only_subdir, repo_root};
 
-/// Report files `harness report` rewrites.
-const REPORT_FILES: [&str; 4] = ["summary.json", "report.md", "table.tex", "comparisons.csv"];
-
 #[test]
 fn validate_accepts_the_shipped_scenarios() {
     for name in ["chimera.yaml", "quickstart.yaml"] {
@@ -207,7 +204,15 @@ fn end_to_end_run_on_the_simulator_writes_every_results_file() {
 
     // `harness report` recomputes the same summary from the records, byte for byte, and
     // rewrites the other formats identically too.
-    let before: Vec<Vec<u8>> = REPORT_FILES
+    let report_files: Vec<&str> = harness::report::file_exporters()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(
+        report_files,
+        ["summary.json", "report.md", "table.tex", "comparisons.csv"]
+    );
+    let before: Vec<Vec<u8>> = report_files
         .iter()
         .map(|f| std::fs::read(run.join(f)).unwrap())
         .collect();
@@ -223,7 +228,7 @@ fn end_to_end_run_on_the_simulator_writes_every_results_file() {
         printed.contains("ratio [95% CI]") && !printed.contains('\u{1b}'),
         "{printed}"
     );
-    for (f, bytes) in REPORT_FILES.iter().zip(before) {
+    for (f, bytes) in report_files.iter().zip(before) {
         assert_eq!(std::fs::read(run.join(f)).unwrap(), bytes, "{f} differs");
     }
 
@@ -321,4 +326,34 @@ fn flagship_on_the_simulator_shows_chimera_faster_and_queueing_when_shared() {
         base.cold_calls, 0,
         "priming keeps reloads out of solo measured calls"
     );
+}
+
+#[test]
+fn report_on_a_folder_that_is_not_a_results_folder_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    harness()
+        .arg("report")
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("manifest.json"))
+        .stderr(predicates::str::contains(
+            "is this a harness results folder?",
+        ));
+    // A damaged record in the middle of calls.jsonl names the file and the line.
+    let fixture = repo_root().join("tests/data/results-fixture");
+    for f in ["manifest.json", "trials.jsonl"] {
+        std::fs::copy(fixture.join(f), dir.path().join(f)).unwrap();
+    }
+    let calls = std::fs::read_to_string(fixture.join("calls.jsonl")).unwrap();
+    let mut lines: Vec<&str> = calls.lines().collect();
+    lines[2] = "{\"trial\": oops}";
+    std::fs::write(dir.path().join("calls.jsonl"), lines.join("\n") + "\n").unwrap();
+    harness()
+        .arg("report")
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("calls.jsonl"))
+        .stderr(predicates::str::contains("line 3"));
 }

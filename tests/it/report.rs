@@ -58,8 +58,8 @@ fn fixture_compares_solo_and_shared_arms_against_their_baseline_counterparts() {
 fn terminal_colours_only_when_asked() {
     use harness::report::terminal::Terminal;
     let s = fixture();
-    let plain = Terminal { color: false }.render(&s);
-    let coloured = Terminal { color: true }.render(&s);
+    let plain = Terminal { color: false }.text(&s);
+    let coloured = Terminal { color: true }.text(&s);
     assert!(!plain.contains('\u{1b}'));
     assert!(
         coloured.contains("\u{1b}["),
