@@ -356,25 +356,18 @@ fn pooled(calls: &[&CallRecord], metric: Metric) -> Option<Percentiles> {
 /// The arm that is `arm` with every `variant` replaced by `baseline` (as a multiset, so
 /// `[chimera, baseline]` finds `[baseline, baseline]`), if the scenario has it.
 fn counterpart<'a>(arm: &Arm, variant: &str, baseline: &str, arms: &'a [Arm]) -> Option<&'a Arm> {
-    let sorted = |names: &mut Vec<String>| {
-        names.sort();
-        names.clone()
-    };
+    fn sorted(mut names: Vec<&str>) -> Vec<&str> {
+        names.sort_unstable();
+        names
+    }
     let want = sorted(
-        &mut arm
-            .variants
+        arm.variants
             .iter()
-            .map(|v| {
-                if v == variant {
-                    baseline.to_owned()
-                } else {
-                    v.clone()
-                }
-            })
+            .map(|v| if v == variant { baseline } else { v.as_str() })
             .collect(),
     );
     arms.iter()
-        .find(|a| sorted(&mut a.variants.clone()) == want)
+        .find(|a| sorted(a.variants.iter().map(String::as_str).collect()) == want)
 }
 
 /// Distinct variants of an arm, in arm order.

@@ -1,5 +1,6 @@
 //! `table.tex`: every comparison as one booktabs table with a caption that states n, α
-//! and the tests, ready to `\input` into a paper (needs `\usepackage{booktabs}`).
+//! and the tests, ready to `\input` into a paper (needs `\usepackage{booktabs,graphicx}`).
+//! A table wider than the text is scaled down to the line width, never up.
 
 use std::fmt::Write;
 
@@ -9,9 +10,17 @@ use crate::summary::Summary;
 /// Writes `table.tex`.
 pub struct Latex;
 
-/// Escapes LaTeX's special characters in text mode.
+/// Escapes LaTeX's special characters in text mode; a leading minus of a number becomes a
+/// math minus rather than a hyphen.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    let text = match text.strip_prefix('-') {
+        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => {
+            out.push_str("$-$");
+            rest
+        }
+        _ => text,
+    };
     for c in text.chars() {
         match c {
             '\\' => out.push_str("\\textbackslash{}"),
@@ -75,12 +84,14 @@ impl Exporter for Latex {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "% harness: {} against {}. Needs \\usepackage{{booktabs}}.",
+            "% harness: {} against {}. Needs \\usepackage{{booktabs,graphicx}}.",
             escape(&s.scenario),
             escape(&s.baseline)
         );
         out.push_str("\\begin{table}[htbp]\n\\centering\n\\small\n");
+        out.push_str("\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%\n");
         out.push_str(&tabular(&paper_grid(s)));
+        out.push_str("}\n");
         let simulated = if s.simulated {
             " Numbers from harness's built-in simulator, not a GPU server."
         } else {
@@ -88,7 +99,8 @@ impl Exporter for Latex {
         };
         let _ = writeln!(
             out,
-            "\\caption{{{scenario}: each variant against {baseline} on per-trial means ({n}). \
+            "\\caption{{{scenario}: each variant against {baseline} on per-trial means ({n}); \
+             rates in tokens/s, times in ms. \
              Ratio: variant/baseline ratio of geometric means with a {conf:.0}\\% CI from \
              Welch's $t$ on log values. $p$ (Holm): Welch's two-sided $p$ on log values, \
              Holm-adjusted over all {m} comparisons; marks $^{{*}}$, $^{{**}}$, $^{{***}}$ for \
@@ -127,5 +139,7 @@ mod tests {
             "a\\textbackslash{}b\\textasciitilde{}c\\textasciicircum{}d"
         );
         assert_eq!(escape("{x}"), "\\{x\\}");
+        assert_eq!(escape("-0.22"), "$-$0.22");
+        assert_eq!(escape("baseline-2"), "baseline-2");
     }
 }

@@ -358,8 +358,8 @@ pub fn paper_grid(summary: &Summary) -> Grid {
         ("Metric", Align::Left),
         ("Variant", Align::Left),
         ("Arm", Align::Left),
-        ("Baseline", Align::Right),
-        ("Variant", Align::Right),
+        ("Base mean", Align::Right),
+        ("Var. mean", Align::Right),
         ("Ratio [95% CI]", Align::Right),
         ("p (Holm)", Align::Right),
         ("p (MW)", Align::Right),
@@ -368,7 +368,7 @@ pub fn paper_grid(summary: &Summary) -> Grid {
     ]);
     for row in &summary.comparisons {
         grid.push(vec![
-            format!("{} ({})", row.metric, row.metric.unit()),
+            row.metric.to_string(),
             row.variant.clone(),
             row.arm.clone(),
             sig4(row.baseline_mean),
