@@ -355,7 +355,12 @@ fn pooled(calls: &[&CallRecord], metric: Metric) -> Option<Percentiles> {
 
 /// The arm that is `arm` with every `variant` replaced by `baseline` (as a multiset, so
 /// `[chimera, baseline]` finds `[baseline, baseline]`), if the scenario has it.
-fn counterpart<'a>(arm: &Arm, variant: &str, baseline: &str, arms: &'a [Arm]) -> Option<&'a Arm> {
+pub fn counterpart<'a>(
+    arm: &Arm,
+    variant: &str,
+    baseline: &str,
+    arms: &'a [Arm],
+) -> Option<&'a Arm> {
     fn sorted(mut names: Vec<&str>) -> Vec<&str> {
         names.sort_unstable();
         names
@@ -381,22 +386,46 @@ fn distinct(arm: &Arm) -> Vec<&str> {
     seen
 }
 
+/// Per-trial samples of every metric, keyed by (arm, variant, metric): what comparisons
+/// and gates are computed from.
+pub type TrialSamples = BTreeMap<(String, String, Metric), Sample>;
+
+/// Measured (not warmup, not priming) calls of `variant` in `arm`, failed ones included.
+fn measured<'a>(calls: &'a [CallRecord], arm: &Arm, variant: &str) -> Vec<&'a CallRecord> {
+    calls
+        .iter()
+        .filter(|c| c.phase == Phase::Measured && c.step != "prime")
+        .filter(|c| c.arm == arm.name && c.variant == variant)
+        .collect()
+}
+
+/// The per-trial samples of every arm and variant in `arms`, from successful measured calls.
+pub fn trial_samples(arms: &[Arm], calls: &[CallRecord]) -> TrialSamples {
+    let mut samples = TrialSamples::new();
+    for arm in arms {
+        for variant in distinct(arm) {
+            let ok: Vec<&CallRecord> = measured(calls, arm, variant)
+                .into_iter()
+                .filter(|c| c.ok)
+                .collect();
+            for metric in Metric::ALL {
+                if let Some(sample) = per_trial(&ok, metric) {
+                    samples.insert((arm.name.clone(), variant.to_owned(), metric), sample);
+                }
+            }
+        }
+    }
+    samples
+}
+
 /// Computes the summary from a run's records. Records of arms not in `meta.arms` are
 /// ignored. Deterministic: the same records give the same summary, bit for bit.
 pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -> Summary {
-    let measured: Vec<&CallRecord> = calls
-        .iter()
-        .filter(|c| c.phase == Phase::Measured && c.step != "prime")
-        .collect();
+    let samples = trial_samples(&meta.arms, calls);
     let mut groups = Vec::new();
-    let mut samples: BTreeMap<(String, String, Metric), Sample> = BTreeMap::new();
     for arm in &meta.arms {
         for variant in distinct(arm) {
-            let all: Vec<&CallRecord> = measured
-                .iter()
-                .copied()
-                .filter(|c| c.arm == arm.name && c.variant == variant)
-                .collect();
+            let all = measured(calls, arm, variant);
             let ok: Vec<&CallRecord> = all.iter().copied().filter(|c| c.ok).collect();
             let mut failures_by_kind = BTreeMap::new();
             for c in all.iter().filter(|c| !c.ok) {
@@ -406,7 +435,8 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
             }
             let mut metrics = BTreeMap::new();
             for metric in Metric::ALL {
-                let Some(sample) = per_trial(&ok, metric) else {
+                let key = (arm.name.clone(), variant.to_owned(), metric);
+                let Some(sample) = samples.get(&key) else {
                     continue;
                 };
                 metrics.insert(
@@ -420,7 +450,6 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
                         },
                     },
                 );
-                samples.insert((arm.name.clone(), variant.to_owned(), metric), sample);
             }
             let tokens = ok.iter().filter_map(|c| c.output_tokens.map(|n| n as f64));
             groups.push(GroupSummary {
@@ -458,10 +487,7 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
 
 /// Every (arm, variant ≠ baseline, metric) with a baseline counterpart, Holm-adjusted
 /// together.
-fn compare_all(
-    meta: &RunMeta,
-    samples: &BTreeMap<(String, String, Metric), Sample>,
-) -> Vec<ComparisonRow> {
+fn compare_all(meta: &RunMeta, samples: &TrialSamples) -> Vec<ComparisonRow> {
     let mut rows = Vec::new();
     for metric in Metric::ALL {
         for arm in &meta.arms {
