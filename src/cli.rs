@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::gate::files::GateOptions;
 use crate::run::RunConfig;
 use crate::scenario::{BackendKind, SimConfig};
 
@@ -45,6 +46,29 @@ pub enum Command {
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+        #[command(flatten)]
+        gates: GateArgs,
+    },
+    /// Judge a finished run by its gates: PASS (exit 0), FAIL (exit 1) or INCONCLUSIVE
+    /// (exit 0, or 3 with --fail-on-inconclusive). Writes gate.md and gate.json there.
+    Gate {
+        /// A results folder written by `harness run`.
+        results_dir: PathBuf,
+        #[command(flatten)]
+        gates: GateArgs,
+    },
+    /// Judge a new run against a base run (e.g. a pull request against main), variant by
+    /// variant; exit codes as `harness gate`. Writes gate.md and gate.json into NEW_DIR.
+    Compare {
+        /// The run to compare against.
+        base_dir: PathBuf,
+        /// The run judged.
+        new_dir: PathBuf,
+        /// Compare even when the runs' variants differ in model or options.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        gates: GateArgs,
     },
     /// Recompute the statistics of a results folder from its records and rewrite
     /// summary.json, report.md, table.tex and comparisons.csv.
@@ -74,6 +98,38 @@ pub enum Command {
     },
 }
 
+/// Gate options shared by `run`, `gate` and `compare`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GateArgs {
+    /// A gate, e.g. 'decode_tps:chimera>=baseline-5%' or 'ttft_ms:chimera<=baseline+10%'
+    /// (METRIC:VARIANT[@ARM] then >= or <= then BASELINE[±N%]); repeatable. Added to the
+    /// scenario's `gates:`.
+    #[arg(long = "gate", value_name = "EXPR")]
+    pub expressions: Vec<String>,
+    /// Minimum trials per side for --gate gates (default 5).
+    #[arg(long, value_name = "N")]
+    pub min_trials: Option<usize>,
+    /// Significance level for --gate gates (default 0.05).
+    #[arg(long, value_name = "A")]
+    pub alpha: Option<f64>,
+    /// Exit 3 when no gate failed but some were inconclusive.
+    #[arg(long)]
+    pub fail_on_inconclusive: bool,
+}
+
+impl GateArgs {
+    fn split(self) -> (GateOptions, bool) {
+        (
+            GateOptions {
+                expressions: self.expressions,
+                min_trials: self.min_trials,
+                alpha: self.alpha,
+            },
+            self.fail_on_inconclusive,
+        )
+    }
+}
+
 /// A parsed command in plain terms.
 pub enum Action {
     /// `harness run`.
@@ -82,6 +138,28 @@ pub enum Action {
     Report {
         /// The results folder.
         dir: PathBuf,
+    },
+    /// `harness gate`.
+    Gate {
+        /// The results folder.
+        dir: PathBuf,
+        /// Command-line gates.
+        options: GateOptions,
+        /// Exit 3 on INCONCLUSIVE.
+        fail_on_inconclusive: bool,
+    },
+    /// `harness compare`.
+    Compare {
+        /// The base run.
+        base: PathBuf,
+        /// The new run.
+        new: PathBuf,
+        /// Compare despite differences.
+        force: bool,
+        /// Command-line gates.
+        options: GateOptions,
+        /// Exit 3 on INCONCLUSIVE.
+        fail_on_inconclusive: bool,
     },
     /// `harness validate`.
     Validate {
@@ -115,17 +193,46 @@ impl Cli {
                 warmup,
                 seed,
                 quiet,
-            } => Action::Run(RunConfig {
-                scenario,
-                out,
-                backend,
-                url,
-                trials,
-                warmup,
-                seed,
-                progress: !quiet && stderr_is_terminal,
-                ollama_host,
-            }),
+                gates,
+            } => {
+                let (gates, fail_on_inconclusive) = gates.split();
+                Action::Run(RunConfig {
+                    scenario,
+                    out,
+                    backend,
+                    url,
+                    trials,
+                    warmup,
+                    seed,
+                    progress: !quiet && stderr_is_terminal,
+                    ollama_host,
+                    gates,
+                    fail_on_inconclusive,
+                })
+            }
+            Command::Gate { results_dir, gates } => {
+                let (options, fail_on_inconclusive) = gates.split();
+                Action::Gate {
+                    dir: results_dir,
+                    options,
+                    fail_on_inconclusive,
+                }
+            }
+            Command::Compare {
+                base_dir,
+                new_dir,
+                force,
+                gates,
+            } => {
+                let (options, fail_on_inconclusive) = gates.split();
+                Action::Compare {
+                    base: base_dir,
+                    new: new_dir,
+                    force,
+                    options,
+                    fail_on_inconclusive,
+                }
+            }
             Command::Report { results_dir } => Action::Report { dir: results_dir },
             Command::Validate { scenario } => Action::Validate {
                 scenario,

@@ -6,7 +6,7 @@
 //! ```text
 //! scenario (YAML) ─► plan ─► scheduler ─► backend ─► metrics ─► results on disk
 //!                                                                  │
-//!                                        summary / report ◄── stats ◄┘
+//!                              summary / report / gate ◄── stats ◄┘
 //! ```
 //!
 //! - [`scenario`]: typed, validated experiment definitions (errors carry line and column);
@@ -19,10 +19,12 @@
 //! - [`results`]: the results folder (append-and-flush records, atomic documents);
 //! - [`stats`]: pure statistics (descriptive, comparisons, Holm, bootstrap);
 //! - [`summary`]: records → per-group statistics and comparisons against the baseline;
-//! - [`report`]: one exporter per format (JSON, Markdown, LaTeX, CSV, terminal).
+//! - [`report`]: one exporter per format (JSON, Markdown, LaTeX, CSV, terminal);
+//! - [`gate`]: regression gates (PASS / FAIL / INCONCLUSIVE) within a run or across two.
 
 pub mod backend;
 pub mod cli;
+pub mod gate;
 pub mod ingest;
 pub mod metrics;
 pub mod plan;

@@ -5,11 +5,16 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use harness::cli::{Action, Cli};
+use harness::gate::GateVerdict;
 use harness::report::terminal::Terminal;
 use tokio_util::sync::CancellationToken;
 
 /// Exit code for errors: bad input, unreachable server.
 const EXIT_ERROR: u8 = 2;
+/// Exit code when a gate failed.
+const EXIT_GATE_FAILED: u8 = 1;
+/// Exit code when gates were inconclusive and `--fail-on-inconclusive` was given.
+const EXIT_INCONCLUSIVE: u8 = 3;
 /// Exit code after Ctrl-C (128 + SIGINT).
 const EXIT_INTERRUPTED: u8 = 130;
 
@@ -49,6 +54,26 @@ fn main() -> ExitCode {
 
 async fn dispatch(action: Action, terminal: Terminal) -> anyhow::Result<ExitCode> {
     match action {
+        Action::Gate {
+            dir,
+            options,
+            fail_on_inconclusive,
+        } => {
+            let report = harness::gate::files::gate_dir(&dir, &options)?;
+            print!("{}", terminal.gate_text(&report));
+            Ok(gate_exit(&report, fail_on_inconclusive))
+        }
+        Action::Compare {
+            base,
+            new,
+            force,
+            options,
+            fail_on_inconclusive,
+        } => {
+            let report = harness::gate::files::compare_dirs(&base, &new, &options, force)?;
+            print!("{}", terminal.gate_text(&report));
+            Ok(gate_exit(&report, fail_on_inconclusive))
+        }
         Action::Report { dir } => {
             let summary = harness::report::write(&dir)?;
             println!("{}", terminal.text(&summary));
@@ -73,17 +98,31 @@ async fn dispatch(action: Action, terminal: Terminal) -> anyhow::Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         Action::Run(config) => {
+            let fail_on_inconclusive = config.fail_on_inconclusive;
             let cancel = CancellationToken::new();
             tokio::spawn(watch_interrupts(cancel.clone()));
             let report = harness::run::run(config, cancel).await?;
             println!("{}", terminal.text(&report.summary));
+            if let Some(gate) = &report.gate {
+                print!("\n{}", terminal.gate_text(gate));
+            }
             println!("results: {}", report.dir.display());
-            Ok(if report.interrupted {
-                ExitCode::from(EXIT_INTERRUPTED)
-            } else {
-                ExitCode::SUCCESS
+            Ok(match &report.gate {
+                _ if report.interrupted => ExitCode::from(EXIT_INTERRUPTED),
+                Some(gate) => gate_exit(gate, fail_on_inconclusive),
+                None => ExitCode::SUCCESS,
             })
         }
+    }
+}
+
+/// 0 pass, 1 fail, 3 inconclusive when that counts as failure.
+fn gate_exit(report: &harness::gate::GateReport, fail_on_inconclusive: bool) -> ExitCode {
+    match report.verdict {
+        GateVerdict::Pass => ExitCode::SUCCESS,
+        GateVerdict::Fail => ExitCode::from(EXIT_GATE_FAILED),
+        GateVerdict::Inconclusive if fail_on_inconclusive => ExitCode::from(EXIT_INCONCLUSIVE),
+        GateVerdict::Inconclusive => ExitCode::SUCCESS,
     }
 }
 

@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::Backend;
 use crate::backend::ServerInfo;
 use crate::backend::ollama::OllamaClient;
+use crate::gate::GateReport;
+use crate::gate::files::{GateOptions, gate_dir};
 use crate::plan::Plan;
 use crate::report;
 use crate::results::{RecordWriter, ResultsDir};
@@ -41,6 +43,10 @@ pub struct RunConfig {
     pub progress: bool,
     /// Value of `OLLAMA_HOST`.
     pub ollama_host: Option<String>,
+    /// Gates from the command line, judged with the scenario's after the run.
+    pub gates: GateOptions,
+    /// Exit 3 when gates are inconclusive.
+    pub fail_on_inconclusive: bool,
 }
 
 /// The end of a run.
@@ -52,6 +58,8 @@ pub struct RunReport {
     pub summary: Summary,
     /// Stopped early (Ctrl-C).
     pub interrupted: bool,
+    /// The gates' verdicts, when the scenario or the command line has gates.
+    pub gate: Option<GateReport>,
 }
 
 /// Host facts for the manifest.
@@ -128,6 +136,17 @@ pub fn load_scenario(config: &RunConfig) -> anyhow::Result<Scenario> {
 /// Runs a scenario end to end. Errors before the first trial leave no results folder.
 pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result<RunReport> {
     let mut scenario = load_scenario(&config)?;
+    // Bad gate expressions fail before anything runs.
+    for g in config.gates.gates()? {
+        for name in [&g.variant, &g.baseline] {
+            anyhow::ensure!(
+                scenario.variants.contains_key(name),
+                "gate `{}`: no variant `{name}` in {}",
+                g.expression(),
+                config.scenario.display()
+            );
+        }
+    }
     let scenario_text = std::fs::read(&config.scenario)
         .with_context(|| format!("cannot read {}", config.scenario.display()))?;
     let simulated = scenario.server.backend == BackendKind::Sim;
@@ -202,6 +221,11 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
     dir.write_json("manifest.json", &manifest)?;
     // The same code as `harness report`, from the files just written, so the two agree.
     let summary = report::write(dir.path())?;
+    let gate = if scenario.gates.is_empty() && config.gates.expressions.is_empty() {
+        None
+    } else {
+        Some(gate_dir(dir.path(), &config.gates)?)
+    };
     if let Some(sim) = sim {
         sim.stop().await;
     }
@@ -209,6 +233,7 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         dir: dir.path().to_owned(),
         summary,
         interrupted: !outcome.complete && cancel.is_cancelled(),
+        gate,
     })
 }
 

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
+use crate::gate::{Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate};
+use crate::summary::Metric;
+
 /// Default Ollama address when neither the scenario nor `OLLAMA_HOST` names one.
 pub const DEFAULT_OLLAMA_URL: &str = "http://127.0.0.1:11434";
 
@@ -95,6 +98,8 @@ struct RawScenario {
     order: Option<Order>,
     #[serde(default)]
     prime_on_switch: Option<bool>,
+    #[serde(default)]
+    gates: Option<Spanned<Vec<Spanned<RawGate>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,6 +162,41 @@ struct RawOptions {
     seed: Option<i64>,
     #[serde(default)]
     num_predict: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGate {
+    metric: Spanned<String>,
+    variant: Spanned<String>,
+    #[serde(default)]
+    arm: Option<Spanned<String>>,
+    #[serde(default)]
+    baseline: Option<Spanned<String>>,
+    #[serde(default)]
+    direction: Option<GoodDirection>,
+    #[serde(default)]
+    tolerance: Option<Spanned<RawTolerance>>,
+    #[serde(default)]
+    alpha: Option<Spanned<f64>>,
+    #[serde(default)]
+    min_trials: Option<Spanned<u32>>,
+}
+
+/// `5%` or `0.05`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawTolerance {
+    Fraction(f64),
+    Text(String),
+}
+
+/// Which way is good for a gate, when it differs from the metric's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum GoodDirection {
+    Higher,
+    Lower,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -407,6 +447,8 @@ pub struct Scenario {
     /// Send one short priming request before a trial whose model configuration differs
     /// from the previous trial's, so model reloads do not land in measured calls.
     pub prime_on_switch: bool,
+    /// Regression gates judged at the end of `harness run` and by `harness gate`.
+    pub gates: Vec<Gate>,
 }
 
 impl Scenario {
@@ -663,6 +705,11 @@ impl Checker {
         let variants = self.variants(&raw.variants, &model);
         let baseline = self.baseline(raw.baseline.as_ref(), &raw.variants, &variants);
         let arms = self.arms(&raw.arms, &variants);
+        let gates = raw
+            .gates
+            .as_ref()
+            .map(|g| self.gates(g, &variants, &arms, &baseline))
+            .unwrap_or_default();
         let trials = self.range(&raw.trials, "trials", 1, 10_000);
         let warmup = raw
             .warmup
@@ -688,6 +735,7 @@ impl Checker {
             warmup,
             order: raw.order.unwrap_or_default(),
             prime_on_switch: raw.prime_on_switch.unwrap_or(true),
+            gates,
         }
     }
 
@@ -899,6 +947,131 @@ impl Checker {
         variants.keys().next().cloned().unwrap_or_default()
     }
 
+    fn gates(
+        &mut self,
+        raw: &Spanned<Vec<Spanned<RawGate>>>,
+        variants: &BTreeMap<String, Variant>,
+        arms: &[Arm],
+        default_baseline: &str,
+    ) -> Vec<Gate> {
+        let mut gates = Vec::new();
+        for (i, g) in raw.value.iter().enumerate() {
+            let at = |f: &str| format!("gates[{i}].{f}");
+            let g = &g.value;
+            let problems = self.problems.len();
+            let metric = match g.metric.value.parse::<Metric>() {
+                Ok(m) => m,
+                Err(e) => {
+                    self.report(&g.metric, &at("metric"), e);
+                    Metric::DecodeTps
+                }
+            };
+            let known = |name: &str| variants.contains_key(name);
+            let names = || variants.keys().cloned().collect::<Vec<_>>().join(", ");
+            if !known(&g.variant.value) {
+                self.report(
+                    &g.variant,
+                    &at("variant"),
+                    format!(
+                        "unknown variant `{}` (variants: {})",
+                        g.variant.value,
+                        names()
+                    ),
+                );
+            }
+            let baseline = match &g.baseline {
+                Some(b) => {
+                    if !known(&b.value) {
+                        self.report(
+                            b,
+                            &at("baseline"),
+                            format!("unknown variant `{}` (variants: {})", b.value, names()),
+                        );
+                    }
+                    b.value.clone()
+                }
+                None => default_baseline.to_owned(),
+            };
+            let arm_name = g.arm.as_ref().map_or(&g.variant.value, |a| &a.value);
+            let at_arm: &Spanned<String> = g.arm.as_ref().unwrap_or(&g.variant);
+            match arms.iter().find(|a| &a.name == arm_name) {
+                // An unknown variant is already reported; its arm would only repeat it.
+                _ if !known(&g.variant.value) => {}
+                None => self.report(
+                    at_arm,
+                    &at("arm"),
+                    format!(
+                        "no arm `{arm_name}` (a gate without `arm` uses the variant's solo arm)"
+                    ),
+                ),
+                Some(arm) if !arm.variants.contains(&g.variant.value) => self.report(
+                    at_arm,
+                    &at("arm"),
+                    format!("arm `{arm_name}` does not run `{}`", g.variant.value),
+                ),
+                Some(arm) => {
+                    if crate::summary::counterpart(arm, &g.variant.value, &baseline, arms).is_none()
+                    {
+                        self.report(
+                            at_arm,
+                            &at("arm"),
+                            format!(
+                                "no arm runs `{baseline}` in place of `{}` in `{arm_name}`, so there is nothing to compare against",
+                                g.variant.value
+                            ),
+                        );
+                    }
+                }
+            }
+            let tolerance = match &g.tolerance {
+                None => 0.0,
+                Some(t) => {
+                    let parsed = match &t.value {
+                        RawTolerance::Text(text) => crate::gate::expr::percent(text),
+                        RawTolerance::Fraction(f) if f.abs() < 1.0 => Ok(*f),
+                        RawTolerance::Fraction(f) => Err(format!(
+                            "{f} is not a fraction below 1: write a percentage like `5%`, or `0.05`"
+                        )),
+                    };
+                    parsed.unwrap_or_else(|e| {
+                        self.report(t, &at("tolerance"), e);
+                        0.0
+                    })
+                }
+            };
+            let bound = match g.direction {
+                None => Bound::for_metric(metric),
+                Some(GoodDirection::Higher) => Bound::AtLeast,
+                Some(GoodDirection::Lower) => Bound::AtMost,
+            };
+            let alpha = g
+                .alpha
+                .as_ref()
+                .map_or(DEFAULT_ALPHA, |a| self.range(a, &at("alpha"), 1e-6, 0.5));
+            let min_trials = g.min_trials.as_ref().map_or(DEFAULT_MIN_TRIALS, |m| {
+                self.range(m, &at("min_trials"), 2, 10_000) as usize
+            });
+            if self.problems.len() > problems {
+                continue;
+            }
+            gates.push(Gate {
+                metric,
+                variant: g.variant.value.clone(),
+                arm: g.arm.as_ref().map(|a| a.value.clone()),
+                baseline,
+                bound,
+                // The tolerance is the change allowed in the bad direction.
+                threshold: match bound {
+                    Bound::AtLeast => 1.0 - tolerance,
+                    Bound::AtMost => 1.0 + tolerance,
+                },
+                alpha,
+                min_trials,
+            });
+        }
+        gates
+    }
+
     fn arms(
         &mut self,
         raw: &Spanned<Vec<Spanned<Vec<Spanned<String>>>>>,
@@ -1042,6 +1215,57 @@ trials: 3
         let problems = Scenario::parse(&unnamed, &data_dir(), None).unwrap_err();
         assert_eq!(problems[0].field, "baseline");
         assert_eq!(problems[0].line, Some(9));
+    }
+
+    #[test]
+    fn gates_parse_with_defaults_and_report_mistakes_where_they_are() {
+        let with_gates = GOOD.replace(
+            "trials: 3",
+            "trials: 3
+gates:
+  - { metric: decode_tps, variant: fast, tolerance: 5% }
+  - { metric: ttft_ms, variant: fast, tolerance: 0.1, alpha: 0.01, min_trials: 8 }
+  - { metric: e2e_tps, variant: fast, direction: lower }",
+        );
+        let s = Scenario::parse(&with_gates, &data_dir(), None).expect("valid");
+        let exprs: Vec<String> = s.gates.iter().map(|g| g.expression()).collect();
+        assert_eq!(
+            exprs,
+            [
+                "decode_tps:fast>=baseline-5%",
+                "ttft_ms:fast<=baseline+10%",
+                "e2e_tps:fast<=baseline"
+            ]
+        );
+        assert_eq!((s.gates[1].alpha, s.gates[1].min_trials), (0.01, 8));
+        assert_eq!(s.gates[0].min_trials, crate::gate::DEFAULT_MIN_TRIALS);
+
+        let bad = GOOD.replace(
+            "trials: 3",
+            "trials: 3
+gates:
+  - { metric: decode, variant: fast }
+  - { metric: decode_tps, variant: fsat }
+  - { metric: decode_tps, variant: fast, tolerance: 5 }
+  - { metric: decode_tps, variant: fast, alpha: 0.9 }
+  - { metric: decode_tps, variant: fast, arm: nope }",
+        );
+        let problems = Scenario::parse(&bad, &data_dir(), None).unwrap_err();
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "gates[0].metric",
+                "gates[1].variant",
+                "gates[2].tolerance",
+                "gates[3].alpha",
+                "gates[4].arm"
+            ],
+            "{problems:?}"
+        );
+        assert!(problems[0].message.contains("unknown metric `decode`"));
+        assert!(problems.iter().all(|p| p.line.is_some()));
+        assert_eq!(problems[4].line, Some(problems[0].line.unwrap() + 4));
     }
 
     #[test]

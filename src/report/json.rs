@@ -1,15 +1,16 @@
-//! `summary.json`: the whole [`Summary`], pretty-printed; the machine-readable record
-//! that `harness gate` and `harness compare` read.
+//! JSON: any document pretty-printed with a final newline: `summary.json` (the whole
+//! [`Summary`](crate::summary::Summary)) and `gate.json`.
+
+use serde::Serialize;
 
 use super::Exporter;
-use crate::summary::Summary;
 
-/// Writes `summary.json`.
+/// Writes `summary.json` and `gate.json`.
 pub struct Json;
 
-impl Exporter for Json {
-    fn render(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
-        let mut bytes = serde_json::to_vec_pretty(summary)?;
+impl<T: Serialize> Exporter<T> for Json {
+    fn render(&self, doc: &T) -> anyhow::Result<Vec<u8>> {
+        let mut bytes = serde_json::to_vec_pretty(doc)?;
         bytes.push(b'\n');
         Ok(bytes)
     }

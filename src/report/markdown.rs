@@ -1,9 +1,12 @@
-//! `report.md`: verdicts in sentences, a comparison table and a descriptive table per
-//! metric, the concurrency table and the methods, in GitHub-flavoured Markdown.
+//! Markdown (GitHub-flavoured): `report.md` (verdicts in sentences, a comparison table and a
+//! descriptive table per metric, the concurrency table and the methods) and `gate.md`.
 
 use std::fmt::Write;
 
-use super::{Align, Exporter, Grid, comparisons_grid, concurrency_grid, groups_grid, sentence};
+use super::{
+    Align, Exporter, Grid, comparisons_grid, concurrency_grid, gate_grid, groups_grid, sentence,
+};
+use crate::gate::GateReport;
 use crate::summary::{Direction, Metric, Summary};
 
 /// Writes `report.md`.
@@ -143,6 +146,39 @@ impl Exporter for Markdown {
         out.push_str("\n## Methods\n\n");
         for (name, text) in &s.definitions {
             let _ = writeln!(out, "- **{name}**: {text}");
+        }
+        Ok(out.into_bytes())
+    }
+}
+
+/// `gate.md`, sized for a CI job summary: the verdict in one line, then the table.
+impl Exporter<GateReport> for Markdown {
+    fn render(&self, r: &GateReport) -> anyhow::Result<Vec<u8>> {
+        let mut out = format!("**{}**\n\n", r.headline());
+        out.push_str(&table(&gate_grid(r)));
+        let _ = write!(
+            out,
+            "\n{}: `{}`",
+            match &r.base {
+                Some(_) => "Across runs; new",
+                None => "Within one run",
+            },
+            r.results
+        );
+        if let Some(base) = &r.base {
+            let _ = write!(out, ", base `{base}`");
+        }
+        out.push_str(". Ratio = variant / baseline of per-trial geometric means, 95% CI from Welch's t on logs; FAIL needs the whole CI beyond the bound and Holm p < α; fewer than the minimum trials is INCONCLUSIVE.\n");
+        if r.simulated {
+            out.push_str(
+                "\n> **Simulated**: numbers from harness's built-in simulator, not a GPU server.\n",
+            );
+        }
+        if !r.differences.is_empty() {
+            out.push_str("\n> **Compared despite differences** (`--force`):\n");
+            for d in &r.differences {
+                let _ = writeln!(out, "> - {d}");
+            }
         }
         Ok(out.into_bytes())
     }

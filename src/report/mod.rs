@@ -11,21 +11,24 @@ pub mod latex;
 pub mod markdown;
 pub mod terminal;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::gate::{Gate, GateReport, GateVerdict};
 use crate::metrics::CallRecord;
 use crate::results::{ResultsDir, TrialRecord, read_jsonl};
 use crate::scenario::Arm;
 use crate::stats::Descriptive;
 use crate::summary::{ComparisonRow, Metric, RunMeta, Summary, Verdict, summarize};
 
-/// One output format: a summary in, the bytes of the output out.
-pub trait Exporter {
-    /// Renders the summary.
-    fn render(&self, summary: &Summary) -> anyhow::Result<Vec<u8>>;
+/// One output format: a document in (a run's [`Summary`], or a [`GateReport`]), the
+/// bytes of the output out.
+pub trait Exporter<T: ?Sized = Summary> {
+    /// Renders the document.
+    fn render(&self, doc: &T) -> anyhow::Result<Vec<u8>>;
 }
 
 /// The files written into every results folder, and the format of each.
@@ -52,11 +55,30 @@ struct RecordedScenario {
     seed: u64,
     baseline: String,
     arms: Vec<Arm>,
+    #[serde(default)]
+    variants: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    gates: Vec<Gate>,
 }
 
-/// Reads what a summary is computed from: `manifest.json` (names, arms, baseline, seed),
-/// `calls.jsonl` and `trials.jsonl`.
-pub fn load(dir: &Path) -> anyhow::Result<(RunMeta, Vec<CallRecord>, Vec<TrialRecord>)> {
+/// Everything a results folder holds that reports and gates are computed from.
+#[derive(Debug, Clone)]
+pub struct RunRecords {
+    /// Names, arms, baseline, seed.
+    pub meta: RunMeta,
+    /// The variants as the manifest recorded them (model, options, …), to tell whether
+    /// two runs are comparable.
+    pub variants: BTreeMap<String, serde_json::Value>,
+    /// The scenario's gates.
+    pub gates: Vec<Gate>,
+    /// `calls.jsonl`.
+    pub calls: Vec<CallRecord>,
+    /// `trials.jsonl`.
+    pub trials: Vec<TrialRecord>,
+}
+
+/// Reads a results folder: `manifest.json`, `calls.jsonl` and `trials.jsonl`.
+pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
     let manifest_path = dir.join("manifest.json");
     let text = std::fs::read_to_string(&manifest_path).with_context(|| {
         format!(
@@ -74,16 +96,20 @@ pub fn load(dir: &Path) -> anyhow::Result<(RunMeta, Vec<CallRecord>, Vec<TrialRe
         simulated: manifest.simulated,
         planned_trials: manifest.trials_planned,
     };
-    let calls = read_jsonl(&dir.join("calls.jsonl"))?;
-    let trials = read_jsonl(&dir.join("trials.jsonl"))?;
-    Ok((meta, calls, trials))
+    Ok(RunRecords {
+        meta,
+        variants: manifest.scenario.variants,
+        gates: manifest.scenario.gates,
+        calls: read_jsonl(&dir.join("calls.jsonl"))?,
+        trials: read_jsonl(&dir.join("trials.jsonl"))?,
+    })
 }
 
 /// Recomputes the summary of the results folder `dir` from its records and writes every
 /// file format into it atomically.
 pub fn write(dir: &Path) -> anyhow::Result<Summary> {
-    let (meta, calls, trials) = load(dir)?;
-    let summary = summarize(&meta, &calls, &trials);
+    let run = load(dir)?;
+    let summary = summarize(&run.meta, &run.calls, &run.trials);
     let out = ResultsDir::open(dir);
     for (file_name, exporter) in file_exporters() {
         out.write_atomic(file_name, &exporter.render(&summary)?)?;
@@ -417,6 +443,45 @@ pub fn concurrency_grid(summary: &Summary) -> Grid {
             per(&|s| s.decode_tps_ratio),
             per(&|s| s.ttft_p50_ratio),
         ]);
+    }
+    grid
+}
+
+/// Every gate: its verdict, the ratio against the bound, and why.
+pub fn gate_grid(report: &GateReport) -> Grid {
+    let mut grid = Grid::new(&[
+        ("gate", Align::Left),
+        ("verdict", Align::Left),
+        ("n", Align::Right),
+        ("ratio [95% CI]", Align::Right),
+        ("bound", Align::Right),
+        ("Holm p", Align::Right),
+        ("why", Align::Left),
+    ]);
+    for g in &report.gates {
+        let bound = match g.bound {
+            crate::gate::Bound::AtLeast => format!("≥ {:.3}", g.threshold),
+            crate::gate::Bound::AtMost => format!("≤ {:.3}", g.threshold),
+        };
+        grid.push(vec![
+            g.gate.clone(),
+            g.verdict.word().to_owned(),
+            format!("{} vs {}", g.n_variant, g.n_baseline),
+            g.ratio
+                .map(|r| format!("{:.3} [{:.3}, {:.3}]", r.ratio, r.low, r.high))
+                .unwrap_or_else(|| "–".to_owned()),
+            bound,
+            p_value(g.holm_p),
+            g.reason.clone(),
+        ]);
+        let tone = match g.verdict {
+            GateVerdict::Pass => Tone::Good,
+            GateVerdict::Fail => Tone::Bad,
+            GateVerdict::Inconclusive => Tone::Plain,
+        };
+        if let Some(cells) = grid.rows.last_mut() {
+            cells[1].tone = tone;
+        }
     }
     grid
 }

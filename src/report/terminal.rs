@@ -5,7 +5,10 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell as ComfyCell, CellAlignment, Color, ContentArrangement, Table};
 
-use super::{Align, Exporter, Grid, Tone, concurrency_grid, mark_verdict, p_value, ratio_ci, sig4};
+use super::{
+    Align, Exporter, Grid, Tone, concurrency_grid, gate_grid, mark_verdict, p_value, ratio_ci, sig4,
+};
+use crate::gate::GateReport;
 use crate::summary::{Metric, Summary};
 
 /// Renders grids with comfy-table; `color` turns tones into ANSI colours.
@@ -78,6 +81,23 @@ impl Terminal {
 impl Exporter for Terminal {
     fn render(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
         Ok(self.text(summary).into_bytes())
+    }
+}
+
+impl Exporter<GateReport> for Terminal {
+    fn render(&self, report: &GateReport) -> anyhow::Result<Vec<u8>> {
+        Ok(self.gate_text(report).into_bytes())
+    }
+}
+
+impl Terminal {
+    /// The gate table with its headline.
+    pub fn gate_text(&self, r: &GateReport) -> String {
+        let mut out = self.table(&gate_grid(r));
+        out.push('\n');
+        out.push_str(&r.headline());
+        out.push('\n');
+        out
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod gate;
 mod ollama_client;
 mod report;
 mod sim;

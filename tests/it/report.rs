@@ -11,8 +11,8 @@ use crate::common::{harness, json, only_subdir, repo_root};
 /// reads): arms `[baseline]`, `[fast]`, `[baseline, baseline]`, `[fast, fast]`, 4 trials.
 fn fixture() -> Summary {
     let dir = repo_root().join("tests/data/results-fixture");
-    let (meta, calls, trials) = harness::report::load(&dir).expect("fixture loads");
-    harness::summary::summarize(&meta, &calls, &trials)
+    let run = harness::report::load(&dir).expect("fixture loads");
+    harness::summary::summarize(&run.meta, &run.calls, &run.trials)
 }
 
 fn text(exporter: &dyn Exporter, summary: &Summary) -> String {

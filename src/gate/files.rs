@@ -1,0 +1,230 @@
+//! `harness gate` and `harness compare` on results folders: read the records, evaluate,
+//! write `gate.md` and `gate.json` next to them.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::{
+    Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate, GateReport, across_runs, overall, within_run,
+};
+use crate::report::{Exporter, RunRecords, json::Json, load, markdown::Markdown};
+use crate::results::ResultsDir;
+use crate::summary::{Metric, trial_samples};
+
+/// Tolerance of the gates `harness compare` makes up when none is given: 5%.
+pub const DEFAULT_COMPARE_TOLERANCE: f64 = 0.05;
+
+/// Gates from the command line, and overrides for them.
+#[derive(Debug, Clone, Default)]
+pub struct GateOptions {
+    /// `--gate` expressions.
+    pub expressions: Vec<String>,
+    /// `--min-trials` for those gates.
+    pub min_trials: Option<usize>,
+    /// `--alpha` for those gates.
+    pub alpha: Option<f64>,
+}
+
+impl GateOptions {
+    /// The command-line gates, parsed, with the overrides applied.
+    pub fn gates(&self) -> anyhow::Result<Vec<Gate>> {
+        if let Some(a) = self.alpha {
+            anyhow::ensure!(a > 0.0 && a <= 0.5, "--alpha {a} must lie in (0, 0.5]");
+        }
+        if let Some(n) = self.min_trials {
+            anyhow::ensure!(n >= 2, "--min-trials {n} must be at least 2");
+        }
+        self.expressions
+            .iter()
+            .map(|e| {
+                let mut gate = super::expr::parse(e).map_err(anyhow::Error::msg)?;
+                gate.alpha = self.alpha.unwrap_or(DEFAULT_ALPHA);
+                gate.min_trials = self.min_trials.unwrap_or(DEFAULT_MIN_TRIALS);
+                Ok(gate)
+            })
+            .collect()
+    }
+}
+
+/// Command-line gates must name variants and arms the run has: a typo is an error, not an
+/// INCONCLUSIVE that a CI job would wave through.
+fn check_names(gates: &[Gate], run: &RunRecords, across: bool) -> anyhow::Result<()> {
+    let variants: BTreeSet<&str> = run
+        .meta
+        .arms
+        .iter()
+        .flat_map(|a| a.variants.iter().map(String::as_str))
+        .collect();
+    let listed = || variants.iter().copied().collect::<Vec<_>>().join(", ");
+    for g in gates {
+        let mut names = vec![g.variant.as_str()];
+        if !across {
+            names.push(&g.baseline);
+        }
+        for name in names {
+            anyhow::ensure!(
+                variants.contains(name),
+                "gate `{}`: no variant `{name}` in this run (variants: {})",
+                g.expression(),
+                listed()
+            );
+        }
+        anyhow::ensure!(
+            run.meta.arms.iter().any(|a| a.name == g.arm()),
+            "gate `{}`: no arm `{}` in this run (arms: {})",
+            g.expression(),
+            g.arm(),
+            run.meta
+                .arms
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn write(dir: &Path, report: &GateReport) -> anyhow::Result<()> {
+    let out = ResultsDir::open(dir);
+    out.write_atomic("gate.json", &Json.render(report)?)?;
+    out.write_atomic("gate.md", &Markdown.render(report)?)?;
+    Ok(())
+}
+
+/// Evaluates the scenario's gates and the command-line ones within the run in `dir`, and
+/// writes `gate.md` and `gate.json` there.
+pub fn gate_dir(dir: &Path, options: &GateOptions) -> anyhow::Result<GateReport> {
+    let run = load(dir)?;
+    let extra = options.gates()?;
+    check_names(&extra, &run, false)?;
+    let mut gates = run.gates.clone();
+    gates.extend(extra);
+    anyhow::ensure!(
+        !gates.is_empty(),
+        "no gates to evaluate: declare `gates:` in the scenario or pass --gate, e.g. --gate 'decode_tps:chimera>=baseline-5%'"
+    );
+    let samples = trial_samples(&run.meta.arms, &run.calls);
+    let results = within_run(&gates, &run.meta.arms, &samples);
+    let report = GateReport {
+        verdict: overall(&results),
+        mode: "within one run".to_owned(),
+        results: dir.display().to_string(),
+        base: None,
+        simulated: run.meta.simulated,
+        differences: Vec::new(),
+        gates: results,
+    };
+    write(dir, &report)?;
+    Ok(report)
+}
+
+/// What differs between two runs' variants (model, options, keep_alive) or backends,
+/// in words.
+pub fn differences(base: &RunRecords, new: &RunRecords) -> Vec<String> {
+    let mut out = Vec::new();
+    if base.meta.simulated != new.meta.simulated {
+        let what = |s: bool| if s { "the simulator" } else { "a real server" };
+        out.push(format!(
+            "the base run used {}, the new one {}",
+            what(base.meta.simulated),
+            what(new.meta.simulated)
+        ));
+    }
+    for (name, b) in &base.variants {
+        let Some(n) = new.variants.get(name) else {
+            continue;
+        };
+        for key in ["model", "options", "keep_alive"] {
+            if b.get(key) != n.get(key) {
+                let show = |v: Option<&serde_json::Value>| {
+                    v.map_or_else(|| "nothing".to_owned(), |v| v.to_string())
+                };
+                out.push(format!(
+                    "variant `{name}`: {key} {} in the base run, {} in the new one",
+                    show(b.get(key)),
+                    show(n.get(key))
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Gates every (arm, variant) both runs have, on every metric, with the metric's own
+/// bound and a 5% tolerance: what `harness compare` judges when no gate is given.
+fn default_compare_gates(base: &RunRecords, new: &RunRecords) -> Vec<Gate> {
+    let mut gates = Vec::new();
+    for metric in Metric::ALL {
+        for arm in &new.meta.arms {
+            if !base.meta.arms.iter().any(|a| a.name == arm.name) {
+                continue;
+            }
+            let mut seen = BTreeSet::new();
+            for variant in arm.variants.iter().filter(|v| seen.insert(v.as_str())) {
+                let bound = Bound::for_metric(metric);
+                gates.push(Gate {
+                    metric,
+                    variant: variant.clone(),
+                    arm: (arm.name != *variant).then(|| arm.name.clone()),
+                    baseline: variant.clone(),
+                    bound,
+                    threshold: match bound {
+                        Bound::AtLeast => 1.0 - DEFAULT_COMPARE_TOLERANCE,
+                        Bound::AtMost => 1.0 + DEFAULT_COMPARE_TOLERANCE,
+                    },
+                    alpha: DEFAULT_ALPHA,
+                    min_trials: DEFAULT_MIN_TRIALS,
+                });
+            }
+        }
+    }
+    gates
+}
+
+/// Compares the run in `new` against the run in `base`, variant by variant and arm by
+/// arm, and writes `gate.md` and `gate.json` into `new`. Refuses runs whose variants
+/// differ unless `force`.
+pub fn compare_dirs(
+    base: &Path,
+    new: &Path,
+    options: &GateOptions,
+    force: bool,
+) -> anyhow::Result<GateReport> {
+    let (base_run, new_run) = (load(base)?, load(new)?);
+    let differences = differences(&base_run, &new_run);
+    if !differences.is_empty() && !force {
+        anyhow::bail!(
+            "the runs are not comparable:\n  - {}\nPass --force to compare them anyway.",
+            differences.join("\n  - ")
+        );
+    }
+    let mut gates = options.gates()?;
+    check_names(&gates, &new_run, true)?;
+    if gates.is_empty() {
+        gates = new_run.gates.clone();
+    }
+    if gates.is_empty() {
+        gates = default_compare_gates(&base_run, &new_run);
+    }
+    // Across runs a variant is judged against itself in the base run.
+    for g in &mut gates {
+        g.baseline = g.variant.clone();
+    }
+    let results = across_runs(
+        &gates,
+        &trial_samples(&new_run.meta.arms, &new_run.calls),
+        &trial_samples(&base_run.meta.arms, &base_run.calls),
+    );
+    let report = GateReport {
+        verdict: overall(&results),
+        mode: "across runs".to_owned(),
+        results: new.display().to_string(),
+        base: Some(base.display().to_string()),
+        simulated: base_run.meta.simulated || new_run.meta.simulated,
+        differences,
+        gates: results,
+    };
+    write(new, &report)?;
+    Ok(report)
+}

@@ -1,0 +1,393 @@
+//! Regression gates: PASS, FAIL or INCONCLUSIVE for "is this variant slower than that one,
+//! beyond what we tolerate?", with an exit code for CI.
+//!
+//! A gate bounds the ratio variant / baseline of one metric's per-trial values (geometric
+//! means, Welch CI on logs, as in every comparison) by a threshold τ = 1 ± tolerance:
+//!
+//! - **FAIL** when the Holm-adjusted p (over the gates evaluated together) is below the
+//!   gate's α *and* the whole CI lies beyond τ on the bad side;
+//! - **PASS** when the whole CI lies on the good side of τ;
+//! - **INCONCLUSIVE** otherwise: the CI straddles τ, the test is not significant, or a side
+//!   has fewer than the gate's minimum trials (never PASS on too little data).
+//!
+//! Within one run ([`within_run`]) a gate compares its variant with the baseline in the
+//! arm that has the baseline in the variant's place; across runs ([`across_runs`]) it
+//! compares the variant in the new run with the same variant, same arm, in the base run.
+
+pub mod expr;
+pub mod files;
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::Arm;
+use crate::stats::compare::log_ratio;
+use crate::stats::{CONFIDENCE, RatioCi, Sample, holm};
+use crate::summary::{Direction, Metric, TrialSamples, counterpart};
+
+/// α of a gate that does not set one.
+pub const DEFAULT_ALPHA: f64 = 0.05;
+/// Minimum trials per side of a gate that does not set one: below it a gate is
+/// INCONCLUSIVE, never PASS.
+pub const DEFAULT_MIN_TRIALS: usize = 5;
+
+/// Which side of the threshold is good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    /// `>=`: the ratio must not fall below the threshold (rates).
+    AtLeast,
+    /// `<=`: the ratio must not rise above the threshold (times).
+    AtMost,
+}
+
+impl Bound {
+    /// The bound a metric's direction implies.
+    pub fn for_metric(metric: Metric) -> Bound {
+        match metric.direction() {
+            Direction::HigherIsBetter => Bound::AtLeast,
+            Direction::LowerIsBetter => Bound::AtMost,
+        }
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            Bound::AtLeast => ">=",
+            Bound::AtMost => "<=",
+        }
+    }
+}
+
+/// One gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gate {
+    /// The metric bounded.
+    pub metric: Metric,
+    /// The variant judged.
+    pub variant: String,
+    /// Its arm; `None` for its solo arm (the arm named after it).
+    pub arm: Option<String>,
+    /// What it is judged against (within a run).
+    pub baseline: String,
+    /// Which side of the threshold is good.
+    pub bound: Bound,
+    /// τ: the ratio variant / baseline must stay on the good side of it.
+    pub threshold: f64,
+    /// Significance level of a FAIL (Holm-adjusted).
+    pub alpha: f64,
+    /// Fewer trials than this on either side: INCONCLUSIVE.
+    pub min_trials: usize,
+}
+
+impl Gate {
+    /// The arm the variant is judged in.
+    pub fn arm(&self) -> &str {
+        self.arm.as_deref().unwrap_or(&self.variant)
+    }
+
+    /// The tolerance as a signed percentage, e.g. `-5%` (empty when τ = 1).
+    pub fn tolerance(&self) -> String {
+        if (self.threshold - 1.0).abs() < 1e-12 {
+            return String::new();
+        }
+        signed_percent(self.threshold)
+    }
+
+    /// The gate as a command-line expression, e.g. `decode_tps:chimera>=baseline-5%`.
+    pub fn expression(&self) -> String {
+        let arm = self
+            .arm
+            .as_ref()
+            .map(|a| format!("@{a}"))
+            .unwrap_or_default();
+        format!(
+            "{}:{}{arm}{}{}{}",
+            self.metric,
+            self.variant,
+            self.bound.symbol(),
+            self.baseline,
+            self.tolerance()
+        )
+    }
+}
+
+/// What a gate says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum GateVerdict {
+    /// Within tolerance, with confidence.
+    Pass,
+    /// Not enough evidence either way.
+    Inconclusive,
+    /// Beyond tolerance, with confidence.
+    Fail,
+}
+
+impl GateVerdict {
+    /// Upper-case word.
+    pub fn word(self) -> &'static str {
+        match self {
+            GateVerdict::Pass => "PASS",
+            GateVerdict::Inconclusive => "INCONCLUSIVE",
+            GateVerdict::Fail => "FAIL",
+        }
+    }
+}
+
+/// One evaluated gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    /// The gate, as an expression.
+    pub gate: String,
+    /// Metric.
+    pub metric: Metric,
+    /// Variant judged, and its arm.
+    pub variant: String,
+    /// Arm of the variant.
+    pub arm: String,
+    /// What it was judged against, in words (`baseline in baseline`, `chimera in the base run`).
+    pub against: String,
+    /// Trials on the variant's side.
+    pub n_variant: usize,
+    /// Trials on the other side.
+    pub n_baseline: usize,
+    /// Ratio with its CI.
+    pub ratio: Option<RatioCi>,
+    /// The threshold τ.
+    pub threshold: f64,
+    /// Which side of τ is good.
+    pub bound: Bound,
+    /// Welch's p on log values.
+    pub p: Option<f64>,
+    /// `p` Holm-adjusted over the gates evaluated together.
+    pub holm_p: Option<f64>,
+    /// α of this gate.
+    pub alpha: f64,
+    /// The verdict.
+    pub verdict: GateVerdict,
+    /// Why, in plain words.
+    pub reason: String,
+}
+
+/// All gates of one evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateReport {
+    /// FAIL if any gate failed, else INCONCLUSIVE if any was, else PASS.
+    pub verdict: GateVerdict,
+    /// What was compared: `within one run` or `across runs`.
+    pub mode: String,
+    /// The results folder judged.
+    pub results: String,
+    /// The base results folder (across runs).
+    pub base: Option<String>,
+    /// Any side ran on the simulator.
+    pub simulated: bool,
+    /// Scenario differences accepted with `--force` (across runs).
+    pub differences: Vec<String>,
+    /// Every gate.
+    pub gates: Vec<GateResult>,
+}
+
+impl GateReport {
+    /// One line: the verdict and what drove it.
+    pub fn headline(&self) -> String {
+        let count = |v: GateVerdict| self.gates.iter().filter(|g| g.verdict == v).count();
+        let n = self.gates.len();
+        match self.verdict {
+            GateVerdict::Fail => format!("FAIL: {} of {n} gates failed", count(GateVerdict::Fail)),
+            GateVerdict::Inconclusive => format!(
+                "INCONCLUSIVE: {} of {n} gates could not decide, none failed",
+                count(GateVerdict::Inconclusive)
+            ),
+            GateVerdict::Pass => format!("PASS: all {n} gates passed"),
+        }
+    }
+}
+
+/// The two samples a gate weighs, or why there are none.
+pub type GateSamples<'a> = Result<(&'a Sample, &'a Sample, String), String>;
+
+/// Evaluates `gates`, each with the samples `lookup` finds for it; Holm's adjustment runs
+/// over the gates that got a p-value.
+pub fn evaluate<'a>(gates: &[Gate], lookup: impl Fn(&Gate) -> GateSamples<'a>) -> Vec<GateResult> {
+    let mut results: Vec<GateResult> = gates
+        .iter()
+        .map(|gate| {
+            let mut result = GateResult {
+                gate: gate.expression(),
+                metric: gate.metric,
+                variant: gate.variant.clone(),
+                arm: gate.arm().to_owned(),
+                against: String::new(),
+                n_variant: 0,
+                n_baseline: 0,
+                ratio: None,
+                threshold: gate.threshold,
+                bound: gate.bound,
+                p: None,
+                holm_p: None,
+                alpha: gate.alpha,
+                verdict: GateVerdict::Inconclusive,
+                reason: String::new(),
+            };
+            match lookup(gate) {
+                Err(why) => result.reason = why,
+                Ok((x, y, against)) => {
+                    result.against = against;
+                    result.n_variant = x.len();
+                    result.n_baseline = y.len();
+                    if let Some((ratio, welch)) = log_ratio(x, y, CONFIDENCE) {
+                        result.ratio = Some(ratio);
+                        result.p = Some(welch.p);
+                    }
+                }
+            }
+            result
+        })
+        .collect();
+    let tested: Vec<usize> = (0..results.len())
+        .filter(|&i| results[i].p.is_some())
+        .collect();
+    let raw: Vec<f64> = tested.iter().filter_map(|&i| results[i].p).collect();
+    for (&i, adjusted) in tested.iter().zip(holm(&raw)) {
+        results[i].holm_p = Some(adjusted);
+    }
+    for (result, gate) in results.iter_mut().zip(gates) {
+        if result.reason.is_empty() {
+            (result.verdict, result.reason) = judge(gate, result);
+        }
+    }
+    results
+}
+
+/// A ratio as a signed change, e.g. 0.95 → `-5%`, 1.025 → `+2.5%`.
+fn signed_percent(ratio: f64) -> String {
+    let text = format!("{:+.3}", (ratio - 1.0) * 100.0);
+    format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
+}
+
+/// The verdict of one gate with its numbers in place, and why.
+fn judge(gate: &Gate, r: &GateResult) -> (GateVerdict, String) {
+    let min = gate.min_trials;
+    if r.n_variant < min || r.n_baseline < min {
+        return (
+            GateVerdict::Inconclusive,
+            format!(
+                "{} vs {} trials; the gate needs at least {min} a side",
+                r.n_variant, r.n_baseline
+            ),
+        );
+    }
+    let Some(ci) = r.ratio else {
+        return (
+            GateVerdict::Inconclusive,
+            "no ratio CI (a value is not positive, or neither side varies)".to_owned(),
+        );
+    };
+    let tau = gate.threshold;
+    let bound = format!(
+        "the {} bound (ratio {} {tau:.3})",
+        signed_percent(tau),
+        gate.bound.symbol()
+    );
+    let interval = format!("CI [{:.3}, {:.3}]", ci.low, ci.high);
+    let p = match r.holm_p {
+        Some(p) if p < 0.001 => "Holm p < 0.001".to_owned(),
+        Some(p) => format!("Holm p = {p:.3}"),
+        None => "no p".to_owned(),
+    };
+    let (good, bad) = match gate.bound {
+        Bound::AtLeast => (ci.low >= tau, ci.high < tau),
+        Bound::AtMost => (ci.high <= tau, ci.low > tau),
+    };
+    let (good_side, bad_side) = match gate.bound {
+        Bound::AtLeast => ("above", "below"),
+        Bound::AtMost => ("below", "above"),
+    };
+    let significant = r.holm_p.is_some_and(|p| p < gate.alpha);
+    if good {
+        (
+            GateVerdict::Pass,
+            format!("{interval} lies {good_side} {bound}; {p}"),
+        )
+    } else if bad && significant {
+        (
+            GateVerdict::Fail,
+            format!("{interval} lies {bad_side} {bound}; {p}"),
+        )
+    } else if bad {
+        (
+            GateVerdict::Inconclusive,
+            format!(
+                "{interval} lies {bad_side} {bound}, but {p} is not below α = {}",
+                gate.alpha
+            ),
+        )
+    } else {
+        (
+            GateVerdict::Inconclusive,
+            format!("{interval} straddles {bound}; {p}"),
+        )
+    }
+}
+
+/// Gates within one run: each variant against the baseline in the arm with the baseline
+/// in the variant's place.
+pub fn within_run(gates: &[Gate], arms: &[Arm], samples: &TrialSamples) -> Vec<GateResult> {
+    evaluate(gates, |g| {
+        let arm = arms
+            .iter()
+            .find(|a| a.name == g.arm())
+            .ok_or_else(|| format!("no arm `{}` in this run", g.arm()))?;
+        if !arm.variants.contains(&g.variant) {
+            return Err(format!("arm `{}` has no `{}`", arm.name, g.variant));
+        }
+        let base_arm = counterpart(arm, &g.variant, &g.baseline, arms).ok_or_else(|| {
+            format!(
+                "no arm with `{}` in place of `{}` in `{}` to compare against",
+                g.baseline, g.variant, arm.name
+            )
+        })?;
+        let get = |a: &str, v: &str| {
+            samples
+                .get(&(a.to_owned(), v.to_owned(), g.metric))
+                .ok_or_else(|| format!("no successful measured calls of `{v}` in `{a}`"))
+        };
+        Ok((
+            get(&arm.name, &g.variant)?,
+            get(&base_arm.name, &g.baseline)?,
+            format!("{} in {}", g.baseline, base_arm.name),
+        ))
+    })
+}
+
+/// Gates across runs: the variant in the new run against the same variant, same arm, in
+/// the base run.
+pub fn across_runs<'a>(
+    gates: &[Gate],
+    new: &'a TrialSamples,
+    base: &'a TrialSamples,
+) -> Vec<GateResult> {
+    evaluate(gates, |g| {
+        let key = (g.arm().to_owned(), g.variant.clone(), g.metric);
+        let x = new
+            .get(&key)
+            .ok_or_else(|| format!("no `{}` in `{}` in the new run", g.variant, g.arm()))?;
+        let y = base
+            .get(&key)
+            .ok_or_else(|| format!("no `{}` in `{}` in the base run", g.variant, g.arm()))?;
+        Ok((
+            x,
+            y,
+            format!("{} in {} of the base run", g.variant, g.arm()),
+        ))
+    })
+}
+
+/// The overall verdict: the worst of the gates (no gates: PASS).
+pub fn overall(results: &[GateResult]) -> GateVerdict {
+    results
+        .iter()
+        .map(|r| r.verdict)
+        .max()
+        .unwrap_or(GateVerdict::Pass)
+}

@@ -1,0 +1,318 @@
+//! Regression gates: calibration on samples from the simulator's timing model, and the
+//! `gate`, `compare` and `run --gate` commands with every exit code.
+
+use std::path::{Path, PathBuf};
+
+use harness::gate::{Bound, Gate, GateReport, GateVerdict, evaluate};
+use harness::rng::Rng;
+use harness::scenario::{ModelOptions, SimConfig};
+use harness::stats::Sample;
+use harness::summary::Metric;
+
+use crate::common::{harness, json, only_subdir, repo_root};
+
+/// `decode_tps:chimera>=baseline-5%` with the defaults (α 0.05, 5 trials minimum).
+fn decode_gate() -> Gate {
+    harness::gate::expr::parse("decode_tps:chimera>=baseline-5%").unwrap()
+}
+
+/// Per-trial decode rates as the simulator would produce them: its expected rate for the
+/// options, times a lognormal factor with σ = 0.05 (a 5% per-trial CV), times `change`.
+fn trials(rng: &mut Rng, n: usize, change: f64) -> Sample {
+    let rate = SimConfig::default().expected_decode_tps(&ModelOptions::default());
+    Sample::new((0..n).map(|_| rate * change * rng.lognormal_factor(0.05))).unwrap()
+}
+
+/// Verdict counts over `runs` seeded evaluations of one gate.
+fn verdicts(seed: u64, runs: usize, n: usize, change: f64) -> [usize; 3] {
+    let mut rng = Rng::new(seed);
+    let gate = [decode_gate()];
+    let mut counts = [0; 3];
+    for _ in 0..runs {
+        let (new, base) = (trials(&mut rng, n, change), trials(&mut rng, n, 1.0));
+        let r = &evaluate(&gate, |_| Ok((&new, &base, "baseline".to_owned())))[0];
+        counts[match r.verdict {
+            GateVerdict::Pass => 0,
+            GateVerdict::Inconclusive => 1,
+            GateVerdict::Fail => 2,
+        }] += 1;
+    }
+    counts
+}
+
+#[test]
+fn calibration_a_a_rarely_fails() {
+    let [pass, inconclusive, fail] = verdicts(41, 200, 10, 1.0);
+    println!(
+        "A/A, 10 trials a side, 200 gates: PASS {pass}, INCONCLUSIVE {inconclusive}, FAIL {fail}"
+    );
+    assert!(fail <= 2, "A/A failed {fail} of 200 times");
+}
+
+#[test]
+fn calibration_a_15_percent_regression_is_caught() {
+    let [pass, inconclusive, fail] = verdicts(42, 200, 10, 0.85);
+    println!(
+        "15% slower, 10 trials a side, 200 gates: PASS {pass}, INCONCLUSIVE {inconclusive}, FAIL {fail}"
+    );
+    assert!(fail >= 190, "caught only {fail} of 200 regressions");
+    assert_eq!(pass, 0);
+}
+
+#[test]
+fn calibration_three_trials_are_never_enough() {
+    for change in [1.0, 0.85, 1.3] {
+        let [pass, inconclusive, fail] = verdicts(43, 200, 3, change);
+        println!(
+            "×{change}, 3 trials a side, 200 gates: PASS {pass}, INCONCLUSIVE {inconclusive}, FAIL {fail}"
+        );
+        assert_eq!(inconclusive, 200, "3 trials must be INCONCLUSIVE");
+    }
+}
+
+#[test]
+fn each_verdict_says_why_in_numbers() {
+    let mut gate = decode_gate();
+    gate.min_trials = 2;
+    let base = Sample::new([100.0, 101.0, 99.0, 100.5]).unwrap();
+    let check = |new: &[f64], want: GateVerdict, words: &str| {
+        let new = Sample::new(new.iter().copied()).unwrap();
+        let r = &evaluate(std::slice::from_ref(&gate), |_| {
+            Ok((&new, &base, "baseline".to_owned()))
+        })[0];
+        assert_eq!(r.verdict, want, "{r:?}");
+        assert!(r.reason.contains(words), "{}", r.reason);
+        assert!(r.reason.contains("CI ["), "{}", r.reason);
+    };
+    check(
+        &[80.0, 81.0, 79.5, 80.5],
+        GateVerdict::Fail,
+        "lies below the -5% bound",
+    );
+    check(
+        &[100.0, 101.5, 99.5, 100.0],
+        GateVerdict::Pass,
+        "lies above the -5% bound",
+    );
+    check(
+        &[90.0, 100.0, 95.0, 99.0],
+        GateVerdict::Inconclusive,
+        "straddles",
+    );
+    let missing = &evaluate(&[gate.clone()], |_| Err("no data".to_owned()))[0];
+    assert_eq!(missing.verdict, GateVerdict::Inconclusive);
+    assert_eq!(gate.bound, Bound::AtLeast);
+    assert_eq!(gate.metric, Metric::DecodeTps);
+}
+
+/// A copy of the results fixture (4 trials; `fast` decodes ~1.22× `baseline`).
+fn fixture_copy(dir: &Path, name: &str) -> PathBuf {
+    let to = dir.join(name);
+    std::fs::create_dir_all(&to).unwrap();
+    let from = repo_root().join("tests/data/results-fixture");
+    for f in ["manifest.json", "calls.jsonl", "trials.jsonl"] {
+        std::fs::copy(from.join(f), to.join(f)).unwrap();
+    }
+    to
+}
+
+fn gate_cmd(dir: &Path, gates: &[&str], extra: &[&str]) -> assert_cmd::assert::Assert {
+    let mut cmd = harness();
+    cmd.arg("gate").arg(dir);
+    for g in gates {
+        cmd.args(["--gate", g]);
+    }
+    cmd.args(extra).assert()
+}
+
+#[test]
+fn gate_exit_codes_and_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fixture_copy(tmp.path(), "run");
+    let four = ["--min-trials", "4"];
+
+    gate_cmd(&run, &["decode_tps:fast>=baseline-5%"], &four).code(0);
+    let report: GateReport = json(&run.join("gate.json"));
+    assert_eq!(report.verdict, GateVerdict::Pass);
+    let md = std::fs::read_to_string(run.join("gate.md")).unwrap();
+    assert!(md.starts_with("**PASS: all 1 gates passed**\n"), "{md}");
+    assert!(
+        md.contains("| decode_tps:fast>=baseline-5% | PASS | 4 vs 4 |"),
+        "{md}"
+    );
+
+    // baseline against fast is ~18% slower: beyond a 5% tolerance.
+    gate_cmd(
+        &run,
+        &[
+            "decode_tps:baseline>=fast-5%",
+            "decode_tps:fast>=baseline-5%",
+        ],
+        &four,
+    )
+    .code(1)
+    .stdout(predicates::str::contains("FAIL: 1 of 2 gates failed"));
+    let report: GateReport = json(&run.join("gate.json"));
+    assert!(report.gates[0].reason.contains("lies below the -5% bound"));
+
+    // Default minimum of 5 trials: the fixture's 4 are not enough.
+    gate_cmd(&run, &["decode_tps:fast>=baseline-5%"], &[]).code(0);
+    gate_cmd(
+        &run,
+        &["decode_tps:fast>=baseline-5%"],
+        &["--fail-on-inconclusive"],
+    )
+    .code(3)
+    .stdout(predicates::str::contains("needs at least 5"));
+
+    for (bad, says) in [
+        ("decode_tps:fast=>baseline", "expected `>=` or `<=`"),
+        ("speed:fast>=baseline", "unknown metric `speed`"),
+        ("decode_tps:fsat>=baseline", "no variant `fsat`"),
+        ("decode_tps:fast@nope>=baseline", "no arm `nope`"),
+    ] {
+        gate_cmd(&run, &[bad], &[])
+            .code(2)
+            .stderr(predicates::str::contains(says));
+    }
+    // No gates anywhere: an error, not a silent pass.
+    gate_cmd(&run, &[], &[])
+        .code(2)
+        .stderr(predicates::str::contains("no gates to evaluate"));
+}
+
+/// Rewrites a results folder's calls, scaling `variant`'s decode rate by `factor`.
+fn scale_decode(dir: &Path, variant: &str, factor: f64) {
+    let path = dir.join("calls.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if v["variant"] == variant {
+                if let Some(d) = v["decode_tps"].as_f64() {
+                    v["decode_tps"] = serde_json::json!(d * factor);
+                }
+            }
+            v.to_string()
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn compare_judges_a_new_run_against_a_base_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = fixture_copy(tmp.path(), "base");
+    let new = fixture_copy(tmp.path(), "new");
+    scale_decode(&new, "fast", 0.8);
+    harness()
+        .args([
+            "compare",
+            "--min-trials",
+            "4",
+            "--gate",
+            "decode_tps:fast>=fast-5%",
+        ])
+        .arg(&base)
+        .arg(&new)
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("FAIL: 1 of 1 gates failed"));
+    let report: GateReport = json(&new.join("gate.json"));
+    assert_eq!(report.mode, "across runs");
+    let r = report.gates[0].ratio.unwrap();
+    assert!(r.low < 0.8 && 0.8 < r.high, "{r:?}");
+
+    // Without --gate: every (arm, variant) both runs have, every metric, 5% tolerance.
+    // Nothing changed for baseline; fast's decode rate dropped.
+    harness()
+        .args(["compare"])
+        .arg(&base)
+        .arg(&new)
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains("INCONCLUSIVE"));
+    let report: GateReport = json(&new.join("gate.json"));
+    assert_eq!(report.gates.len(), 4 * Metric::ALL.len());
+
+    // The same variant name with other options is not the same experiment.
+    let manifest = std::fs::read_to_string(new.join("manifest.json")).unwrap();
+    std::fs::write(
+        new.join("manifest.json"),
+        manifest.replace("\"num_ctx\": 1024", "\"num_ctx\": 2048"),
+    )
+    .unwrap();
+    harness()
+        .arg("compare")
+        .arg(&base)
+        .arg(&new)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("not comparable"))
+        .stderr(predicates::str::contains("variant `fast`: options"))
+        .stderr(predicates::str::contains("--force"));
+    harness()
+        .args(["compare", "--force"])
+        .arg(&base)
+        .arg(&new)
+        .assert()
+        .code(0);
+    let md = std::fs::read_to_string(new.join("gate.md")).unwrap();
+    assert!(md.contains("Compared despite differences"), "{md}");
+}
+
+#[test]
+fn run_with_gates_judges_the_run_in_one_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("gated.yaml");
+    let text = format!(
+        r#"
+name: gated
+seed: 3
+model: m:latest
+server: {{ backend: sim }}
+sim: {{ decode_tps: 600, ctx_cost_per_1k: 0.07142857142857142, load_ms: 30, median_output_tokens: 30 }}
+workload: {{ kind: agent_report, data_dir: {} }}
+agents:
+  collector: {{ persona: "You are a data collector. List findings." }}
+variants:
+  baseline: {{}}
+  fast: {{ options: {{ num_ctx: 1024 }} }}
+arms: [[baseline], [fast]]
+trials: 6
+warmup: 0
+gates:
+  - {{ metric: decode_tps, variant: fast, tolerance: 5% }}
+"#,
+        repo_root().join("scenarios/data").display()
+    );
+    std::fs::write(&scenario, text).unwrap();
+    let out = dir.path().join("out");
+    // The scenario's own gate passes (fast is 20% faster); the command line adds one
+    // that demands the impossible of the baseline.
+    harness()
+        .arg("run")
+        .arg(&scenario)
+        .args(["-q", "--out"])
+        .arg(&out)
+        .args(["--gate", "decode_tps:baseline>=fast-5%"])
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("FAIL: 1 of 2 gates failed"));
+    let run = only_subdir(&out);
+    let report: GateReport = json(&run.join("gate.json"));
+    let verdicts: Vec<GateVerdict> = report.gates.iter().map(|g| g.verdict).collect();
+    assert_eq!(verdicts, [GateVerdict::Pass, GateVerdict::Fail]);
+    // A bad expression stops the run before it starts.
+    harness()
+        .arg("run")
+        .arg(&scenario)
+        .args(["-q", "--out"])
+        .arg(dir.path().join("never"))
+        .args(["--gate", "decode_tps:fast>>baseline"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("malformed gate"));
+    assert!(!dir.path().join("never").exists());
+}
