@@ -284,9 +284,13 @@ fn judge(gate: &Gate, r: &GateResult) -> (GateVerdict, String) {
         );
     };
     let tau = gate.threshold;
+    let change = if (tau - 1.0).abs() < 1e-12 {
+        "no-change".to_owned()
+    } else {
+        signed_percent(tau)
+    };
     let bound = format!(
-        "the {} bound (ratio {} {tau:.3})",
-        signed_percent(tau),
+        "the {change} bound (ratio {} {tau:.3})",
         gate.bound.symbol()
     );
     let interval = format!("CI [{:.3}, {:.3}]", ci.low, ci.high);

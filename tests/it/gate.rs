@@ -316,3 +316,35 @@ gates:
         .stderr(predicates::str::contains("malformed gate"));
     assert!(!dir.path().join("never").exists());
 }
+
+#[test]
+fn gate_markdown_snapshot() {
+    use harness::report::{Exporter, markdown::Markdown};
+    let run = harness::report::load(&repo_root().join("tests/data/results-fixture")).unwrap();
+    let samples = harness::summary::trial_samples(&run.meta.arms, &run.calls);
+    let gates: Vec<Gate> = [
+        "decode_tps:fast>=baseline-5%",
+        "ttft_ms:fast<=baseline+10%",
+        "decode_tps:baseline>=fast-5%",
+        "e2e_ms:fast@fast+fast<=baseline",
+    ]
+    .iter()
+    .map(|e| {
+        let mut g = harness::gate::expr::parse(e).unwrap();
+        g.min_trials = 4;
+        g
+    })
+    .collect();
+    let results = harness::gate::within_run(&gates, &run.meta.arms, &samples);
+    let report = GateReport {
+        verdict: harness::gate::overall(&results),
+        mode: "within one run".to_owned(),
+        results: "tests/data/results-fixture".to_owned(),
+        base: None,
+        simulated: true,
+        differences: Vec::new(),
+        gates: results,
+    };
+    let md = String::from_utf8(Markdown.render(&report).unwrap()).unwrap();
+    insta::assert_snapshot!(md);
+}
