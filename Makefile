@@ -1,7 +1,7 @@
 # The two commands of the README's quick start: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: build demo test lint bench clean-results
+.PHONY: build demo test test-real lint bench clean-results
 
 build:
 	$(CARGO) build --release --locked
@@ -12,6 +12,13 @@ demo: build
 
 test:
 	$(CARGO) test --locked --all-targets
+
+# The harness against a real LLM server: llama.cpp with SmolLM2-135M on one CPU thread,
+# installed once into ~/.cache/harness (scripts/real-llm.sh). Stops the server either way.
+test-real:
+	scripts/real-llm.sh start
+	$(CARGO) test --locked --test it real_llm -- --ignored --test-threads=1; \
+	status=$$?; scripts/real-llm.sh stop; exit $$status
 
 lint:
 	$(CARGO) fmt --all -- --check

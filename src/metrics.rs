@@ -71,8 +71,15 @@ impl CallError {
 /// Counters and timers the server reports in its final chunk (Ollama's names, in ms).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ServerTimers {
-    /// `eval_count`.
+    /// Tokens the server decoded in `eval_ms` (Ollama `eval_count`, llama.cpp
+    /// `timings.predicted_n`).
     pub eval_count: Option<u64>,
+    /// Generated tokens as the API reports them when that is not `eval_count`
+    /// (OpenAI `usage.completion_tokens`); `None` means `eval_count` is the count.
+    pub output_count: Option<u64>,
+    /// Prompt tokens served from the server's cache (llama.cpp `timings.cache_n`,
+    /// OpenAI `usage.prompt_tokens_details.cached_tokens`).
+    pub cached_prompt_count: Option<u64>,
     /// `prompt_eval_count`.
     pub prompt_eval_count: Option<u64>,
     /// `load_duration`.
@@ -94,6 +101,8 @@ pub struct StreamTimer {
     last_content: Option<Instant>,
     itl_us: Vec<u32>,
     content_chunks: u64,
+    first_reasoning: Option<Instant>,
+    reasoning_chunks: u64,
     end: Option<Instant>,
 }
 
@@ -106,6 +115,8 @@ impl StreamTimer {
             last_content: None,
             itl_us: Vec::with_capacity(expected_chunks),
             content_chunks: 0,
+            first_reasoning: None,
+            reasoning_chunks: 0,
             end: None,
         }
     }
@@ -122,6 +133,16 @@ impl StreamTimer {
         }
         self.last_content = Some(at);
         self.content_chunks += 1;
+    }
+
+    /// A chunk of reasoning ("thinking") text, sent apart from the answer, arrived at
+    /// `at`. It does not count as the first token of the answer.
+    #[inline]
+    pub fn reasoning(&mut self, at: Instant) {
+        if self.first_reasoning.is_none() {
+            self.first_reasoning = Some(at);
+        }
+        self.reasoning_chunks += 1;
     }
 
     /// The final chunk or the end of the stream arrived at `at`.
@@ -211,8 +232,17 @@ pub struct CallRecord {
     pub tokens_counted: bool,
     /// Prompt tokens (server-reported).
     pub prompt_tokens: Option<u64>,
+    /// Prompt tokens the server took from its cache instead of computing.
+    #[serde(default)]
+    pub cached_prompt_tokens: Option<u64>,
     /// Content chunks received.
     pub content_chunks: u64,
+    /// Request written → first chunk of reasoning text sent apart from the answer.
+    #[serde(default)]
+    pub reasoning_ttft_ms: Option<f64>,
+    /// Chunks of reasoning text sent apart from the answer.
+    #[serde(default)]
+    pub reasoning_chunks: u64,
     /// Server: model load time.
     pub load_ms: Option<f64>,
     /// Server: prompt processing time.
@@ -253,11 +283,12 @@ impl CallOutcome {
         let end = t.end.unwrap_or_else(Instant::now);
         let e2e_ms = t.ms_since_start(end);
         let ttft_ms = t.first_content.map(|at| t.ms_since_start(at));
-        let (output_tokens, tokens_counted) = match self.server.eval_count {
-            Some(n) => (Some(n), false),
-            None if t.content_chunks > 0 => (Some(t.content_chunks), true),
-            None => (None, false),
-        };
+        let (output_tokens, tokens_counted) =
+            match self.server.output_count.or(self.server.eval_count) {
+                Some(n) => (Some(n), false),
+                None if t.content_chunks > 0 => (Some(t.content_chunks), true),
+                None => (None, false),
+            };
         let itl = ItlSummary::of(&t.itl_us);
         let tpot_ms = match (ttft_ms, output_tokens) {
             (Some(ttft), Some(n)) if n > 1 && self.error.is_none() => {
@@ -301,7 +332,10 @@ impl CallOutcome {
             output_tokens,
             tokens_counted,
             prompt_tokens: self.server.prompt_eval_count,
+            cached_prompt_tokens: self.server.cached_prompt_count,
             content_chunks: t.content_chunks,
+            reasoning_ttft_ms: t.first_reasoning.map(|at| t.ms_since_start(at)),
+            reasoning_chunks: t.reasoning_chunks,
             load_ms: self.server.load_ms,
             prompt_eval_ms: self.server.prompt_eval_ms,
             eval_ms: self.server.eval_ms,
@@ -383,6 +417,7 @@ mod tests {
                 prompt_eval_ms: Some(20.0),
                 eval_ms: Some(50.0),
                 total_ms: Some(190.0),
+                ..ServerTimers::default()
             },
             text: "héllo".into(),
             error: None,

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::Backend;
 use crate::backend::ServerInfo;
 use crate::backend::ollama::OllamaClient;
+use crate::backend::openai::OpenAiClient;
 use crate::gate::GateReport;
 use crate::gate::files::{GateOptions, gate_dir};
 use crate::plan::Plan;
@@ -130,6 +131,9 @@ pub fn load_scenario(config: &RunConfig) -> anyhow::Result<Scenario> {
     if let Some(s) = config.seed {
         scenario.seed = s;
     }
+    scenario
+        .check_backend()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config.scenario.display()))?;
     Ok(scenario)
 }
 
@@ -160,19 +164,27 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
     } else {
         None
     };
-    let client = OllamaClient::new(
-        &scenario.server.url,
-        scenario.server.api,
-        Duration::from_secs_f64(scenario.server.timeout_s),
-    )?;
-    if let Err(e) = client.ping().await {
-        anyhow::bail!(
-            "{e}\n  Start Ollama there (`ollama serve`), point OLLAMA_HOST or --url at your server, \
-             or run on the built-in simulator with `--backend sim`."
-        );
+    let timeout = Duration::from_secs_f64(scenario.server.timeout_s);
+    let backend: Arc<dyn Backend> = match scenario.server.backend {
+        BackendKind::Ollama | BackendKind::Sim => Arc::new(OllamaClient::new(
+            &scenario.server.url,
+            scenario.server.api,
+            timeout,
+        )?),
+        BackendKind::Openai => {
+            // The key is read here and kept in the client only: never in a file or log.
+            let key = std::env::var(&scenario.server.api_key_env).ok();
+            Arc::new(OpenAiClient::new(&scenario.server.url, key, timeout)?)
+        }
+    };
+    if let Err(e) = backend.ping().await {
+        let how = match scenario.server.backend {
+            BackendKind::Openai => "Start the server there, or point --url at it",
+            _ => "Start Ollama there (`ollama serve`), point OLLAMA_HOST or --url at your server",
+        };
+        anyhow::bail!("{e}\n  {how}, or run on the built-in simulator with `--backend sim`.");
     }
-    let server_info = client.describe(&scenario.model).await;
-    let backend: Arc<dyn Backend> = Arc::new(client);
+    let server_info = backend.describe(&scenario.model).await;
 
     let plan = Plan::build(&scenario);
     let scenario = Arc::new(scenario);

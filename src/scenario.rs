@@ -113,6 +113,10 @@ struct RawServer {
     api: Option<OllamaApi>,
     #[serde(default)]
     timeout_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    api_key_env: Option<Spanned<String>>,
+    #[serde(default)]
+    ignore_options: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,6 +215,19 @@ pub enum BackendKind {
     Ollama,
     /// The built-in simulated Ollama server, started in-process.
     Sim,
+    /// An OpenAI-compatible server (`/v1/chat/completions`): vLLM, llama.cpp, TGI, SGLang.
+    Openai,
+}
+
+impl BackendKind {
+    /// Lower-case name, as written in scenarios.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Ollama => "ollama",
+            BackendKind::Sim => "sim",
+            BackendKind::Openai => "openai",
+        }
+    }
 }
 
 /// Which Ollama endpoint the agent calls.
@@ -258,7 +275,38 @@ pub struct ServerConfig {
     pub api: OllamaApi,
     /// Limit for one whole LLM call, in seconds.
     pub timeout_s: f64,
+    /// Environment variable holding the API key (`openai`): its name is recorded, its
+    /// value never.
+    pub api_key_env: String,
+    /// Variant options the backend cannot send that the scenario explicitly accepts to
+    /// leave unsent (`openai`: `num_ctx`, `num_gpu`, `keep_alive`). Recorded in the
+    /// manifest, so no reader mistakes the run for one that applied them.
+    pub ignore_options: Vec<String>,
 }
+
+/// Default environment variable of the OpenAI API key.
+pub const DEFAULT_API_KEY_ENV: &str = "OPENAI_API_KEY";
+
+/// Default URL of an OpenAI-compatible server (llama.cpp's `llama-server` port).
+pub const DEFAULT_OPENAI_URL: &str = "http://127.0.0.1:8080";
+
+/// Options `server.ignore_options` may name.
+const IGNORABLE: [&str; 3] = ["num_ctx", "num_gpu", "keep_alive"];
+
+/// How to run anyway, added to every "cannot send" message.
+const IGNORE_HINT: &str = "list it in `server.ignore_options` to run without it";
+
+/// Ollama options an OpenAI-compatible API cannot carry per request, and why.
+const NOT_PER_REQUEST: [(&str, &str); 2] = [
+    (
+        "num_ctx",
+        "the context size is set when the server starts (llama-server -c, vllm --max-model-len)",
+    ),
+    (
+        "num_gpu",
+        "GPU offload is set when the server starts (llama-server -ngl)",
+    ),
+];
 
 /// Parameters of the built-in simulator's model of a GPU server. Every field has a
 /// default that resembles one data-centre GPU serving a 4B model with Ollama.
@@ -452,6 +500,39 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// Options the scenario's backend cannot send, for a backend chosen after parsing
+    /// (`--backend`); parsing reports them with their lines already.
+    pub fn check_backend(&self) -> Result<(), String> {
+        if self.server.backend != BackendKind::Openai {
+            return Ok(());
+        }
+        let ignored = |key: &str| self.server.ignore_options.iter().any(|i| i == key);
+        let mut problems = Vec::new();
+        for (name, v) in &self.variants {
+            for (key, why) in NOT_PER_REQUEST {
+                let set = match key {
+                    "num_ctx" => v.options.num_ctx.is_some(),
+                    _ => v.options.num_gpu.is_some(),
+                };
+                if set && !ignored(key) {
+                    problems.push(format!(
+                        "variant `{name}`: the openai backend cannot send `{key}` per request: {why}; {IGNORE_HINT}"
+                    ));
+                }
+            }
+            if v.keep_alive.is_some() && !ignored("keep_alive") {
+                problems.push(format!(
+                    "variant `{name}`: `keep_alive` is Ollama's; the openai backend cannot send it: {IGNORE_HINT}"
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
     /// Reads, parses and validates a scenario file. `ollama_host` is the value of
     /// `OLLAMA_HOST`, if set, used when the scenario names no URL.
     pub fn load(path: &Path, ollama_host: Option<&str>) -> Result<Scenario, ScenarioError> {
@@ -703,6 +784,9 @@ impl Checker {
         };
         let agents = self.agents(&raw.agents);
         let variants = self.variants(&raw.variants, &model);
+        if server.backend == BackendKind::Openai {
+            self.openai_options(&raw.variants, &server.ignore_options);
+        }
         let baseline = self.baseline(raw.baseline.as_ref(), &raw.variants, &variants);
         let arms = self.arms(&raw.arms, &variants);
         let gates = raw
@@ -745,7 +829,10 @@ impl Checker {
             url: None,
             api: None,
             timeout_s: None,
+            api_key_env: None,
+            ignore_options: None,
         });
+        let backend = raw.backend.unwrap_or(BackendKind::Ollama);
         let url = match &raw.url {
             Some(u) => {
                 if !(u.value.starts_with("http://") || u.value.starts_with("https://")) {
@@ -753,20 +840,56 @@ impl Checker {
                 }
                 u.value.clone()
             }
+            None if backend == BackendKind::Openai => DEFAULT_OPENAI_URL.to_owned(),
             None => host
                 .map(normalize_ollama_host)
                 .unwrap_or_else(|| DEFAULT_OLLAMA_URL.to_owned()),
+        };
+        let api_key_env = match &raw.api_key_env {
+            Some(e) => {
+                let ok = !e.value.is_empty()
+                    && e.value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !ok {
+                    self.report(
+                        e,
+                        "server.api_key_env",
+                        "must name an environment variable (letters, digits, `_`), not hold the key itself",
+                    );
+                }
+                e.value.clone()
+            }
+            None => DEFAULT_API_KEY_ENV.to_owned(),
         };
         let timeout_s = raw
             .timeout_s
             .as_ref()
             .map(|t| self.range(t, "server.timeout_s", 0.001, 86_400.0))
             .unwrap_or(300.0);
+        let mut ignore_options = Vec::new();
+        for o in raw.ignore_options.iter().flat_map(|l| &l.value) {
+            if IGNORABLE.contains(&o.value.as_str()) {
+                ignore_options.push(o.value.clone());
+            } else {
+                self.report(
+                    o,
+                    "server.ignore_options",
+                    format!(
+                        "`{}` cannot be ignored (only {})",
+                        o.value,
+                        IGNORABLE.join(", ")
+                    ),
+                );
+            }
+        }
         ServerConfig {
-            backend: raw.backend.unwrap_or(BackendKind::Ollama),
+            backend,
             url: url.trim_end_matches('/').to_owned(),
             api: raw.api.unwrap_or_default(),
             timeout_s,
+            api_key_env,
+            ignore_options,
         }
     }
 
@@ -910,6 +1033,38 @@ impl Checker {
                 .num_predict
                 .as_ref()
                 .map(|v| self.range(v, &f("num_predict"), -2, 10_000_000)),
+        }
+    }
+
+    /// Reports options an OpenAI-compatible API cannot carry per request.
+    fn openai_options(&mut self, raw: &Spanned<BTreeMap<String, RawVariant>>, ignored: &[String]) {
+        let ignored = |key: &str| ignored.iter().any(|i| i == key);
+        for (name, v) in &raw.value {
+            if v.keep_alive.is_some() && !ignored("keep_alive") {
+                self.report(
+                    raw,
+                    &format!("variants.{name}.keep_alive"),
+                    format!(
+                        "`keep_alive` is Ollama's; the openai backend cannot send it: {IGNORE_HINT}"
+                    ),
+                );
+            }
+            let Some(o) = &v.options else { continue };
+            for (key, value) in [("num_ctx", &o.num_ctx), ("num_gpu", &o.num_gpu)] {
+                if let (Some(at), false) = (value, ignored(key)) {
+                    let why = NOT_PER_REQUEST
+                        .iter()
+                        .find(|(k, _)| *k == key)
+                        .map_or("", |(_, w)| w);
+                    self.report(
+                        at,
+                        &format!("variants.{name}.options.{key}"),
+                        format!(
+                            "the openai backend cannot send `{key}` per request: {why}; {IGNORE_HINT}"
+                        ),
+                    );
+                }
+            }
         }
     }
 
@@ -1266,6 +1421,47 @@ gates:
         assert!(problems[0].message.contains("unknown metric `decode`"));
         assert!(problems.iter().all(|p| p.line.is_some()));
         assert_eq!(problems[4].line, Some(problems[0].line.unwrap() + 4));
+    }
+
+    #[test]
+    fn openai_rejects_options_it_cannot_send_unless_told_to_ignore_them() {
+        let openai = GOOD.replace(
+            "model: m:latest",
+            "model: m:latest\nserver: { backend: openai, url: http://127.0.0.1:8088 }",
+        );
+        let problems = Scenario::parse(&openai, &data_dir(), None).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].field, "variants.fast.options.num_ctx");
+        assert!(
+            problems[0]
+                .message
+                .contains("cannot send `num_ctx` per request")
+        );
+        assert!(problems[0].message.contains("ignore_options"));
+        let ignored = openai.replace(
+            "url: http://127.0.0.1:8088 }",
+            "url: http://127.0.0.1:8088, ignore_options: [num_ctx] }",
+        );
+        let s = Scenario::parse(&ignored, &data_dir(), None).expect("valid when ignored");
+        assert_eq!(s.server.backend, BackendKind::Openai);
+        assert_eq!(s.server.ignore_options, ["num_ctx"]);
+        assert_eq!(s.server.api_key_env, DEFAULT_API_KEY_ENV);
+        // Chosen on the command line instead: the same check, without a line.
+        let mut ollama = Scenario::parse(GOOD, &data_dir(), None).unwrap();
+        assert!(ollama.check_backend().is_ok());
+        ollama.server.backend = BackendKind::Openai;
+        assert!(
+            ollama
+                .check_backend()
+                .unwrap_err()
+                .contains("variant `fast`")
+        );
+        let bad = openai.replace(
+            "url: http://127.0.0.1:8088 }",
+            "url: http://x, api_key_env: sk-123 }",
+        );
+        let problems = Scenario::parse(&bad, &data_dir(), None).unwrap_err();
+        assert!(problems.iter().any(|p| p.field == "server.api_key_env"));
     }
 
     #[test]

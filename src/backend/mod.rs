@@ -4,12 +4,17 @@
 
 pub mod lines;
 pub mod ollama;
+pub mod openai;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::metrics::CallOutcome;
+use crate::metrics::{CallError, CallOutcome, ErrorKind, ServerTimers, StreamTimer};
 use crate::scenario::ModelOptions;
+use lines::LineSplitter;
 
 /// Installs ring as the process's TLS crypto provider (reqwest is built without a default
 /// one to keep builds short). Idempotent; every HTTP client is built after calling it.
@@ -47,6 +52,8 @@ pub struct ServerInfo {
     pub model_digest: Option<String>,
     /// Model details (family, parameter size, quantization, …) as the server reports them.
     pub model_details: Option<serde_json::Value>,
+    /// Where each server-side field of a call record comes from in this API.
+    pub field_sources: BTreeMap<&'static str, &'static str>,
     /// Problems met while asking (the run goes on without the field).
     pub notes: Vec<String>,
 }
@@ -61,4 +68,204 @@ pub trait Backend: Send + Sync {
 
     /// Version and model facts for the manifest.
     fn describe<'a>(&'a self, model: &'a str) -> BoxFuture<'a, ServerInfo>;
+}
+
+/// What a call has measured so far.
+pub(crate) struct Partial {
+    pub timer: StreamTimer,
+    pub server: ServerTimers,
+    pub text: String,
+    pub error: Option<CallError>,
+}
+
+impl Partial {
+    fn new() -> Partial {
+        Partial {
+            timer: StreamTimer::start(0),
+            server: ServerTimers::default(),
+            text: String::new(),
+            error: None,
+        }
+    }
+
+    fn into_outcome(self) -> CallOutcome {
+        CallOutcome {
+            timer: self.timer,
+            server: self.server,
+            text: self.text,
+            error: self.error,
+        }
+    }
+}
+
+/// Parses the lines of one streamed response, in order, into a [`Partial`].
+pub(crate) trait LineParser {
+    /// Handles one line that arrived at `at`; a failure goes into `out.error`.
+    fn line(&mut self, line: &[u8], at: Instant, out: &mut Partial);
+    /// The response is complete (final chunk, `[DONE]`).
+    fn done(&self) -> bool;
+    /// The stream ended at `at` before [`LineParser::done`]: whether that still counts
+    /// as complete (e.g. a server that omits `[DONE]` after its last choice).
+    fn complete_at_eof(&self) -> bool {
+        false
+    }
+}
+
+/// Sends `request` (the clock starts right before) and feeds the streamed body to
+/// `parser` line by line, each line stamped when its bytes arrived, until the parser is
+/// done, something fails, or `timeout` has passed since the start — in which case what
+/// was measured until then is kept. HTTP errors become [`ErrorKind::Http`] (or
+/// `ModelNotFound` for a 404 about the model).
+pub(crate) async fn stream_call(
+    request: reqwest::RequestBuilder,
+    url: &str,
+    parser: &mut impl LineParser,
+    timeout: Duration,
+) -> CallOutcome {
+    let mut out = Partial::new();
+    out.timer = StreamTimer::start(256);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let timed_out = |out: &mut Partial| {
+        out.timer.finish(Instant::now());
+        out.error = Some(CallError::new(
+            ErrorKind::Timeout,
+            format!("no complete response within {:.1} s", timeout.as_secs_f64()),
+        ));
+    };
+    let mut response = match tokio::time::timeout_at(deadline, request.send()).await {
+        Err(_) => {
+            timed_out(&mut out);
+            return out.into_outcome();
+        }
+        Ok(Err(e)) => {
+            out.timer.finish(Instant::now());
+            out.error = Some(transport_error(&e, url));
+            return out.into_outcome();
+        }
+        Ok(Ok(r)) => r,
+    };
+    let status = response.status();
+    if !status.is_success() {
+        let text = tokio::time::timeout_at(deadline, response.text())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        out.timer.finish(Instant::now());
+        let message = error_message(&text);
+        let kind = if status == reqwest::StatusCode::NOT_FOUND && message.contains("not found") {
+            ErrorKind::ModelNotFound
+        } else {
+            ErrorKind::Http
+        };
+        out.error = Some(CallError::new(kind, format!("HTTP {status}: {message}")));
+        return out.into_outcome();
+    }
+    let mut splitter = LineSplitter::new();
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Err(_) => {
+                timed_out(&mut out);
+                break;
+            }
+            Ok(c) => c,
+        };
+        match chunk {
+            Ok(Some(bytes)) => {
+                let at = Instant::now();
+                let fed = splitter.feed(&bytes, |line| {
+                    parser.line(line, at, &mut out);
+                    out.error.is_none() && !parser.done()
+                });
+                if fed.is_err() && out.error.is_none() {
+                    out.error = Some(CallError::new(
+                        ErrorKind::MalformedChunk,
+                        "a line longer than the protocol allows",
+                    ));
+                }
+                if parser.done() || out.error.is_some() {
+                    out.timer.finish(at);
+                    break;
+                }
+            }
+            Ok(None) => {
+                let at = Instant::now();
+                out.timer.finish(at);
+                let tail = splitter.pending().to_vec();
+                if !tail.is_empty() {
+                    // A last line without its newline: accept it if it is complete.
+                    parser.line(&tail, at, &mut out);
+                }
+                if !parser.done() && out.error.is_none() && !parser.complete_at_eof() {
+                    out.error = Some(CallError::new(
+                        ErrorKind::StreamCut,
+                        format!(
+                            "stream ended after {} content chunks without its final chunk",
+                            out.timer.content_chunks()
+                        ),
+                    ));
+                }
+                break;
+            }
+            Err(e) => {
+                out.timer.finish(Instant::now());
+                out.error = Some(if e.is_timeout() {
+                    CallError::new(ErrorKind::Timeout, e.to_string())
+                } else {
+                    CallError::new(ErrorKind::StreamCut, format!("stream broke: {e}"))
+                });
+                break;
+            }
+        }
+    }
+    out.into_outcome()
+}
+
+/// The `error` text of a JSON error body (`{"error": "…"}` or `{"error": {"message": …}}`),
+/// else the start of the body.
+pub(crate) fn error_message(body: &str) -> String {
+    let v: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let from_json = v.as_ref().and_then(|v| {
+        let e = v.get("error")?;
+        e.as_str()
+            .map(str::to_owned)
+            .or_else(|| e.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+    });
+    from_json.unwrap_or_else(|| body.chars().take(200).collect())
+}
+
+/// A failure before any response: connect, timeout, or other transport error.
+pub(crate) fn transport_error(e: &reqwest::Error, url: &str) -> CallError {
+    if e.is_connect() {
+        CallError::new(
+            ErrorKind::Connect,
+            format!("cannot connect to {url}: {}", root_cause(e)),
+        )
+    } else if e.is_timeout() {
+        CallError::new(ErrorKind::Timeout, format!("timed out talking to {url}"))
+    } else {
+        CallError::new(
+            ErrorKind::StreamCut,
+            format!("request to {url} failed: {}", root_cause(e)),
+        )
+    }
+}
+
+/// The innermost cause of an error, which is usually the one that says what happened.
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// An HTTP client tuned for streaming measurements.
+pub(crate) fn http_client() -> anyhow::Result<reqwest::Client> {
+    install_tls_provider();
+    Ok(reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()?)
 }

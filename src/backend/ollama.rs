@@ -12,8 +12,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::lines::LineSplitter;
-use super::{Backend, ChatRequest, ServerInfo};
+use super::{Backend, ChatRequest, LineParser, Partial, ServerInfo, root_cause};
 use crate::metrics::{CallError, CallOutcome, ErrorKind, ServerTimers, StreamTimer};
 use crate::scenario::OllamaApi;
 
@@ -29,14 +28,8 @@ pub struct OllamaClient {
 impl OllamaClient {
     /// A client for `base_url` (no trailing slash) with a per-call timeout.
     pub fn new(base_url: &str, api: OllamaApi, timeout: Duration) -> anyhow::Result<Self> {
-        super::install_tls_provider();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()?;
         Ok(OllamaClient {
-            http,
+            http: super::http_client()?,
             base_url: base_url.trim_end_matches('/').to_owned(),
             api,
             timeout,
@@ -69,130 +62,6 @@ impl OllamaClient {
         }
         body
     }
-
-    async fn stream(&self, req: ChatRequest<'_>, out: &mut Partial) {
-        let path = match self.api {
-            OllamaApi::Chat => "/api/chat",
-            OllamaApi::Generate => "/api/generate",
-        };
-        let body = self.body(&req);
-        out.timer = StreamTimer::start(256);
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .json(&body)
-            .send()
-            .await;
-        let mut response = match response {
-            Ok(r) => r,
-            Err(e) => {
-                out.error = Some(transport_error(&e, &self.base_url));
-                return;
-            }
-        };
-        let status = response.status();
-        if !status.is_success() {
-            let text = response.text().await.unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| text.chars().take(200).collect());
-            let kind = if status == reqwest::StatusCode::NOT_FOUND && message.contains("not found")
-            {
-                ErrorKind::ModelNotFound
-            } else {
-                ErrorKind::Http
-            };
-            out.error = Some(CallError::new(kind, format!("HTTP {status}: {message}")));
-            out.timer.finish(Instant::now());
-            return;
-        }
-        let mut splitter = LineSplitter::new();
-        let mut parser = ChunkParser::default();
-        loop {
-            match response.chunk().await {
-                Ok(Some(bytes)) => {
-                    let at = Instant::now();
-                    let fed = splitter.feed(&bytes, |line| {
-                        parser.line(line, at, &mut out.timer, &mut out.text, &mut out.server)
-                    });
-                    if fed.is_err() {
-                        parser.error = Some(CallError::new(
-                            ErrorKind::MalformedChunk,
-                            "a line longer than the protocol allows",
-                        ));
-                    }
-                    if parser.done || parser.error.is_some() {
-                        out.timer.finish(at);
-                        break;
-                    }
-                }
-                Ok(None) => {
-                    out.timer.finish(Instant::now());
-                    let tail = splitter.pending();
-                    if !tail.is_empty() && parser.error.is_none() {
-                        // A last line without its newline: accept it if it is complete JSON.
-                        let at = Instant::now();
-                        let tail = tail.to_vec();
-                        parser.line(&tail, at, &mut out.timer, &mut out.text, &mut out.server);
-                    }
-                    if !parser.done && parser.error.is_none() {
-                        parser.error = Some(CallError::new(
-                            ErrorKind::StreamCut,
-                            format!(
-                                "stream ended after {} content chunks without its final chunk",
-                                out.timer.content_chunks()
-                            ),
-                        ));
-                    }
-                    break;
-                }
-                Err(e) => {
-                    out.timer.finish(Instant::now());
-                    parser.error = Some(if e.is_timeout() {
-                        CallError::new(ErrorKind::Timeout, e.to_string())
-                    } else {
-                        CallError::new(ErrorKind::StreamCut, format!("stream broke: {e}"))
-                    });
-                    break;
-                }
-            }
-        }
-        out.error = parser.error;
-    }
-}
-
-/// The state of a call that may be abandoned at the timeout: it lives outside the future
-/// so that what was measured before the timeout is kept.
-struct Partial {
-    timer: StreamTimer,
-    server: ServerTimers,
-    text: String,
-    error: Option<CallError>,
-}
-
-fn transport_error(e: &reqwest::Error, url: &str) -> CallError {
-    if e.is_connect() {
-        CallError::new(
-            ErrorKind::Connect,
-            format!("cannot connect to {url}: {}", root_cause(e)),
-        )
-    } else if e.is_timeout() {
-        CallError::new(ErrorKind::Timeout, format!("timed out talking to {url}"))
-    } else {
-        CallError::new(
-            ErrorKind::StreamCut,
-            format!("request to {url} failed: {}", root_cause(e)),
-        )
-    }
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }
 
 /// One NDJSON line of Ollama's stream. Borrowed where the JSON has no escapes.
@@ -271,6 +140,8 @@ impl ChunkParser {
             let ms = |ns: Option<u64>| ns.map(|v| v as f64 / 1e6);
             *server = ServerTimers {
                 eval_count: chunk.eval_count,
+                output_count: None,
+                cached_prompt_count: None,
                 prompt_eval_count: chunk.prompt_eval_count,
                 load_ms: ms(chunk.load_duration),
                 prompt_eval_ms: ms(chunk.prompt_eval_duration),
@@ -284,30 +155,40 @@ impl ChunkParser {
     }
 }
 
+impl LineParser for ChunkParser {
+    fn line(&mut self, line: &[u8], at: Instant, out: &mut Partial) {
+        ChunkParser::line(
+            self,
+            line,
+            at,
+            &mut out.timer,
+            &mut out.text,
+            &mut out.server,
+        );
+        if let Some(e) = self.error.take() {
+            out.error = Some(e);
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.done
+    }
+}
+
 impl Backend for OllamaClient {
     fn chat<'a>(&'a self, request: ChatRequest<'a>) -> BoxFuture<'a, CallOutcome> {
+        let path = match self.api {
+            OllamaApi::Chat => "/api/chat",
+            OllamaApi::Generate => "/api/generate",
+        };
+        let body = self.body(&request);
+        let http = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .json(&body);
         async move {
-            let mut partial = Partial {
-                timer: StreamTimer::start(0),
-                server: ServerTimers::default(),
-                text: String::new(),
-                error: None,
-            };
-            let finished =
-                tokio::time::timeout(self.timeout, self.stream(request, &mut partial)).await;
-            if finished.is_err() {
-                partial.timer.finish(Instant::now());
-                partial.error = Some(CallError::new(
-                    ErrorKind::Timeout,
-                    format!("no final chunk within {:.1} s", self.timeout.as_secs_f64()),
-                ));
-            }
-            CallOutcome {
-                timer: partial.timer,
-                server: partial.server,
-                text: partial.text,
-                error: partial.error,
-            }
+            let mut parser = ChunkParser::default();
+            super::stream_call(http, &self.base_url, &mut parser, self.timeout).await
         }
         .boxed()
     }
@@ -343,6 +224,18 @@ impl Backend for OllamaClient {
         async move {
             let mut info = ServerInfo {
                 url: self.base_url.clone(),
+                field_sources: [
+                    ("output_tokens", "eval_count (else the count of content chunks, tokens_counted = true)"),
+                    ("prompt_tokens", "prompt_eval_count"),
+                    ("eval_ms", "eval_duration"),
+                    ("decode_tps", "eval_count / eval_duration"),
+                    ("prompt_eval_ms", "prompt_eval_duration"),
+                    ("load_ms", "load_duration"),
+                    ("server_total_ms", "total_duration"),
+                    ("ttft_ms", "client clock: first chunk with non-empty message.content or response"),
+                ]
+                .into_iter()
+                .collect(),
                 ..ServerInfo::default()
             };
             let get = |path: &str| {

@@ -31,19 +31,29 @@ pub enum Reply {
     Status(u16, &'static str),
 }
 
-/// A fake Ollama on 127.0.0.1:0 that answers every `/api/chat` with `reply` and keeps
-/// the request bodies it saw.
-pub struct FakeOllama {
+/// A fake LLM server on 127.0.0.1:0 that answers every generation request (Ollama's
+/// `/api/chat` and `/api/generate`, OpenAI's `/v1/chat/completions`) with `reply`, and
+/// keeps the request bodies and `Authorization` headers it saw.
+pub struct FakeServer {
     pub url: String,
     pub requests: Arc<Mutex<Vec<serde_json::Value>>>,
+    pub authorization: Arc<Mutex<Vec<Option<String>>>>,
 }
 
-pub async fn fake_ollama(reply: Reply) -> FakeOllama {
+pub async fn fake_server(reply: Reply) -> FakeServer {
     let requests: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let state = (reply, requests.clone());
+    let authorization: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let state = (reply, requests.clone(), authorization.clone());
     let app = Router::new()
         .route("/api/chat", post(answer))
         .route("/api/generate", post(answer))
+        .route("/v1/chat/completions", post(answer))
+        .route(
+            "/v1/models",
+            axum::routing::get(|| async {
+                axum::Json(serde_json::json!({"object": "list", "data": [{"id": "m"}]}))
+            }),
+        )
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -52,12 +62,30 @@ pub async fn fake_ollama(reply: Reply) -> FakeOllama {
         let _ = tcp.set_nodelay(true);
     });
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    FakeOllama { url, requests }
+    FakeServer {
+        url,
+        requests,
+        authorization,
+    }
 }
 
-type FakeState = (Reply, Arc<Mutex<Vec<serde_json::Value>>>);
+type FakeState = (
+    Reply,
+    Arc<Mutex<Vec<serde_json::Value>>>,
+    Arc<Mutex<Vec<Option<String>>>>,
+);
 
-async fn answer(State((reply, requests)): State<FakeState>, body: Bytes) -> Response {
+async fn answer(
+    State((reply, requests, authorization)): State<FakeState>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    authorization.lock().unwrap().push(
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    );
     requests
         .lock()
         .unwrap()

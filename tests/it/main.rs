@@ -4,6 +4,8 @@ mod cli;
 mod common;
 mod gate;
 mod ollama_client;
+mod openai_client;
+mod real_llm;
 mod report;
 mod sim;
 mod stats_properties;

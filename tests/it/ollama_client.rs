@@ -7,7 +7,7 @@ use harness::backend::{Backend, ChatRequest};
 use harness::metrics::{CallRecord, ErrorKind};
 use harness::scenario::{ModelOptions, OllamaApi};
 
-use crate::common::{Reply, Step, call_context, fake_ollama};
+use crate::common::{Reply, Step, call_context, fake_server};
 
 const DONE: &str = "{\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\",\"total_duration\":150000000,\"load_duration\":1000000,\"prompt_eval_count\":12,\"prompt_eval_duration\":8000000,\"eval_count\":3,\"eval_duration\":60000000}\n";
 
@@ -37,7 +37,7 @@ fn content(text: &'static str) -> Step {
 
 #[tokio::test]
 async fn ttft_is_stamped_at_the_first_non_empty_chunk_and_timers_are_parsed() {
-    let fake = fake_ollama(Reply::Stream(vec![
+    let fake = fake_server(Reply::Stream(vec![
         Step::Send("{\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":false}\n"),
         Step::Sleep(80),
         content("Hel"),
@@ -81,7 +81,7 @@ async fn ttft_is_stamped_at_the_first_non_empty_chunk_and_timers_are_parsed() {
 
 #[tokio::test]
 async fn options_are_sent_when_set() {
-    let fake = fake_ollama(Reply::Stream(vec![content("x"), Step::Send(DONE)])).await;
+    let fake = fake_server(Reply::Stream(vec![content("x"), Step::Send(DONE)])).await;
     let options = ModelOptions {
         num_gpu: Some(80),
         num_ctx: Some(512),
@@ -99,7 +99,7 @@ async fn options_are_sent_when_set() {
 
 #[tokio::test]
 async fn lines_split_across_network_chunks_are_reassembled() {
-    let fake = fake_ollama(Reply::Stream(vec![
+    let fake = fake_server(Reply::Stream(vec![
         Step::Send("{\"message\":{\"content\":\"a\"},"),
         Step::Sleep(10),
         Step::Send("\"done\":false}\n{\"message\":{\"content\":\"b\"},\"done\":false}\n"),
@@ -113,7 +113,7 @@ async fn lines_split_across_network_chunks_are_reassembled() {
 
 #[tokio::test]
 async fn malformed_chunk_is_recorded_with_what_came_before() {
-    let fake = fake_ollama(Reply::Stream(vec![
+    let fake = fake_server(Reply::Stream(vec![
         content("ok "),
         Step::Send("{\"message\": {\"content\": \"x\"\n"),
         content("never"),
@@ -130,7 +130,7 @@ async fn malformed_chunk_is_recorded_with_what_came_before() {
 
 #[tokio::test]
 async fn cut_stream_is_recorded() {
-    let fake = fake_ollama(Reply::Stream(vec![content("a"), content("b")])).await;
+    let fake = fake_server(Reply::Stream(vec![content("a"), content("b")])).await;
     let (r, _) = call(&fake.url, &ModelOptions::default(), 5_000).await;
     assert_eq!(r.error_kind, Some(ErrorKind::StreamCut));
     assert_eq!(r.output_tokens, Some(2), "falls back to counted chunks");
@@ -139,7 +139,7 @@ async fn cut_stream_is_recorded() {
 
 #[tokio::test]
 async fn error_inside_the_stream_is_a_server_error() {
-    let fake = fake_ollama(Reply::Stream(vec![
+    let fake = fake_server(Reply::Stream(vec![
         content("a"),
         Step::Send("{\"error\":\"out of memory\"}\n"),
     ]))
@@ -151,14 +151,14 @@ async fn error_inside_the_stream_is_a_server_error() {
 
 #[tokio::test]
 async fn http_errors_and_missing_models_have_their_kinds() {
-    let fake = fake_ollama(Reply::Status(
+    let fake = fake_server(Reply::Status(
         404,
         "{\"error\":\"model \\\"m\\\" not found, try pulling it first\"}",
     ))
     .await;
     let (r, _) = call(&fake.url, &ModelOptions::default(), 5_000).await;
     assert_eq!(r.error_kind, Some(ErrorKind::ModelNotFound));
-    let fake = fake_ollama(Reply::Status(500, "{\"error\":\"boom\"}")).await;
+    let fake = fake_server(Reply::Status(500, "{\"error\":\"boom\"}")).await;
     let (r, _) = call(&fake.url, &ModelOptions::default(), 5_000).await;
     assert_eq!(r.error_kind, Some(ErrorKind::Http));
     assert!(r.error.unwrap().contains("500"));
@@ -172,7 +172,7 @@ async fn refused_connection_and_timeout_are_recorded() {
     let (r, _) = call(&url, &ModelOptions::default(), 5_000).await;
     assert_eq!(r.error_kind, Some(ErrorKind::Connect));
 
-    let fake = fake_ollama(Reply::Stream(vec![
+    let fake = fake_server(Reply::Stream(vec![
         content("a"),
         Step::Sleep(3_000),
         Step::Send(DONE),

@@ -1,0 +1,208 @@
+//! The whole harness against a real LLM server: llama.cpp serving SmolLM2-135M on one CPU
+//! thread, started by `scripts/real-llm.sh start`. Ignored by `make test`; `make test-real`
+//! starts the server and runs these with `--ignored`. They assert shape and internal
+//! consistency, never absolute speed.
+
+use std::path::Path;
+
+use harness::gate::GateReport;
+use harness::metrics::CallRecord;
+use harness::plan::Phase;
+use harness::summary::{Metric, Summary};
+
+use crate::common::{harness, json, only_subdir, repo_root};
+
+fn server_url() -> String {
+    std::env::var("REAL_LLM_URL").unwrap_or_else(|_| "http://127.0.0.1:8088".to_owned())
+}
+
+fn measured(run: &Path) -> Vec<CallRecord> {
+    harness::results::read_jsonl::<CallRecord>(&run.join("calls.jsonl"))
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.phase == Phase::Measured && c.step != "prime")
+        .collect()
+}
+
+/// Every measured call is complete and consistent with what the server reported.
+fn check_calls(calls: &[CallRecord]) {
+    assert!(!calls.is_empty());
+    for c in calls {
+        let at = format!("trial {} {} {} {}", c.trial, c.variant, c.agent, c.step);
+        assert!(c.ok, "{at}: {:?}", c.error);
+        let tokens = c.output_tokens.unwrap_or(0);
+        assert!(
+            tokens > 0 && !c.tokens_counted,
+            "{at}: tokens from usage: {c:?}"
+        );
+        // llama.cpp streams one chunk per token (a token that ends mid-character waits
+        // for the next), so chunks never outnumber the tokens usage reports.
+        assert!(
+            c.content_chunks >= 1 && c.content_chunks <= tokens,
+            "{at}: {} chunks, {tokens} tokens",
+            c.content_chunks
+        );
+        let ttft = c.ttft_ms.unwrap();
+        assert!(
+            0.0 < ttft && ttft < c.e2e_ms,
+            "{at}: ttft {ttft}, e2e {}",
+            c.e2e_ms
+        );
+        // decode_tps comes from llama.cpp's timings: predicted_n / predicted_ms. Its token
+        // count must be usage's.
+        let (decode, eval_ms) = (c.decode_tps.unwrap(), c.eval_ms.unwrap());
+        let predicted = decode * eval_ms / 1e3;
+        assert!(
+            (predicted - tokens as f64).abs() < 0.5,
+            "{at}: timings say {predicted} tokens, usage {tokens}"
+        );
+        // A plausible decode rate for a 135M model on one CPU thread, whatever the CPU.
+        assert!(
+            (1.0..20_000.0).contains(&decode),
+            "{at}: decode_tps {decode}"
+        );
+        assert!(c.prompt_tokens.unwrap() > 0);
+    }
+}
+
+/// The per-run reports hold the model's own words: each agent's section is the text of
+/// that agent's report call (its length matches the call's `response_chars` up to the
+/// trimmed whitespace), it has words, and it is not the simulator's.
+fn check_reports(run: &Path, calls: &[CallRecord]) {
+    let mut checked = 0;
+    for variant_dir in std::fs::read_dir(run.join("agents")).unwrap() {
+        for report in std::fs::read_dir(variant_dir.unwrap().path()).unwrap() {
+            let text = std::fs::read_to_string(report.unwrap().path()).unwrap();
+            assert!(!text.contains("Simulated run"), "{text}");
+            let trial: u32 = text
+                .split("**Trial:** ")
+                .nth(1)
+                .and_then(|t| t.split(' ').next())
+                .and_then(|t| t.parse().ok())
+                .expect("trial number in the report");
+            for section in text.split("## Report of agent `").skip(1) {
+                let (agent, rest) = section.split_once("`\n\n").unwrap();
+                let body = rest.split("\n\n## ").next().unwrap();
+                let body = body.split("\n\n---").next().unwrap().trim();
+                let Some(call) = calls
+                    .iter()
+                    .find(|c| c.trial == trial && c.agent == agent && c.step == "report")
+                else {
+                    continue; // a warmup run: its calls are not among the measured ones
+                };
+                let chars = body.chars().count() as u64;
+                assert!(
+                    chars <= call.response_chars && call.response_chars - chars <= 16,
+                    "trial {trial} {agent}: section has {chars} chars, the call returned {}",
+                    call.response_chars
+                );
+                assert!(
+                    body.split_whitespace()
+                        .filter(|w| w.chars().any(char::is_alphabetic))
+                        .count()
+                        >= 3,
+                    "trial {trial} {agent}: no words in {body:?}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 6,
+        "only {checked} report sections matched measured calls"
+    );
+}
+
+#[test]
+#[ignore = "needs a real LLM server: make test-real"]
+fn real_smoke_scenario_on_llama_cpp() {
+    let out = tempfile::tempdir().unwrap();
+    harness()
+        .args([
+            "run",
+            "scenarios/real-smoke.yaml",
+            "-q",
+            "--url",
+            &server_url(),
+            "--out",
+        ])
+        .arg(out.path())
+        .current_dir(repo_root())
+        .assert()
+        .success();
+    let run = only_subdir(out.path());
+    let calls = measured(&run);
+    // 2 arms × 3 trials × 2 agents × 2 calls.
+    assert_eq!(calls.len(), 2 * 3 * 2 * 2);
+    check_calls(&calls);
+    check_reports(&run, &calls);
+
+    let summary: Summary = json(&run.join("summary.json"));
+    assert!(summary.complete && !summary.simulated);
+    assert_eq!(summary.comparisons.len(), Metric::ALL.len());
+    for f in ["report.md", "table.tex", "comparisons.csv"] {
+        let text = std::fs::read_to_string(run.join(f)).unwrap();
+        assert!(text.contains("terse"), "{f} lacks the variant");
+    }
+    let gate: GateReport = json(&run.join("gate.json"));
+    assert_eq!(gate.gates.len(), 1);
+    let manifest: serde_json::Value = json(&run.join("manifest.json"));
+    assert_eq!(manifest["scenario"]["server"]["backend"], "openai");
+    assert!(
+        manifest["server"]["field_sources"]["decode_tps"]
+            .as_str()
+            .unwrap()
+            .contains("predicted_ms")
+    );
+    assert_eq!(
+        manifest["server"]["model_details"]["served_models"][0],
+        "smollm2-135m"
+    );
+}
+
+#[test]
+#[ignore = "needs a real LLM server: make test-real"]
+fn chimera_workflow_runs_on_llama_cpp_by_changing_only_the_server_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(repo_root().join("scenarios/chimera.yaml")).unwrap();
+    let start = original.find("\nserver:\n").unwrap();
+    let end = original[start..].find("\nmodel:").unwrap() + start;
+    let server_block = format!(
+        "\nserver:\n  backend: openai\n  url: {}\n  timeout_s: 300\n  ignore_options: [num_ctx, num_gpu]\n",
+        server_url()
+    );
+    let scenario = format!("{}{server_block}{}", &original[..start], &original[end..]);
+    std::fs::write(dir.path().join("chimera.yaml"), &scenario).unwrap();
+    // The scenario's `data_dir: data` is relative to the file: bring the data along.
+    let data = dir.path().join("data");
+    copy_dir(&repo_root().join("scenarios/data"), &data);
+
+    let out = dir.path().join("out");
+    harness()
+        .arg("run")
+        .arg(dir.path().join("chimera.yaml"))
+        .args(["-q", "--trials", "1", "--warmup", "0", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let run = only_subdir(&out);
+    let summary: Summary = json(&run.join("summary.json"));
+    assert_eq!(
+        summary.groups.len(),
+        6,
+        "every arm and variant of chimera.yaml ran"
+    );
+    check_calls(&measured(&run));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
