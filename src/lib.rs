@@ -13,7 +13,7 @@
 //! - [`plan`]: the pure, seeded order of trials;
 //! - [`scheduler`]: runs the plan on tokio, one collector owning the files;
 //! - [`workflow`] and [`ingest`]: the agent workflow each variant instance runs;
-//! - [`backend`]: server APIs behind one trait (Ollama's native NDJSON stream);
+//! - [`backend`]: server APIs behind one trait (Ollama NDJSON, OpenAI-compatible SSE);
 //! - [`sim`]: the built-in simulated Ollama server;
 //! - [`metrics`]: one streamed call → one [`metrics::CallRecord`];
 //! - [`results`]: the results folder (append-and-flush records, atomic documents);
