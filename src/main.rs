@@ -17,6 +17,11 @@ const EXIT_GATE_FAILED: u8 = 1;
 const EXIT_INCONCLUSIVE: u8 = 3;
 /// Exit code after Ctrl-C (128 + SIGINT).
 const EXIT_INTERRUPTED: u8 = 130;
+/// Exit code after SIGTERM (128 + SIGTERM).
+const EXIT_TERMINATED: u8 = 143;
+
+/// The exit code of the signal that stopped the run (0 while none has).
+static STOPPED_BY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -108,7 +113,12 @@ async fn dispatch(action: Action, terminal: Terminal) -> anyhow::Result<ExitCode
             }
             println!("results: {}", report.dir.display());
             Ok(match &report.gate {
-                _ if report.interrupted => ExitCode::from(EXIT_INTERRUPTED),
+                _ if report.interrupted => {
+                    ExitCode::from(match STOPPED_BY.load(std::sync::atomic::Ordering::SeqCst) {
+                        0 => EXIT_INTERRUPTED,
+                        code => code,
+                    })
+                }
                 Some(gate) => gate_exit(gate, fail_on_inconclusive),
                 None => ExitCode::SUCCESS,
             })
@@ -126,16 +136,47 @@ fn gate_exit(report: &harness::gate::GateReport, fail_on_inconclusive: bool) -> 
     }
 }
 
-/// First Ctrl-C: finish the trial in flight and write what was measured. Second: leave
-/// at once (every finished record is already on disk).
+/// First Ctrl-C (SIGINT) or SIGTERM: start no new trial, let the one in flight finish
+/// (each call ends by its timeout at the latest), write what was measured, exit 130 or 143.
+/// A second signal: leave at once (every finished record is already on disk).
 async fn watch_interrupts(cancel: CancellationToken) {
-    if tokio::signal::ctrl_c().await.is_ok() {
-        eprintln!(
-            "\ninterrupted: finishing the trial in flight, then writing the summary (Ctrl-C again to stop now)"
-        );
-        cancel.cancel();
-        if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
+    let first = next_signal().await;
+    STOPPED_BY.store(first, std::sync::atomic::Ordering::SeqCst);
+    eprintln!(
+        "\n{}: finishing the trial in flight, then writing the summary (again to stop now)",
+        if first == EXIT_TERMINATED {
+            "terminated"
+        } else {
+            "interrupted"
         }
+    );
+    cancel.cancel();
+    let second = next_signal().await;
+    std::process::exit(i32::from(second));
+}
+
+/// Waits for SIGINT or SIGTERM; returns the exit code that reports it. A signal that
+/// cannot be listened for is never reported.
+async fn next_signal() -> u8 {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => EXIT_INTERRUPTED,
+        _ = terminate => EXIT_TERMINATED,
     }
 }

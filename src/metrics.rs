@@ -29,6 +29,9 @@ pub enum ErrorKind {
     MalformedChunk,
     /// The server reported an error inside the stream.
     ServerError,
+    /// The response passed the per-call cap on bytes or tokens (a server that never
+    /// stops).
+    ResponseTooLong,
     /// The run was interrupted while the call was in flight.
     Cancelled,
 }
@@ -44,6 +47,7 @@ impl ErrorKind {
             ErrorKind::StreamCut => "stream_cut",
             ErrorKind::MalformedChunk => "malformed_chunk",
             ErrorKind::ServerError => "server_error",
+            ErrorKind::ResponseTooLong => "response_too_long",
             ErrorKind::Cancelled => "cancelled",
         }
     }
@@ -261,6 +265,14 @@ pub struct CallRecord {
     pub cold: bool,
     /// Characters of generated text.
     pub response_chars: u64,
+    /// Attempts made (above 1 when connection failures were retried; the timings are
+    /// those of the last attempt).
+    #[serde(default = "one")]
+    pub attempts: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Everything a backend returns for one call.
@@ -348,6 +360,7 @@ impl CallOutcome {
                 .load_ms
                 .is_some_and(|ms| ms > COLD_LOAD_THRESHOLD_MS),
             response_chars: self.text.chars().count() as u64,
+            attempts: 1,
         }
     }
 }

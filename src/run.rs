@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;
-use crate::backend::ServerInfo;
 use crate::backend::ollama::OllamaClient;
 use crate::backend::openai::OpenAiClient;
+use crate::backend::{ResponseLimits, ServerInfo};
 use crate::gate::GateReport;
 use crate::gate::files::{GateOptions, gate_dir};
 use crate::plan::Plan;
@@ -165,16 +165,19 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         None
     };
     let timeout = Duration::from_secs_f64(scenario.server.timeout_s);
+    let limits = ResponseLimits {
+        max_bytes: scenario.server.max_response_bytes,
+        max_tokens: scenario.server.max_response_tokens,
+    };
     let backend: Arc<dyn Backend> = match scenario.server.backend {
-        BackendKind::Ollama | BackendKind::Sim => Arc::new(OllamaClient::new(
-            &scenario.server.url,
-            scenario.server.api,
-            timeout,
-        )?),
+        BackendKind::Ollama | BackendKind::Sim => Arc::new(
+            OllamaClient::new(&scenario.server.url, scenario.server.api, timeout)?
+                .with_limits(limits),
+        ),
         BackendKind::Openai => {
             // The key is read here and kept in the client only: never in a file or log.
             let key = std::env::var(&scenario.server.api_key_env).ok();
-            Arc::new(OpenAiClient::new(&scenario.server.url, key, timeout)?)
+            Arc::new(OpenAiClient::new(&scenario.server.url, key, timeout)?.with_limits(limits))
         }
     };
     if let Err(e) = backend.ping().await {

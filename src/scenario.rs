@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use crate::gate::{Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate};
+use crate::sim::fault::Fault;
 use crate::summary::Metric;
 
 /// Default Ollama address when neither the scenario nor `OLLAMA_HOST` names one.
@@ -100,6 +101,8 @@ struct RawScenario {
     prime_on_switch: Option<bool>,
     #[serde(default)]
     gates: Option<Spanned<Vec<Spanned<RawGate>>>>,
+    #[serde(default)]
+    retries: Option<Retries>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +120,10 @@ struct RawServer {
     api_key_env: Option<Spanned<String>>,
     #[serde(default)]
     ignore_options: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    max_response_bytes: Option<Spanned<u64>>,
+    #[serde(default)]
+    max_response_tokens: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -282,6 +289,10 @@ pub struct ServerConfig {
     /// leave unsent (`openai`: `num_ctx`, `num_gpu`, `keep_alive`). Recorded in the
     /// manifest, so no reader mistakes the run for one that applied them.
     pub ignore_options: Vec<String>,
+    /// Per-call cap on response bytes; past it the call fails as `response_too_long`.
+    pub max_response_bytes: u64,
+    /// Per-call cap on content chunks (tokens).
+    pub max_response_tokens: u64,
 }
 
 /// Default environment variable of the OpenAI API key.
@@ -339,6 +350,8 @@ pub struct SimConfig {
     pub call_sigma: f64,
     /// Seed of the simulator's own randomness.
     pub seed: u64,
+    /// Faults to inject (see [`crate::sim::fault`]); none by default.
+    pub faults: Vec<Fault>,
 }
 
 impl Default for SimConfig {
@@ -357,6 +370,7 @@ impl Default for SimConfig {
             jitter_sigma: 0.15,
             call_sigma: 0.04,
             seed: 7,
+            faults: Vec::new(),
         }
     }
 }
@@ -497,6 +511,28 @@ pub struct Scenario {
     pub prime_on_switch: bool,
     /// Regression gates judged at the end of `harness run` and by `harness gate`.
     pub gates: Vec<Gate>,
+    /// Retries of calls whose connection failed before any byte arrived.
+    pub retries: Retries,
+}
+
+/// Retrying a call is safe only when the server never saw it: a refused or failed
+/// connection. Everything else is recorded as the failure it is.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retries {
+    /// Retries after the first attempt (0: none, the default).
+    pub max: u32,
+    /// Wait before the first retry, doubled for each further one, ms.
+    pub backoff_ms: f64,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries {
+            max: 0,
+            backoff_ms: 250.0,
+        }
+    }
 }
 
 impl Scenario {
@@ -820,6 +856,7 @@ impl Checker {
             order: raw.order.unwrap_or_default(),
             prime_on_switch: raw.prime_on_switch.unwrap_or(true),
             gates,
+            retries: raw.retries.unwrap_or_default(),
         }
     }
 
@@ -831,6 +868,8 @@ impl Checker {
             timeout_s: None,
             api_key_env: None,
             ignore_options: None,
+            max_response_bytes: None,
+            max_response_tokens: None,
         });
         let backend = raw.backend.unwrap_or(BackendKind::Ollama);
         let url = match &raw.url {
@@ -883,6 +922,7 @@ impl Checker {
                 );
             }
         }
+        let defaults = crate::backend::ResponseLimits::default();
         ServerConfig {
             backend,
             url: url.trim_end_matches('/').to_owned(),
@@ -890,6 +930,18 @@ impl Checker {
             timeout_s,
             api_key_env,
             ignore_options,
+            max_response_bytes: raw
+                .max_response_bytes
+                .as_ref()
+                .map_or(defaults.max_bytes, |b| {
+                    self.range(b, "server.max_response_bytes", 1024, 1 << 34)
+                }),
+            max_response_tokens: raw
+                .max_response_tokens
+                .as_ref()
+                .map_or(defaults.max_tokens, |t| {
+                    self.range(t, "server.max_response_tokens", 1, 100_000_000)
+                }),
         }
     }
 

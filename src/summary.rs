@@ -145,6 +145,9 @@ pub struct GroupSummary {
     pub failures_by_kind: BTreeMap<ErrorKind, usize>,
     /// Measured successful calls that (re)loaded the model.
     pub cold_calls: usize,
+    /// Measured calls that needed more than one attempt (connection retries).
+    #[serde(default)]
+    pub retried_calls: usize,
     /// Mean output tokens per successful call.
     pub output_tokens_mean: Option<f64>,
     /// Per metric; a metric no call had is absent.
@@ -215,6 +218,41 @@ pub struct ComparisonRow {
     pub holm_p: Option<f64>,
     /// What it means.
     pub verdict: Verdict,
+    /// Set when the two sides failed at different rates: the statistics use successful
+    /// calls only, and a variant that is faster but fails more is not simply faster.
+    #[serde(default)]
+    pub failure_warning: Option<String>,
+}
+
+/// Failed and total measured calls of each (arm, variant).
+pub type FailureCounts = BTreeMap<(String, String), (usize, usize)>;
+
+/// The warning for two sides' failure counts, when their rates differ.
+pub fn failure_warning(
+    variant: (&str, usize, usize),
+    baseline: (&str, usize, usize),
+) -> Option<String> {
+    let ((v, v_failed, v_calls), (b, b_failed, b_calls)) = (variant, baseline);
+    let rate = |f: usize, n: usize| if n == 0 { 0.0 } else { f as f64 / n as f64 };
+    if v_failed + b_failed == 0 || rate(v_failed, v_calls) == rate(b_failed, b_calls) {
+        return None;
+    }
+    Some(format!(
+        "failure rates differ: {v} failed {v_failed} of {v_calls} calls, {b} {b_failed} of {b_calls}; the statistics use successful calls only"
+    ))
+}
+
+/// Failed and total measured calls of every arm and variant in `arms`.
+pub fn failure_counts(arms: &[Arm], calls: &[CallRecord]) -> FailureCounts {
+    let mut counts = FailureCounts::new();
+    for arm in arms {
+        for variant in distinct(arm) {
+            let all = measured(calls, arm, variant);
+            let failed = all.iter().filter(|c| !c.ok).count();
+            counts.insert((arm.name.clone(), variant.to_owned()), (failed, all.len()));
+        }
+    }
+    counts
 }
 
 /// One variant's cost of sharing the server in a concurrent arm.
@@ -460,13 +498,15 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
                 failed_calls: all.len() - ok.len(),
                 failures_by_kind,
                 cold_calls: ok.iter().filter(|c| c.cold).count(),
+                retried_calls: all.iter().filter(|c| c.attempts > 1).count(),
                 output_tokens_mean: Sample::new(tokens).map(|s| s.mean()),
                 metrics,
             });
         }
     }
 
-    let comparisons = compare_all(meta, &samples);
+    let failures = failure_counts(&meta.arms, calls);
+    let comparisons = compare_all(meta, &samples, &failures);
     let concurrency = concurrency(meta, &groups, trials);
     let ran: BTreeSet<u32> = trials.iter().map(|t| t.trial).collect();
     Summary {
@@ -487,7 +527,11 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
 
 /// Every (arm, variant ≠ baseline, metric) with a baseline counterpart, Holm-adjusted
 /// together.
-fn compare_all(meta: &RunMeta, samples: &TrialSamples) -> Vec<ComparisonRow> {
+fn compare_all(
+    meta: &RunMeta,
+    samples: &TrialSamples,
+    failures: &FailureCounts,
+) -> Vec<ComparisonRow> {
     let mut rows = Vec::new();
     for metric in Metric::ALL {
         for arm in &meta.arms {
@@ -520,6 +564,17 @@ fn compare_all(meta: &RunMeta, samples: &TrialSamples) -> Vec<ComparisonRow> {
                     stats: compare(x, y, CONFIDENCE, DEFAULT_RESAMPLES, seed),
                     holm_p: None,
                     verdict: Verdict::Undetermined,
+                    failure_warning: {
+                        let count = |a: &str, v: &str| {
+                            failures
+                                .get(&(a.to_owned(), v.to_owned()))
+                                .copied()
+                                .unwrap_or((0, 0))
+                        };
+                        let (vf, vn) = count(&arm.name, variant);
+                        let (bf, bn) = count(&base_arm.name, &meta.baseline);
+                        failure_warning((variant, vf, vn), (&meta.baseline, bf, bn))
+                    },
                 });
             }
         }

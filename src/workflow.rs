@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::backend::{Backend, ChatRequest};
 use crate::ingest::DataSummary;
+use crate::metrics::ErrorKind;
 use crate::metrics::{CallContext, CallRecord};
 use crate::plan::PlannedTrial;
 use crate::results::Event;
@@ -179,16 +180,31 @@ async fn call(
     records: &mut Vec<CallRecord>,
 ) -> (String, bool) {
     let variant = &spec.variant;
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let outcome = backend
-        .chat(ChatRequest {
-            model: &variant.model,
-            system,
-            user,
-            options: &variant.options,
-            keep_alive: variant.keep_alive.as_deref(),
-        })
-        .await;
+    let retries = spec.scenario.retries;
+    let mut attempts = 1u32;
+    let (started_at, outcome) = loop {
+        let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let outcome = backend
+            .chat(ChatRequest {
+                model: &variant.model,
+                system,
+                user,
+                options: &variant.options,
+                keep_alive: variant.keep_alive.as_deref(),
+            })
+            .await;
+        // Only a connection that never reached the server is safe to retry.
+        let refused = outcome
+            .error
+            .as_ref()
+            .is_some_and(|e| e.kind == ErrorKind::Connect);
+        if !refused || attempts > retries.max {
+            break (started_at, outcome);
+        }
+        let wait_ms = retries.backoff_ms * 2f64.powi(attempts as i32 - 1);
+        tokio::time::sleep(std::time::Duration::from_secs_f64(wait_ms.max(0.0) / 1e3)).await;
+        attempts += 1;
+    };
     let ctx = CallContext {
         trial: spec.trial.trial,
         round: spec.trial.round,
@@ -199,7 +215,8 @@ async fn call(
         agent: agent.to_owned(),
         step: step.to_owned(),
     };
-    let record = outcome.record(&ctx, spec.run_start, started_at);
+    let mut record = outcome.record(&ctx, spec.run_start, started_at);
+    record.attempts = attempts;
     let ok = record.ok;
     records.push(record.clone());
     let _ = events.send(Event::Call(Box::new(record))).await;

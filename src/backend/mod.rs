@@ -111,6 +111,25 @@ pub(crate) trait LineParser {
     }
 }
 
+/// Per-call caps on a response, so a server that never stops cannot exhaust memory or
+/// the run: past either, the call ends as `response_too_long`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseLimits {
+    /// Bytes of response body.
+    pub max_bytes: u64,
+    /// Content chunks (tokens, for servers that stream one per chunk).
+    pub max_tokens: u64,
+}
+
+impl Default for ResponseLimits {
+    fn default() -> Self {
+        ResponseLimits {
+            max_bytes: 64 << 20,
+            max_tokens: 200_000,
+        }
+    }
+}
+
 /// Sends `request` (the clock starts right before) and feeds the streamed body to
 /// `parser` line by line, each line stamped when its bytes arrived, until the parser is
 /// done, something fails, or `timeout` has passed since the start — in which case what
@@ -121,6 +140,7 @@ pub(crate) async fn stream_call(
     url: &str,
     parser: &mut impl LineParser,
     timeout: Duration,
+    limits: ResponseLimits,
 ) -> CallOutcome {
     let mut out = Partial::new();
     out.timer = StreamTimer::start(256);
@@ -162,6 +182,7 @@ pub(crate) async fn stream_call(
         return out.into_outcome();
     }
     let mut splitter = LineSplitter::new();
+    let mut received_bytes = 0u64;
     loop {
         let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
             Err(_) => {
@@ -173,6 +194,7 @@ pub(crate) async fn stream_call(
         match chunk {
             Ok(Some(bytes)) => {
                 let at = Instant::now();
+                received_bytes += bytes.len() as u64;
                 let fed = splitter.feed(&bytes, |line| {
                     parser.line(line, at, &mut out);
                     out.error.is_none() && !parser.done()
@@ -182,6 +204,27 @@ pub(crate) async fn stream_call(
                         ErrorKind::MalformedChunk,
                         "a line longer than the protocol allows",
                     ));
+                }
+                if out.error.is_none()
+                    && (received_bytes > limits.max_bytes
+                        || out.timer.content_chunks() > limits.max_tokens)
+                {
+                    out.error = Some(CallError::new(
+                        ErrorKind::ResponseTooLong,
+                        format!(
+                            "response passed the cap ({} bytes, {} chunks; caps {} bytes, {} tokens)",
+                            received_bytes,
+                            out.timer.content_chunks(),
+                            limits.max_bytes,
+                            limits.max_tokens
+                        ),
+                    ));
+                    // Keep the text bounded too.
+                    let mut keep = out.text.len().min(limits.max_bytes as usize);
+                    while !out.text.is_char_boundary(keep) {
+                        keep -= 1;
+                    }
+                    out.text.truncate(keep);
                 }
                 if parser.done() || out.error.is_some() {
                     out.timer.finish(at);

@@ -23,6 +23,7 @@ pub struct OllamaClient {
     base_url: String,
     api: OllamaApi,
     timeout: Duration,
+    limits: super::ResponseLimits,
 }
 
 impl OllamaClient {
@@ -33,7 +34,14 @@ impl OllamaClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             api,
             timeout,
+            limits: super::ResponseLimits::default(),
         })
+    }
+
+    /// Caps each response at `limits` instead of the defaults.
+    pub fn with_limits(mut self, limits: super::ResponseLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     fn body(&self, req: &ChatRequest<'_>) -> serde_json::Value {
@@ -188,7 +196,7 @@ impl Backend for OllamaClient {
             .json(&body);
         async move {
             let mut parser = ChunkParser::default();
-            super::stream_call(http, &self.base_url, &mut parser, self.timeout).await
+            super::stream_call(http, &self.base_url, &mut parser, self.timeout, self.limits).await
         }
         .boxed()
     }

@@ -33,6 +33,7 @@ pub struct OpenAiClient {
     base_url: String,
     api_key: Option<String>,
     timeout: Duration,
+    limits: super::ResponseLimits,
 }
 
 impl std::fmt::Debug for OpenAiClient {
@@ -61,7 +62,14 @@ impl OpenAiClient {
             base_url: server_root(base_url).to_owned(),
             api_key: api_key.filter(|k| !k.is_empty()),
             timeout,
+            limits: super::ResponseLimits::default(),
         })
+    }
+
+    /// Caps each response at `limits` instead of the defaults.
+    pub fn with_limits(mut self, limits: super::ResponseLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The request body. Options map to OpenAI fields (`temperature`, `top_p`, `seed`,
@@ -279,7 +287,7 @@ impl Backend for OpenAiClient {
         }
         async move {
             let mut parser = SseParser::default();
-            super::stream_call(http, &self.base_url, &mut parser, self.timeout).await
+            super::stream_call(http, &self.base_url, &mut parser, self.timeout, self.limits).await
         }
         .boxed()
     }

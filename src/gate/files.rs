@@ -9,7 +9,7 @@ use super::{
 };
 use crate::report::{Exporter, RunRecords, json::Json, load, markdown::Markdown};
 use crate::results::ResultsDir;
-use crate::summary::{Metric, trial_samples};
+use crate::summary::{Metric, failure_counts, trial_samples};
 
 /// Tolerance of the gates `harness compare` makes up when none is given: 5%.
 pub const DEFAULT_COMPARE_TOLERANCE: f64 = 0.05;
@@ -105,7 +105,8 @@ pub fn gate_dir(dir: &Path, options: &GateOptions) -> anyhow::Result<GateReport>
         "no gates to evaluate: declare `gates:` in the scenario or pass --gate, e.g. --gate 'decode_tps:chimera>=baseline-5%'"
     );
     let samples = trial_samples(&run.meta.arms, &run.calls);
-    let results = within_run(&gates, &run.meta.arms, &samples);
+    let failures = failure_counts(&run.meta.arms, &run.calls);
+    let results = within_run(&gates, &run.meta.arms, &samples, &failures);
     let report = GateReport {
         verdict: overall(&results),
         mode: "within one run".to_owned(),
@@ -211,10 +212,18 @@ pub fn compare_dirs(
     for g in &mut gates {
         g.baseline = g.variant.clone();
     }
+    let new_samples = trial_samples(&new_run.meta.arms, &new_run.calls);
+    let base_samples = trial_samples(&base_run.meta.arms, &base_run.calls);
     let results = across_runs(
         &gates,
-        &trial_samples(&new_run.meta.arms, &new_run.calls),
-        &trial_samples(&base_run.meta.arms, &base_run.calls),
+        (
+            &new_samples,
+            &failure_counts(&new_run.meta.arms, &new_run.calls),
+        ),
+        (
+            &base_samples,
+            &failure_counts(&base_run.meta.arms, &base_run.calls),
+        ),
     );
     let report = GateReport {
         verdict: overall(&results),

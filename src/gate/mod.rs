@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::scenario::Arm;
 use crate::stats::compare::log_ratio;
 use crate::stats::{CONFIDENCE, RatioCi, Sample, holm};
-use crate::summary::{Direction, Metric, TrialSamples, counterpart};
+use crate::summary::{Direction, FailureCounts, Metric, TrialSamples, counterpart};
 
 /// α of a gate that does not set one.
 pub const DEFAULT_ALPHA: f64 = 0.05;
@@ -334,10 +334,28 @@ fn judge(gate: &Gate, r: &GateResult) -> (GateVerdict, String) {
     }
 }
 
+/// A PASS for a variant that failed more often than what it was compared with is not a
+/// pass: the statistics saw only its successful calls.
+fn downgrade_if_failing(r: &mut GateResult, variant: (usize, usize), baseline: (usize, usize)) {
+    let rate = |(f, n): (usize, usize)| if n == 0 { 0.0 } else { f as f64 / n as f64 };
+    if r.verdict == GateVerdict::Pass && rate(variant) > rate(baseline) {
+        r.verdict = GateVerdict::Inconclusive;
+        r.reason = format!(
+            "{}; but it failed {} of {} calls against {} of {}, and the statistics use successful calls only",
+            r.reason, variant.0, variant.1, baseline.0, baseline.1
+        );
+    }
+}
+
 /// Gates within one run: each variant against the baseline in the arm with the baseline
 /// in the variant's place.
-pub fn within_run(gates: &[Gate], arms: &[Arm], samples: &TrialSamples) -> Vec<GateResult> {
-    evaluate(gates, |g| {
+pub fn within_run(
+    gates: &[Gate],
+    arms: &[Arm],
+    samples: &TrialSamples,
+    failures: &FailureCounts,
+) -> Vec<GateResult> {
+    let mut results = evaluate(gates, |g| {
         let arm = arms
             .iter()
             .find(|a| a.name == g.arm())
@@ -361,17 +379,38 @@ pub fn within_run(gates: &[Gate], arms: &[Arm], samples: &TrialSamples) -> Vec<G
             get(&base_arm.name, &g.baseline)?,
             format!("{} in {}", g.baseline, base_arm.name),
         ))
-    })
+    });
+    let count = |a: &str, v: &str| {
+        failures
+            .get(&(a.to_owned(), v.to_owned()))
+            .copied()
+            .unwrap_or((0, 0))
+    };
+    for (r, g) in results.iter_mut().zip(gates) {
+        let base_arm = arms
+            .iter()
+            .find(|a| a.name == g.arm())
+            .and_then(|a| counterpart(a, &g.variant, &g.baseline, arms));
+        if let Some(base_arm) = base_arm {
+            downgrade_if_failing(
+                r,
+                count(g.arm(), &g.variant),
+                count(&base_arm.name, &g.baseline),
+            );
+        }
+    }
+    results
 }
 
 /// Gates across runs: the variant in the new run against the same variant, same arm, in
 /// the base run.
 pub fn across_runs<'a>(
     gates: &[Gate],
-    new: &'a TrialSamples,
-    base: &'a TrialSamples,
+    new: (&'a TrialSamples, &FailureCounts),
+    base: (&'a TrialSamples, &FailureCounts),
 ) -> Vec<GateResult> {
-    evaluate(gates, |g| {
+    let ((new, new_failures), (base, base_failures)) = (new, base);
+    let mut results = evaluate(gates, |g| {
         let key = (g.arm().to_owned(), g.variant.clone(), g.metric);
         let x = new
             .get(&key)
@@ -384,7 +423,13 @@ pub fn across_runs<'a>(
             y,
             format!("{} in {} of the base run", g.variant, g.arm()),
         ))
-    })
+    });
+    for (r, g) in results.iter_mut().zip(gates) {
+        let key = (g.arm().to_owned(), g.variant.clone());
+        let count = |f: &FailureCounts| f.get(&key).copied().unwrap_or((0, 0));
+        downgrade_if_failing(r, count(new_failures), count(base_failures));
+    }
+    results
 }
 
 /// The overall verdict: the worst of the gates (no gates: PASS).

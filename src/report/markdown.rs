@@ -4,7 +4,8 @@
 use std::fmt::Write;
 
 use super::{
-    Align, Exporter, Grid, comparisons_grid, concurrency_grid, gate_grid, groups_grid, sentence,
+    Align, Exporter, Grid, comparisons_grid, concurrency_grid, gate_grid, groups_grid,
+    sentence_with_warning,
 };
 use crate::gate::GateReport;
 use crate::summary::{Direction, Metric, Summary};
@@ -81,7 +82,7 @@ impl Exporter for Markdown {
             out.push_str("No comparisons: no arm has a counterpart with the baseline in the variant's place.\n");
         }
         for row in &s.comparisons {
-            let _ = writeln!(out, "- {}", sentence(row));
+            let _ = writeln!(out, "- {}", sentence_with_warning(row));
         }
 
         out.push_str("\n## Comparisons against the baseline\n\n");
@@ -113,7 +114,7 @@ impl Exporter for Markdown {
         let failures: Vec<String> = s
             .groups
             .iter()
-            .filter(|g| g.failed_calls > 0 || g.cold_calls > 0)
+            .filter(|g| g.failed_calls > 0 || g.cold_calls > 0 || g.retried_calls > 0)
             .map(|g| {
                 let kinds: Vec<String> = g
                     .failures_by_kind
@@ -121,13 +122,14 @@ impl Exporter for Markdown {
                     .map(|(k, n)| format!("{} {n}", k.as_str()))
                     .collect();
                 format!(
-                    "- {} in {}: {} of {} calls failed ({}); {} successful calls reloaded the model",
+                    "- {} in {}: {} of {} calls failed ({}); {} successful calls reloaded the model; {} needed retries",
                     g.variant,
                     g.arm,
                     g.failed_calls,
                     g.calls,
                     if kinds.is_empty() { "none".to_owned() } else { kinds.join(", ") },
-                    g.cold_calls
+                    g.cold_calls,
+                    g.retried_calls
                 )
             })
             .collect();

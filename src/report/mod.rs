@@ -244,6 +244,14 @@ pub fn tone(verdict: Verdict) -> Tone {
     }
 }
 
+/// [`sentence`] with the failure-rate warning, when there is one.
+pub fn sentence_with_warning(row: &ComparisonRow) -> String {
+    match &row.failure_warning {
+        Some(w) => format!("{} **Warning:** {w}.", sentence(row)),
+        None => sentence(row),
+    }
+}
+
 /// A sentence a reader can quote: "chimera is faster than baseline on decode_tps:
 /// ×1.213 [1.180, 1.247], Holm p < 0.001."
 pub fn sentence(row: &ComparisonRow) -> String {

@@ -67,6 +67,15 @@ impl Terminal {
                 "\nratio = variant / baseline, geometric means of per-trial values, 95% CI (Welch on logs); Holm p over all {} comparisons (* < 0.05, ** < 0.01, *** < 0.001); MW = Mann–Whitney; δ = Cliff's delta.\n",
                 s.comparisons.len()
             ));
+            for row in s
+                .comparisons
+                .iter()
+                .filter(|r| r.metric == Metric::DecodeTps)
+            {
+                if let Some(w) = &row.failure_warning {
+                    out.push_str(&format!("WARNING ({} in {}): {w}\n", row.variant, row.arm));
+                }
+            }
         }
 
         if !s.concurrency.is_empty() {

@@ -18,6 +18,7 @@
 //! Generated text depends only on the seed, the model and the prompt ([`text`]). Nothing
 //! here pretends to be a real GPU: every output of a simulated run says so.
 
+pub mod fault;
 pub mod text;
 
 use std::convert::Infallible;
@@ -29,7 +30,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
@@ -40,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::rng::{Rng, hash_bytes, mix64};
 use crate::scenario::{ModelOptions, SimConfig};
+use fault::{Fault, FaultKind};
 
 /// Version string the simulator reports; it says what it is.
 pub const SIM_VERSION: &str = concat!("harness-sim-", env!("CARGO_PKG_VERSION"));
@@ -57,18 +59,8 @@ impl SimServer {
     pub async fn start(config: SimConfig, addr: SocketAddr) -> anyhow::Result<SimServer> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let listener = no_delay(listener);
         let stop = CancellationToken::new();
-        let app = router(Arc::new(Engine::new(config)));
-        let token = stop.clone();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!("simulator stopped: {e}");
-            }
-        });
+        let task = tokio::spawn(serve(listener, Arc::new(Engine::new(config)), stop.clone()));
         Ok(SimServer { addr, stop, task })
     }
 
@@ -91,8 +83,59 @@ pub async fn serve_forever(config: SimConfig, addr: SocketAddr) -> anyhow::Resul
         "simulated Ollama server (not a real GPU) listening on http://{}",
         listener.local_addr()?
     );
-    axum::serve(no_delay(listener), router(Arc::new(Engine::new(config)))).await?;
+    serve(
+        listener,
+        Arc::new(Engine::new(config)),
+        CancellationToken::new(),
+    )
+    .await;
     Ok(())
+}
+
+/// Serves on `listener` until `stop`. A `restart` fault closes the port (requests in
+/// flight finish, new connections are refused) for its `down_ms`, then binds the same
+/// address again.
+async fn serve(listener: tokio::net::TcpListener, engine: Arc<Engine>, stop: CancellationToken) {
+    let Ok(addr) = listener.local_addr() else {
+        return;
+    };
+    let app = router(engine.clone());
+    let mut listener = Some(listener);
+    loop {
+        let current = match listener.take() {
+            Some(l) => l,
+            None => match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!("simulator: cannot listen on {addr} again: {e}");
+                    return;
+                }
+            },
+        };
+        let token = stop.clone();
+        let restart = engine.clone();
+        let served = axum::serve(no_delay(current), app.clone())
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = token.cancelled() => {}
+                    _ = restart.restart.notified() => {}
+                }
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!("simulator stopped: {e}");
+            return;
+        }
+        if stop.is_cancelled() {
+            return;
+        }
+        let down = Duration::from_millis(engine.down_ms.load(Ordering::Relaxed));
+        tracing::info!("simulator: restarting, port closed for {down:?}");
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(down) => {}
+        }
+    }
 }
 
 /// Streams are many small writes: without TCP_NODELAY, Nagle's algorithm meeting the
@@ -146,6 +189,10 @@ pub struct Engine {
     decoding: AtomicUsize,
     sequence: AtomicU64,
     seen_models: Mutex<Vec<String>>,
+    /// Signalled by a `restart` fault; the server loop closes the port.
+    restart: Notify,
+    /// How long the port stays closed on restart, ms.
+    down_ms: AtomicU64,
 }
 
 impl Engine {
@@ -160,6 +207,8 @@ impl Engine {
             decoding: AtomicUsize::new(0),
             sequence: AtomicU64::new(0),
             seen_models: Mutex::new(vec!["gemma3:latest".to_owned()]),
+            restart: Notify::new(),
+            down_ms: AtomicU64::new(0),
         }
     }
 
@@ -227,6 +276,8 @@ struct SimRequest {
     options: ModelOptions,
     chat: bool,
     stream: bool,
+    /// The fault this request gets, if any.
+    fault: Option<Fault>,
 }
 
 fn parse_request(body: &[u8], chat: bool) -> Result<SimRequest, String> {
@@ -262,24 +313,69 @@ fn parse_request(body: &[u8], chat: bool) -> Result<SimRequest, String> {
         options,
         chat,
         stream: v["stream"].as_bool().unwrap_or(true),
+        fault: None,
     })
 }
 
-async fn chat(State(engine): State<Arc<Engine>>, body: Bytes) -> Response {
-    respond(engine, &body, true)
+async fn chat(State(engine): State<Arc<Engine>>, headers: HeaderMap, body: Bytes) -> Response {
+    respond(engine, &headers, &body, true)
 }
 
-async fn generate(State(engine): State<Arc<Engine>>, body: Bytes) -> Response {
-    respond(engine, &body, false)
+async fn generate(State(engine): State<Arc<Engine>>, headers: HeaderMap, body: Bytes) -> Response {
+    respond(engine, &headers, &body, false)
 }
 
-fn respond(engine: Arc<Engine>, body: &[u8], chat: bool) -> Response {
-    let request = match parse_request(body, chat) {
+fn error_response(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+fn respond(engine: Arc<Engine>, headers: &HeaderMap, body: &[u8], chat: bool) -> Response {
+    let mut request = match parse_request(body, chat) {
         Ok(r) => r,
-        Err(e) => {
-            return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": e }))).into_response();
-        }
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, e),
     };
+    let sequence = engine.sequence.fetch_add(1, Ordering::Relaxed);
+    let fault = match headers.get("x-harness-fault").map(|v| v.to_str()) {
+        Some(Ok(value)) => match Fault::from_header(value) {
+            Ok(f) => Some(f),
+            Err(e) => return error_response(StatusCode::BAD_REQUEST, e),
+        },
+        Some(Err(_)) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "x-harness-fault is not text".into(),
+            );
+        }
+        None => engine
+            .config
+            .faults
+            .iter()
+            .find(|f| f.applies_to(sequence))
+            .cloned(),
+    };
+    match fault.as_ref().map(|f| f.kind) {
+        Some(FaultKind::Http500) => {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "simulated fault: the runner crashed".into(),
+            );
+        }
+        Some(FaultKind::Http503) => {
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "simulated fault: server busy".into(),
+            );
+        }
+        Some(FaultKind::ModelNotFound) => {
+            return error_response(
+                StatusCode::NOT_FOUND,
+                format!("model '{}' not found (simulated fault)", request.model),
+            );
+        }
+        _ => {}
+    }
+    let drip = fault.as_ref().is_some_and(|f| f.kind == FaultKind::Drip);
+    request.fault = fault;
     {
         let mut seen = engine.seen_models.lock().unwrap_or_else(|e| e.into_inner());
         if !seen.contains(&request.model) {
@@ -288,14 +384,30 @@ fn respond(engine: Arc<Engine>, body: &[u8], chat: bool) -> Response {
     }
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let stream = request.stream;
-    tokio::spawn(run_request(engine, request, tx));
+    tokio::spawn(run_request(engine, request, sequence, tx));
     if stream {
         let body = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
         });
+        let body = if drip {
+            // One byte per write, a millisecond apart.
+            use futures::StreamExt;
+            Body::from_stream(body.flat_map(|chunk| {
+                let bytes: Vec<Bytes> = match chunk {
+                    Ok(b) => (0..b.len()).map(|i| b.slice(i..i + 1)).collect(),
+                    Err(e) => match e {},
+                };
+                futures::stream::iter(bytes).then(|b| async move {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    Ok::<_, Infallible>(b)
+                })
+            }))
+        } else {
+            Body::from_stream(body)
+        };
         Response::builder()
             .header(header::CONTENT_TYPE, "application/x-ndjson")
-            .body(Body::from_stream(body))
+            .body(body)
             .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
     } else {
         // Non-streaming: gather the chunks into one response with the whole text.
@@ -334,10 +446,14 @@ impl Drop for CountGuard<'_> {
     }
 }
 
-async fn run_request(engine: Arc<Engine>, request: SimRequest, tx: mpsc::Sender<Bytes>) {
+async fn run_request(
+    engine: Arc<Engine>,
+    request: SimRequest,
+    sequence: u64,
+    tx: mpsc::Sender<Bytes>,
+) {
     let arrived = Instant::now();
     let config = &engine.config;
-    let sequence = engine.sequence.fetch_add(1, Ordering::Relaxed);
     let mut rng = Rng::new(mix64(config.seed ^ mix64(sequence)));
 
     let Ok(_slot) = engine.slots.clone().acquire_owned().await else {
@@ -366,6 +482,7 @@ async fn generate_stream(
     tx: &mpsc::Sender<Bytes>,
 ) -> Result<(), mpsc::error::SendError<Bytes>> {
     let config = &engine.config;
+    let fault = request.fault.as_ref();
     let options = &request.options;
     let load_started = Instant::now();
     if cold {
@@ -423,7 +540,18 @@ async fn generate_stream(
     let _decoding = CountGuard(&engine.decoding);
     let decode_started = Instant::now();
     let mut deadline = tokio::time::Instant::now();
-    for token in &tokens[..n] {
+    let endless = fault.is_some_and(|f| f.kind == FaultKind::Endless);
+    let script: Box<dyn Iterator<Item = &&str> + Send> = if endless {
+        Box::new(tokens.iter().cycle())
+    } else {
+        Box::new(tokens[..n].iter())
+    };
+    for (sent, token) in script.enumerate() {
+        if let Some(f) = fault.filter(|f| sent as u64 == u64::from(f.after_chunks)) {
+            if strike(engine, f, tx).await? {
+                return Ok(());
+            }
+        }
         let streams = engine.decoding.load(Ordering::Relaxed).max(1) as f64;
         let rate = base_rate / (1.0 + config.batch_penalty * (streams - 1.0));
         let token_ms = 1e3 / rate * rng.lognormal_factor(config.jitter_sigma);
@@ -450,6 +578,40 @@ async fn generate_stream(
     let mut line = final_chunk.to_string().into_bytes();
     line.push(b'\n');
     tx.send(Bytes::from(line)).await
+}
+
+/// Carries out a mid-stream fault. Returns true when the stream must end here.
+async fn strike(
+    engine: &Engine,
+    fault: &Fault,
+    tx: &mpsc::Sender<Bytes>,
+) -> Result<bool, mpsc::error::SendError<Bytes>> {
+    match fault.kind {
+        FaultKind::Cut => Ok(true),
+        FaultKind::Stall => {
+            // Hold the connection open without a byte until the client gives up.
+            tx.closed().await;
+            Ok(true)
+        }
+        FaultKind::Malformed => {
+            tx.send(Bytes::from_static(b"{\"message\": {\"content\": oops}\n"))
+                .await?;
+            Ok(true)
+        }
+        FaultKind::BadUtf8 => {
+            tx.send(Bytes::from_static(
+                b"{\"message\":{\"role\":\"assistant\",\"content\":\"\xff\xfe\"},\"done\":false}\n",
+            ))
+            .await?;
+            Ok(true)
+        }
+        FaultKind::Restart => {
+            engine.down_ms.store(fault.down_ms, Ordering::Relaxed);
+            engine.restart.notify_one();
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }
 
 fn content_line(request: &SimRequest, token: &str) -> Vec<u8> {

@@ -335,7 +335,8 @@ fn gate_markdown_snapshot() {
         g
     })
     .collect();
-    let results = harness::gate::within_run(&gates, &run.meta.arms, &samples);
+    let failures = harness::summary::failure_counts(&run.meta.arms, &run.calls);
+    let results = harness::gate::within_run(&gates, &run.meta.arms, &samples, &failures);
     let report = GateReport {
         verdict: harness::gate::overall(&results),
         mode: "within one run".to_owned(),

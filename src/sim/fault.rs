@@ -1,0 +1,146 @@
+//! Faults the simulator can inject, so tests and CI pipelines can script what a real GPU
+//! server does on a bad night.
+//!
+//! A fault applies to chosen generation requests, counted from 0 in arrival order: the
+//! scenario's `sim.faults` lists them (`requests: [3, 8]` or `every: 5`), or a request
+//! carries the header `x-harness-fault: KIND[;after_chunks=N][;down_ms=N]`.
+
+use serde::{Deserialize, Serialize};
+
+/// What goes wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// HTTP 500 with a JSON error.
+    #[serde(rename = "http_500")]
+    Http500,
+    /// HTTP 503 (overloaded) with a JSON error.
+    #[serde(rename = "http_503")]
+    Http503,
+    /// HTTP 404 "model not found".
+    ModelNotFound,
+    /// The stream ends after `after_chunks` content chunks, without its final chunk.
+    Cut,
+    /// After `after_chunks` chunks no byte arrives any more; the connection stays open.
+    Stall,
+    /// After `after_chunks` chunks, a line that is not JSON.
+    Malformed,
+    /// After `after_chunks` chunks, a line with bytes that are not UTF-8.
+    BadUtf8,
+    /// The whole response arrives one byte at a time (it completes, slowly).
+    Drip,
+    /// Content chunks never stop: only the client's response cap ends the call.
+    Endless,
+    /// The stream is cut after `after_chunks` chunks and the server stops listening for
+    /// `down_ms` (connections are refused), then comes back on the same port.
+    Restart,
+}
+
+impl FaultKind {
+    fn parse(name: &str) -> Option<FaultKind> {
+        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+    }
+}
+
+fn default_after_chunks() -> u32 {
+    2
+}
+
+fn default_down_ms() -> u64 {
+    500
+}
+
+/// One fault rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// What goes wrong.
+    pub kind: FaultKind,
+    /// Generation requests (0-based, arrival order) that get it.
+    #[serde(default)]
+    pub requests: Vec<u64>,
+    /// Every n-th request gets it (requests n−1, 2n−1, …).
+    #[serde(default)]
+    pub every: Option<u64>,
+    /// Content chunks sent before the fault strikes.
+    #[serde(default = "default_after_chunks")]
+    pub after_chunks: u32,
+    /// How long `restart` keeps the port closed, ms.
+    #[serde(default = "default_down_ms")]
+    pub down_ms: u64,
+}
+
+impl Fault {
+    /// Whether request number `sequence` gets this fault.
+    pub fn applies_to(&self, sequence: u64) -> bool {
+        self.requests.contains(&sequence)
+            || self.every.is_some_and(|n| n > 0 && (sequence + 1) % n == 0)
+    }
+
+    /// Parses the `x-harness-fault` header: `KIND[;after_chunks=N][;down_ms=N]`.
+    pub fn from_header(value: &str) -> Result<Fault, String> {
+        let mut parts = value.split(';').map(str::trim);
+        let kind_name = parts.next().unwrap_or_default();
+        let kind =
+            FaultKind::parse(kind_name).ok_or_else(|| format!("unknown fault `{kind_name}`"))?;
+        let mut fault = Fault {
+            kind,
+            requests: Vec::new(),
+            every: None,
+            after_chunks: default_after_chunks(),
+            down_ms: default_down_ms(),
+        };
+        for part in parts.filter(|p| !p.is_empty()) {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("expected key=value, got `{part}`"))?;
+            let bad = |_| format!("`{part}`: not a number");
+            match key.trim() {
+                "after_chunks" => fault.after_chunks = value.trim().parse().map_err(bad)?,
+                "down_ms" => fault.down_ms = value.trim().parse().map_err(bad)?,
+                other => return Err(format!("unknown fault parameter `{other}`")),
+            }
+        }
+        Ok(fault)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_select_requests() {
+        let f = Fault::from_header("cut;after_chunks=3").unwrap();
+        assert_eq!((f.kind, f.after_chunks), (FaultKind::Cut, 3));
+        assert!(
+            !f.applies_to(0),
+            "a header fault applies only to its own request"
+        );
+        let every = Fault {
+            every: Some(3),
+            ..f.clone()
+        };
+        let hit: Vec<u64> = (0..9).filter(|&s| every.applies_to(s)).collect();
+        assert_eq!(hit, [2, 5, 8]);
+        let listed = Fault {
+            requests: vec![0, 4],
+            ..f
+        };
+        assert!(listed.applies_to(0) && listed.applies_to(4) && !listed.applies_to(1));
+        assert_eq!(
+            Fault::from_header("http_503").unwrap().kind,
+            FaultKind::Http503
+        );
+        assert!(
+            Fault::from_header("explode")
+                .unwrap_err()
+                .contains("unknown fault")
+        );
+        assert!(
+            Fault::from_header("cut;after=2")
+                .unwrap_err()
+                .contains("after")
+        );
+    }
+}
