@@ -24,7 +24,12 @@ pub enum Command {
     /// Run a scenario and write a results folder.
     Run {
         /// Scenario YAML file.
-        scenario: PathBuf,
+        #[arg(required_unless_present = "resume")]
+        scenario: Option<PathBuf>,
+        /// Finish an interrupted run (Ctrl-C, SIGTERM, a crash, kill -9): runs only the
+        /// trials its results folder lacks and rewrites its summaries.
+        #[arg(long, value_name = "RESULTS_DIR", conflicts_with_all = ["scenario", "backend", "url", "trials", "warmup", "seed"])]
+        resume: Option<PathBuf>,
         /// Where results folders go.
         #[arg(long, default_value = "results")]
         out: PathBuf,
@@ -186,6 +191,7 @@ impl Cli {
         match self.command {
             Command::Run {
                 scenario,
+                resume,
                 out,
                 backend,
                 url,
@@ -197,7 +203,8 @@ impl Cli {
             } => {
                 let (gates, fail_on_inconclusive) = gates.split();
                 Action::Run(RunConfig {
-                    scenario,
+                    scenario: scenario.unwrap_or_default(),
+                    resume,
                     out,
                     backend,
                     url,

@@ -15,9 +15,10 @@ use crate::backend::openai::OpenAiClient;
 use crate::backend::{ResponseLimits, ServerInfo};
 use crate::gate::GateReport;
 use crate::gate::files::{GateOptions, gate_dir};
+use crate::metrics::CallRecord;
 use crate::plan::Plan;
 use crate::report;
-use crate::results::{RecordWriter, ResultsDir};
+use crate::results::{RecordWriter, ResultsDir, TrialRecord, read_jsonl};
 use crate::scenario::{BackendKind, Scenario, SimConfig};
 use crate::scheduler;
 use crate::sim::SimServer;
@@ -26,8 +27,10 @@ use crate::summary::Summary;
 /// Settings of one `harness run`, from the command line.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    /// Scenario file.
+    /// Scenario file (unused with `resume`, which reads the folder's own copy).
     pub scenario: PathBuf,
+    /// Results folder of an interrupted run to finish.
+    pub resume: Option<PathBuf>,
     /// Parent folder of the results folder.
     pub out: PathBuf,
     /// Overrides the scenario's backend.
@@ -88,8 +91,137 @@ struct Manifest<'a> {
     server: &'a ServerInfo,
     ollama_env: std::collections::BTreeMap<String, String>,
     started_at: String,
+    /// When the run was resumed after an interruption, in order.
+    resumed_at: Vec<String>,
     ended_at: Option<String>,
     complete: Option<bool>,
+}
+
+/// What an interrupted results folder says about its run, for `--resume`.
+struct Prior {
+    dir: PathBuf,
+    scenario: Scenario,
+    scenario_file: String,
+    scenario_text: Vec<u8>,
+    plan: Plan,
+    done: std::collections::BTreeSet<u32>,
+    started_at: String,
+    resumed_at: Vec<String>,
+}
+
+impl Prior {
+    /// Reads `dir`: the scenario copy (checked against the manifest's hash), the effective
+    /// settings the run started with, its plan, and the trials already on disk.
+    fn read(dir: &Path, ollama_host: Option<&str>) -> anyhow::Result<Prior> {
+        let manifest_path = dir.join("manifest.json");
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&manifest_path).with_context(|| {
+                format!(
+                    "cannot read {} (is this a harness results folder?)",
+                    manifest_path.display()
+                )
+            })?)
+            .with_context(|| format!("{}: not a harness manifest", manifest_path.display()))?;
+        let text_of = |key: &str| manifest[key].as_str().map(str::to_owned);
+        let scenario_file = text_of("scenario_file")
+            .with_context(|| format!("{}: no scenario_file", manifest_path.display()))?;
+        let copy = dir.join("scenario.yaml");
+        let scenario_text =
+            std::fs::read(&copy).with_context(|| format!("cannot read {}", copy.display()))?;
+        anyhow::ensure!(
+            text_of("scenario_sha256").as_deref()
+                == Some(format!("{:x}", Sha256::digest(&scenario_text)).as_str()),
+            "{} does not match the hash in the manifest: the folder was edited; refusing to resume",
+            copy.display()
+        );
+        let text = String::from_utf8(scenario_text.clone())
+            .with_context(|| format!("{} is not UTF-8", copy.display()))?;
+        // Relative paths in the scenario resolve against the original file's folder.
+        let base = Path::new(&scenario_file)
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_owned();
+        let mut scenario = Scenario::parse(&text, &base, ollama_host).map_err(|problems| {
+            crate::scenario::ScenarioError {
+                file: copy.clone(),
+                problems,
+            }
+        })?;
+        // The settings the run actually used (command-line overrides included).
+        let effective = &manifest["scenario"];
+        let backend: BackendKind = serde_json::from_value(effective["server"]["backend"].clone())
+            .context("manifest: scenario.server.backend")?;
+        scenario.server.backend = backend;
+        if backend != BackendKind::Sim {
+            if let Some(url) = effective["server"]["url"].as_str() {
+                scenario.server.url = url.to_owned();
+            }
+        }
+        for (key, slot) in [
+            ("trials", &mut scenario.trials),
+            ("warmup", &mut scenario.warmup),
+        ] {
+            if let Some(v) = effective[key].as_u64() {
+                *slot = u32::try_from(v).context("manifest: trial count")?;
+            }
+        }
+        if let Some(seed) = effective["seed"].as_u64() {
+            scenario.seed = seed;
+        }
+        let plan: Plan = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("plan.json")).context("cannot read plan.json")?,
+        )
+        .context("plan.json")?;
+        anyhow::ensure!(
+            plan == Plan::build(&scenario),
+            "plan.json is not the plan of this scenario: refusing to resume"
+        );
+        let trials: Vec<TrialRecord> = read_jsonl(&dir.join("trials.jsonl"))?;
+        Ok(Prior {
+            dir: dir.to_owned(),
+            scenario,
+            scenario_file,
+            scenario_text,
+            plan,
+            done: trials.iter().map(|t| t.trial).collect(),
+            started_at: text_of("started_at").unwrap_or_default(),
+            resumed_at: manifest["resumed_at"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Drops what the interrupted trial left behind (its calls, a torn last line), so the
+    /// files hold exactly the finished trials before the rest run.
+    fn clean_records(&self) -> anyhow::Result<()> {
+        let dir = ResultsDir::open(&self.dir);
+        let calls: Vec<CallRecord> = read_jsonl(&self.dir.join("calls.jsonl"))?
+            .into_iter()
+            .filter(|c: &CallRecord| self.done.contains(&c.trial))
+            .collect();
+        let trials: Vec<TrialRecord> = read_jsonl(&self.dir.join("trials.jsonl"))?;
+        let mut jsonl = Vec::new();
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        for c in &calls {
+            serde_json::to_writer(&mut jsonl, c)?;
+            jsonl.push(b'\n');
+            csv.serialize(c)?;
+        }
+        let mut trials_jsonl = Vec::new();
+        for t in &trials {
+            serde_json::to_writer(&mut trials_jsonl, t)?;
+            trials_jsonl.push(b'\n');
+        }
+        dir.write_atomic("calls.jsonl", &jsonl)?;
+        dir.write_atomic("calls.csv", &csv.into_inner()?)?;
+        dir.write_atomic("trials.jsonl", &trials_jsonl)?;
+        Ok(())
+    }
 }
 
 /// `OLLAMA_*` variables that shape the server's behaviour, minus anything secret-looking.
@@ -139,7 +271,14 @@ pub fn load_scenario(config: &RunConfig) -> anyhow::Result<Scenario> {
 
 /// Runs a scenario end to end. Errors before the first trial leave no results folder.
 pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result<RunReport> {
-    let mut scenario = load_scenario(&config)?;
+    let prior = match &config.resume {
+        Some(dir) => Some(Prior::read(dir, config.ollama_host.as_deref())?),
+        None => None,
+    };
+    let mut scenario = match &prior {
+        Some(p) => p.scenario.clone(),
+        None => load_scenario(&config)?,
+    };
     // Bad gate expressions fail before anything runs.
     for g in config.gates.gates()? {
         for name in [&g.variant, &g.baseline] {
@@ -151,8 +290,11 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
             );
         }
     }
-    let scenario_text = std::fs::read(&config.scenario)
-        .with_context(|| format!("cannot read {}", config.scenario.display()))?;
+    let scenario_text = match &prior {
+        Some(p) => p.scenario_text.clone(),
+        None => std::fs::read(&config.scenario)
+            .with_context(|| format!("cannot read {}", config.scenario.display()))?,
+    };
     let simulated = scenario.server.backend == BackendKind::Sim;
 
     let sim = if simulated {
@@ -189,15 +331,37 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
     }
     let server_info = backend.describe(&scenario.model).await;
 
-    let plan = Plan::build(&scenario);
+    let now = chrono::Utc::now();
+    let (dir, plan, done, scenario_file, started_at, mut resumed_at) = match &prior {
+        Some(p) => {
+            p.clean_records()?;
+            (
+                ResultsDir::open(&p.dir),
+                p.plan.clone(),
+                p.done.clone(),
+                p.scenario_file.clone(),
+                p.started_at.clone(),
+                p.resumed_at.clone(),
+            )
+        }
+        None => (
+            ResultsDir::create(&config.out, &scenario.name, now)?,
+            Plan::build(&scenario),
+            Default::default(),
+            config.scenario.display().to_string(),
+            now.to_rfc3339(),
+            Vec::new(),
+        ),
+    };
+    if prior.is_some() {
+        resumed_at.push(now.to_rfc3339());
+    }
     let scenario = Arc::new(scenario);
-    let started = chrono::Utc::now();
-    let dir = ResultsDir::create(&config.out, &scenario.name, started)?;
     let mut manifest = Manifest {
         harness_version: env!("CARGO_PKG_VERSION"),
         harness_git_sha: option_env!("HARNESS_GIT_SHA"),
         simulated,
-        scenario_file: config.scenario.display().to_string(),
+        scenario_file,
         scenario_sha256: format!("{:x}", Sha256::digest(&scenario_text)),
         scenario: &scenario,
         sim: simulated.then_some(&scenario.sim),
@@ -211,18 +375,22 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         },
         server: &server_info,
         ollama_env: ollama_env(),
-        started_at: started.to_rfc3339(),
+        started_at,
+        resumed_at,
         ended_at: None,
         complete: None,
     };
-    dir.write_atomic("scenario.yaml", &scenario_text)?;
-    dir.write_json("plan.json", &plan)?;
+    if prior.is_none() {
+        dir.write_atomic("scenario.yaml", &scenario_text)?;
+        dir.write_json("plan.json", &plan)?;
+    }
     dir.write_json("manifest.json", &manifest)?;
 
     let writer = RecordWriter::create(&dir)?;
     let outcome = scheduler::execute(
         scenario.clone(),
         &plan,
+        &done,
         backend,
         writer,
         cancel.clone(),

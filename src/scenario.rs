@@ -103,6 +103,8 @@ struct RawScenario {
     gates: Option<Spanned<Vec<Spanned<RawGate>>>>,
     #[serde(default)]
     retries: Option<Retries>,
+    #[serde(default)]
+    stop_grace_s: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -513,6 +515,9 @@ pub struct Scenario {
     pub gates: Vec<Gate>,
     /// Retries of calls whose connection failed before any byte arrived.
     pub retries: Retries,
+    /// After Ctrl-C or SIGTERM, how long calls in flight may still finish before they
+    /// are cancelled, s.
+    pub stop_grace_s: f64,
 }
 
 /// Retrying a call is safe only when the server never saw it: a refused or failed
@@ -622,9 +627,13 @@ impl Scenario {
                 }
                 Err(e) => {
                     let mut problem = yaml_problem(&e);
-                    if problem.message.starts_with("missing field")
-                        && blanked.contains(&problem.field)
-                    {
+                    if problem.message.starts_with("missing field") {
+                        // Reported at the end of its mapping: there is no line to blank,
+                        // and parsing further would only repeat it. A field missing
+                        // because we blanked it was reported already.
+                        if !blanked.contains(&problem.field) {
+                            problems.push(problem);
+                        }
                         break;
                     }
                     if problem.field.is_empty() {
@@ -857,6 +866,10 @@ impl Checker {
             prime_on_switch: raw.prime_on_switch.unwrap_or(true),
             gates,
             retries: raw.retries.unwrap_or_default(),
+            stop_grace_s: raw
+                .stop_grace_s
+                .as_ref()
+                .map_or(30.0, |g| self.range(g, "stop_grace_s", 0.0, 86_400.0)),
         }
     }
 

@@ -58,10 +58,13 @@ fn load_key(v: &Variant) -> (String, Option<u32>, Option<u32>) {
     (v.model.clone(), v.options.num_ctx, v.options.num_gpu)
 }
 
-/// Runs the plan. Stops starting trials once `cancel` fires; the trial in flight ends.
+/// Runs the plan, skipping the trials in `done` (a resumed run). Stops starting trials
+/// once `cancel` fires; the trial in flight ends.
+#[allow(clippy::too_many_arguments)] // each is a distinct input of the run; see run::run
 pub async fn execute(
     scenario: Arc<Scenario>,
     plan: &Plan,
+    done: &std::collections::BTreeSet<u32>,
     backend: Arc<dyn Backend>,
     writer: RecordWriter,
     cancel: CancellationToken,
@@ -84,10 +87,33 @@ pub async fn execute(
         ProgressBar::hidden()
     };
 
+    // After Ctrl-C/SIGTERM the trial in flight may finish for `stop_grace_s`; then its
+    // remaining calls are cancelled (and recorded as such).
+    let hard_stop = CancellationToken::new();
+    {
+        let (cancel, hard_stop) = (cancel.clone(), hard_stop.clone());
+        let grace = std::time::Duration::from_secs_f64(scenario.stop_grace_s);
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            tokio::time::sleep(grace).await;
+            hard_stop.cancel();
+        });
+    }
     let mut run_numbers: std::collections::BTreeMap<String, u32> = Default::default();
     let mut last_loaded: Option<(String, Option<u32>, Option<u32>)> = None;
     let mut ran = 0usize;
     for trial in &plan.trials {
+        if done.contains(&trial.trial) {
+            // Run numbers count every trial of the plan, so a resumed run names its
+            // reports as an uninterrupted one would; the server may hold anything now.
+            for v in &trial.variants {
+                *run_numbers.entry(v.clone()).or_insert(0) += 1;
+            }
+            last_loaded = None;
+            ran += 1;
+            progress.inc(1);
+            continue;
+        }
         if cancel.is_cancelled() {
             break;
         }
@@ -131,6 +157,7 @@ pub async fn execute(
             let data_dir = data_dir.clone();
             let scenario = scenario.clone();
             let trial = trial.clone();
+            let hard_stop = hard_stop.clone();
             tasks.push(tokio::spawn(async move {
                 let ingest_started = Instant::now();
                 let data = tokio::task::spawn_blocking(move || ingest::scan(&data_dir))
@@ -151,6 +178,7 @@ pub async fn execute(
                     ingest_ms: ingest_started.elapsed().as_secs_f64() * 1e3,
                     run_start,
                     simulated,
+                    hard_stop,
                 };
                 run_pipeline(spec, backend.as_ref(), &tx).await
             }));

@@ -11,11 +11,12 @@ use tokio::sync::mpsc;
 
 use crate::backend::{Backend, ChatRequest};
 use crate::ingest::DataSummary;
-use crate::metrics::ErrorKind;
 use crate::metrics::{CallContext, CallRecord};
+use crate::metrics::{CallError, CallOutcome, ErrorKind, ServerTimers, StreamTimer};
 use crate::plan::PlannedTrial;
 use crate::results::Event;
 use crate::scenario::{Scenario, Variant};
+use tokio_util::sync::CancellationToken;
 
 /// What one pipeline needs besides the backend. Owned, so each pipeline can run as its
 /// own task.
@@ -38,6 +39,9 @@ pub struct PipelineSpec {
     pub run_start: Instant,
     /// Say "simulated" in the report.
     pub simulated: bool,
+    /// Fires when calls still in flight must stop (the stop grace after Ctrl-C/SIGTERM
+    /// ran out); they are recorded as `cancelled`.
+    pub hard_stop: CancellationToken,
 }
 
 /// One pipeline's outcome, stored in its trial's record.
@@ -184,21 +188,34 @@ async fn call(
     let mut attempts = 1u32;
     let (started_at, outcome) = loop {
         let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let outcome = backend
-            .chat(ChatRequest {
+        let mut waited = StreamTimer::start(0);
+        let outcome = tokio::select! {
+            outcome = backend.chat(ChatRequest {
                 model: &variant.model,
                 system,
                 user,
                 options: &variant.options,
                 keep_alive: variant.keep_alive.as_deref(),
-            })
-            .await;
+            }) => outcome,
+            _ = spec.hard_stop.cancelled() => {
+                waited.finish(std::time::Instant::now());
+                CallOutcome {
+                    timer: waited,
+                    server: ServerTimers::default(),
+                    text: String::new(),
+                    error: Some(CallError::new(
+                        ErrorKind::Cancelled,
+                        "the run was stopped while this call was in flight",
+                    )),
+                }
+            }
+        };
         // Only a connection that never reached the server is safe to retry.
         let refused = outcome
             .error
             .as_ref()
             .is_some_and(|e| e.kind == ErrorKind::Connect);
-        if !refused || attempts > retries.max {
+        if !refused || attempts > retries.max || spec.hard_stop.is_cancelled() {
             break (started_at, outcome);
         }
         let wait_ms = retries.backoff_ms * 2f64.powi(attempts as i32 - 1);

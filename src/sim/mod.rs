@@ -390,15 +390,19 @@ fn respond(engine: Arc<Engine>, headers: &HeaderMap, body: &[u8], chat: bool) ->
             rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
         });
         let body = if drip {
-            // One byte per write, a millisecond apart.
+            // One byte per write, a millisecond's pause every 16 bytes.
             use futures::StreamExt;
             Body::from_stream(body.flat_map(|chunk| {
                 let bytes: Vec<Bytes> = match chunk {
                     Ok(b) => (0..b.len()).map(|i| b.slice(i..i + 1)).collect(),
                     Err(e) => match e {},
                 };
-                futures::stream::iter(bytes).then(|b| async move {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
+                futures::stream::iter(bytes.into_iter().enumerate()).then(|(i, b)| async move {
+                    if i % 16 == 15 {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    } else {
+                        tokio::task::yield_now().await;
+                    }
                     Ok::<_, Infallible>(b)
                 })
             }))

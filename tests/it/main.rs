@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod faults;
 mod gate;
 mod ollama_client;
 mod openai_client;
