@@ -818,11 +818,11 @@ impl Checker {
         let data_dir = {
             let p = PathBuf::from(&raw.workload.data_dir.value);
             let p = if p.is_absolute() { p } else { base_dir.join(p) };
-            if !p.is_dir() {
+            if let Err(e) = std::fs::read_dir(&p) {
                 self.report(
                     &raw.workload.data_dir,
                     "workload.data_dir",
-                    format!("{} is not a readable directory", p.display()),
+                    format!("{} is not a readable directory ({e})", p.display()),
                 );
             }
             p

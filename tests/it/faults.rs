@@ -12,9 +12,14 @@ use harness::summary::Summary;
 
 use crate::common::{harness, harness_bin, json, only_subdir, repo_root};
 
-/// A one-agent, one-arm simulator scenario; `extra` is appended (faults, retries, server
-/// limits), `sim` goes into the `sim:` block.
+/// A one-agent, one-arm simulator scenario: `sim` and `server` are added to those blocks
+/// (the call timeout is 2 s unless `server` sets one), `extra` is appended.
 fn scenario(dir: &Path, sim: &str, server: &str, extra: &str) -> PathBuf {
+    let server = if server.contains("timeout_s") {
+        server.to_owned()
+    } else {
+        format!(", timeout_s: 2{server}")
+    };
     let path = dir.join("s.yaml");
     std::fs::write(
         &path,
@@ -23,7 +28,7 @@ fn scenario(dir: &Path, sim: &str, server: &str, extra: &str) -> PathBuf {
 name: faulty
 seed: 9
 model: m:latest
-server: {{ backend: sim, timeout_s: 2{server} }}
+server: {{ backend: sim{server} }}
 sim: {{ decode_tps: 2000, load_ms: 5, median_output_tokens: 20{sim} }}
 workload: {{ kind: agent_report, data_dir: {data} }}
 agents:
@@ -203,8 +208,9 @@ warmup: 1
         .unwrap()
 }
 
-/// Waits until the run's `trials.jsonl` has at least `n` lines.
-fn wait_for_trials(out: &Path, n: usize) -> PathBuf {
+/// Waits until the run writing into `out` has at least `n` lines in its `file`; returns
+/// its results folder.
+fn wait_for_lines(out: &Path, file: &str, n: usize) -> PathBuf {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(dir) = std::fs::read_dir(out)
@@ -213,7 +219,7 @@ fn wait_for_trials(out: &Path, n: usize) -> PathBuf {
             .and_then(|e| e.ok())
             .map(|e| e.path())
         {
-            let lines = std::fs::read_to_string(dir.join("trials.jsonl"))
+            let lines = std::fs::read_to_string(dir.join(file))
                 .map(|t| t.lines().count())
                 .unwrap_or(0);
             if lines >= n {
@@ -240,7 +246,7 @@ fn sigint_and_sigterm_stop_cleanly_with_130_and_143() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
         let child = slow_run(tmp.path(), &out, 20);
-        let dir = wait_for_trials(&out, 2);
+        let dir = wait_for_lines(&out, "trials.jsonl", 2);
         signal(&child, name);
         let output = child.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(code), "SIG{name}");
@@ -269,7 +275,7 @@ fn a_run_killed_with_sigkill_resumes_to_the_files_of_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
     let killed_out = tmp.path().join("killed");
     let mut child = slow_run(tmp.path(), &killed_out, 4);
-    let dir = wait_for_trials(&killed_out, 3);
+    let dir = wait_for_lines(&killed_out, "trials.jsonl", 3);
     // Let the next trial get under way, then kill without warning.
     std::thread::sleep(Duration::from_millis(150));
     child.kill().unwrap();
@@ -541,30 +547,12 @@ mod parser_fuzz {
 #[test]
 fn a_call_stalled_past_the_stop_grace_is_recorded_as_cancelled() {
     let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("stall.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-name: stall
-model: m:latest
-server: {{ backend: sim, timeout_s: 600 }}
-sim: {{ decode_tps: 2000, load_ms: 5, median_output_tokens: 20, faults: [{{ kind: stall, requests: [1], after_chunks: 2 }}] }}
-workload: {{ kind: agent_report, data_dir: {} }}
-agents:
-  collector: {{ persona: "You are a data collector. List findings." }}
-variants:
-  baseline: {{}}
-arms: [[baseline]]
-trials: 3
-warmup: 0
-prime_on_switch: false
-stop_grace_s: 0.5
-"#,
-            repo_root().join("scenarios/data").display()
-        ),
-    )
-    .unwrap();
+    let path = scenario(
+        tmp.path(),
+        ", faults: [{ kind: stall, requests: [1], after_chunks: 2 }]",
+        ", timeout_s: 600",
+        "stop_grace_s: 0.5",
+    );
     let out = tmp.path().join("out");
     let child = Command::new(harness_bin())
         .arg("run")
@@ -575,23 +563,8 @@ stop_grace_s: 0.5
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until the stalled call is under way: the first call is on disk.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let dir = loop {
-        let found = std::fs::read_dir(&out)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|d| {
-                std::fs::read_to_string(d.join("calls.jsonl")).is_ok_and(|t| t.lines().count() >= 1)
-            });
-        if let Some(d) = found {
-            break d;
-        }
-        assert!(Instant::now() < deadline, "no call finished");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // The stalled call is under way once the first call is on disk.
+    let dir = wait_for_lines(&out, "calls.jsonl", 1);
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
     signal(&child, "TERM");

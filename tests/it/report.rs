@@ -91,12 +91,12 @@ fn run_sim(scenario: &str) -> Summary {
 /// tokens decode (1 + 4/14) / (1 + 1/14) = 1.2 times as fast as the default 4096.
 const SIM: &str = "{ decode_tps: 600, ctx_cost_per_1k: 0.07142857142857142, load_ms: 30, median_output_tokens: 40 }";
 
-#[test]
-fn a_variant_the_simulator_makes_20_percent_faster_is_found_significantly_faster() {
-    let scenario = format!(
+/// Two variants, each alone, 10 trials, on the simulator with [`SIM`].
+fn two_variants(name: &str, seed: u64, variants: &str, arms: &str) -> String {
+    format!(
         r#"
-name: faster
-seed: 11
+name: {name}
+seed: {seed}
 model: m:latest
 server: {{ backend: sim }}
 sim: {SIM}
@@ -105,11 +105,20 @@ agents:
   collector: {{ persona: "You are a data collector. List findings." }}
   insight: {{ persona: "You recommend next steps.", consumes: collector }}
 variants:
-  baseline: {{}}
-  fast: {{ options: {{ num_ctx: 1024 }} }}
-arms: [[baseline], [fast]]
+{variants}
+arms: {arms}
 trials: 10
 "#
+    )
+}
+
+#[test]
+fn a_variant_the_simulator_makes_20_percent_faster_is_found_significantly_faster() {
+    let scenario = two_variants(
+        "faster",
+        11,
+        "  baseline: {}\n  fast: { options: { num_ctx: 1024 } }",
+        "[[baseline], [fast]]",
     );
     let s = run_sim(&scenario);
     let sim = SimConfig {
@@ -149,23 +158,11 @@ trials: 10
 
 #[test]
 fn a_variant_against_an_identical_copy_shows_no_difference() {
-    let scenario = format!(
-        r#"
-name: aa
-seed: 12
-model: m:latest
-server: {{ backend: sim }}
-sim: {SIM}
-workload: {{ kind: agent_report, data_dir: DATA }}
-agents:
-  collector: {{ persona: "You are a data collector. List findings." }}
-  insight: {{ persona: "You recommend next steps.", consumes: collector }}
-variants:
-  baseline: {{ options: {{ num_ctx: 2048 }} }}
-  copy: {{ options: {{ num_ctx: 2048 }} }}
-arms: [[baseline], [copy]]
-trials: 10
-"#
+    let scenario = two_variants(
+        "aa",
+        12,
+        "  baseline: { options: { num_ctx: 2048 } }\n  copy: { options: { num_ctx: 2048 } }",
+        "[[baseline], [copy]]",
     );
     let s = run_sim(&scenario);
     assert_eq!(s.comparisons.len(), Metric::ALL.len());
