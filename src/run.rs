@@ -14,7 +14,7 @@ use crate::backend::ollama::OllamaClient;
 use crate::backend::openai::OpenAiClient;
 use crate::backend::{ResponseLimits, ServerInfo};
 use crate::gate::GateReport;
-use crate::gate::files::{GateOptions, gate_dir};
+use crate::gate::files::{GateOptions, gate_records};
 use crate::metrics::CallRecord;
 use crate::plan::Plan;
 use crate::report;
@@ -402,12 +402,14 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
     manifest.ended_at = Some(chrono::Utc::now().to_rfc3339());
     manifest.complete = Some(outcome.complete);
     dir.write_json("manifest.json", &manifest)?;
-    // The same code as `harness report`, from the files just written, so the two agree.
-    let summary = report::write(dir.path())?;
+    // The same code as `harness report` and `harness gate`, from the files just written,
+    // so they agree.
+    let records = report::load(dir.path())?;
+    let summary = report::write_records(dir.path(), &records)?;
     let gate = if scenario.gates.is_empty() && config.gates.expressions.is_empty() {
         None
     } else {
-        Some(gate_dir(dir.path(), &config.gates)?)
+        Some(gate_records(dir.path(), &records, &config.gates)?)
     };
     if let Some(sim) = sim {
         sim.stop().await;

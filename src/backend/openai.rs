@@ -139,17 +139,47 @@ impl OpenAiClient {
     }
 }
 
-/// One event's JSON. Borrowed where the JSON has no escapes.
+/// One event's JSON. Borrowed where the JSON has no escapes; only the first choice is
+/// kept (harness asks for one), without allocating a list per token.
 #[derive(Deserialize)]
 struct Chunk<'a> {
-    #[serde(borrow, default)]
-    choices: Vec<Choice<'a>>,
+    #[serde(borrow, default, deserialize_with = "first_choice")]
+    choices: Option<Choice<'a>>,
     #[serde(default)]
     usage: Option<Usage>,
     #[serde(default)]
     timings: Option<Timings>,
     #[serde(default)]
     error: Option<serde_json::Value>,
+}
+
+/// The first element of the `choices` array; the rest are skipped.
+fn first_choice<'de, D>(deserializer: D) -> Result<Option<Choice<'de>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct First;
+    impl<'de> serde::de::Visitor<'de> for First {
+        type Value = Option<Choice<'de>>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of choices")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let first = seq.next_element::<Choice<'de>>()?;
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(first)
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    deserializer.deserialize_any(First)
 }
 
 #[derive(Deserialize)]
@@ -230,7 +260,7 @@ impl LineParser for SseParser {
             out.error = Some(CallError::new(ErrorKind::ServerError, message));
             return;
         }
-        for choice in &chunk.choices {
+        if let Some(choice) = &chunk.choices {
             if let Some(delta) = &choice.delta {
                 if let Some(content) = delta.content.as_deref().filter(|c| !c.is_empty()) {
                     out.timer.content(at);

@@ -95,9 +95,17 @@ fn write(dir: &Path, report: &GateReport) -> anyhow::Result<()> {
 /// Evaluates the scenario's gates and the command-line ones within the run in `dir`, and
 /// writes `gate.md` and `gate.json` there.
 pub fn gate_dir(dir: &Path, options: &GateOptions) -> anyhow::Result<GateReport> {
-    let run = load(dir)?;
+    gate_records(dir, &load(dir)?, options)
+}
+
+/// [`gate_dir`] with the folder's records already read.
+pub fn gate_records(
+    dir: &Path,
+    run: &RunRecords,
+    options: &GateOptions,
+) -> anyhow::Result<GateReport> {
     let extra = options.gates()?;
-    check_names(&extra, &run, false)?;
+    check_names(&extra, run, false)?;
     let mut gates = run.gates.clone();
     gates.extend(extra);
     anyhow::ensure!(

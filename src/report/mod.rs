@@ -108,7 +108,11 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
 /// Recomputes the summary of the results folder `dir` from its records and writes every
 /// file format into it atomically.
 pub fn write(dir: &Path) -> anyhow::Result<Summary> {
-    let run = load(dir)?;
+    write_records(dir, &load(dir)?)
+}
+
+/// [`write`] with the folder's records already read.
+pub fn write_records(dir: &Path, run: &RunRecords) -> anyhow::Result<Summary> {
     let summary = summarize(&run.meta, &run.calls, &run.trials);
     let out = ResultsDir::open(dir);
     for (file_name, exporter) in file_exporters() {
