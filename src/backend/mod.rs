@@ -70,16 +70,27 @@ pub trait Backend: Send + Sync {
     fn describe<'a>(&'a self, model: &'a str) -> BoxFuture<'a, ServerInfo>;
 }
 
-/// What a call has measured so far.
-pub(crate) struct Partial {
+/// What a call has measured so far, filled by a [`LineParser`].
+pub struct Partial {
+    /// Client timing.
     pub timer: StreamTimer,
+    /// Server counters.
     pub server: ServerTimers,
+    /// Generated text.
     pub text: String,
+    /// The first failure.
     pub error: Option<CallError>,
 }
 
+impl Default for Partial {
+    fn default() -> Self {
+        Partial::new()
+    }
+}
+
 impl Partial {
-    fn new() -> Partial {
+    /// Nothing measured yet; the clock starts now.
+    pub fn new() -> Partial {
         Partial {
             timer: StreamTimer::start(0),
             server: ServerTimers::default(),
@@ -98,8 +109,8 @@ impl Partial {
     }
 }
 
-/// Parses the lines of one streamed response, in order, into a [`Partial`].
-pub(crate) trait LineParser {
+/// Parses the lines of one streamed response, in order, into a [`Partial`]: one per API.
+pub trait LineParser {
     /// Handles one line that arrived at `at`; a failure goes into `out.error`.
     fn line(&mut self, line: &[u8], at: Instant, out: &mut Partial);
     /// The response is complete (final chunk, `[DONE]`).

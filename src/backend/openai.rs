@@ -221,7 +221,7 @@ struct Timings {
     cache_n: Option<u64>,
 }
 
-/// Parses the events of one stream, in order.
+/// Parses the events of one stream, in order (see [`LineParser`]).
 #[derive(Default)]
 pub struct SseParser {
     done: bool,
