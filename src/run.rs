@@ -269,35 +269,12 @@ pub fn load_scenario(config: &RunConfig) -> anyhow::Result<Scenario> {
     Ok(scenario)
 }
 
-/// Runs a scenario end to end. Errors before the first trial leave no results folder.
-pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result<RunReport> {
-    let prior = match &config.resume {
-        Some(dir) => Some(Prior::read(dir, config.ollama_host.as_deref())?),
-        None => None,
-    };
-    let mut scenario = match &prior {
-        Some(p) => p.scenario.clone(),
-        None => load_scenario(&config)?,
-    };
-    // Bad gate expressions fail before anything runs.
-    for g in config.gates.gates()? {
-        for name in [&g.variant, &g.baseline] {
-            anyhow::ensure!(
-                scenario.variants.contains_key(name),
-                "gate `{}`: no variant `{name}` in {}",
-                g.expression(),
-                config.scenario.display()
-            );
-        }
-    }
-    let scenario_text = match &prior {
-        Some(p) => p.scenario_text.clone(),
-        None => std::fs::read(&config.scenario)
-            .with_context(|| format!("cannot read {}", config.scenario.display()))?,
-    };
-    let simulated = scenario.server.backend == BackendKind::Sim;
-
-    let sim = if simulated {
+/// Starts the simulator when the scenario runs on it (filling in its URL), builds the
+/// backend's client, checks the server answers, and asks what it is.
+async fn connect(
+    scenario: &mut Scenario,
+) -> anyhow::Result<(Option<SimServer>, Arc<dyn Backend>, ServerInfo)> {
+    let sim = if scenario.server.backend == BackendKind::Sim {
         let mut sim_config = scenario.sim.clone();
         sim_config.seed ^= scenario.seed;
         let server = SimServer::start(sim_config, "127.0.0.1:0".parse()?).await?;
@@ -330,6 +307,37 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         anyhow::bail!("{e}\n  {how}, or run on the built-in simulator with `--backend sim`.");
     }
     let server_info = backend.describe(&scenario.model).await;
+    Ok((sim, backend, server_info))
+}
+
+/// Runs a scenario end to end. Errors before the first trial leave no results folder.
+pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result<RunReport> {
+    let prior = match &config.resume {
+        Some(dir) => Some(Prior::read(dir, config.ollama_host.as_deref())?),
+        None => None,
+    };
+    let mut scenario = match &prior {
+        Some(p) => p.scenario.clone(),
+        None => load_scenario(&config)?,
+    };
+    // Bad gate expressions fail before anything runs.
+    for g in config.gates.gates()? {
+        for name in [&g.variant, &g.baseline] {
+            anyhow::ensure!(
+                scenario.variants.contains_key(name),
+                "gate `{}`: no variant `{name}` in {}",
+                g.expression(),
+                config.scenario.display()
+            );
+        }
+    }
+    let scenario_text = match &prior {
+        Some(p) => p.scenario_text.clone(),
+        None => std::fs::read(&config.scenario)
+            .with_context(|| format!("cannot read {}", config.scenario.display()))?,
+    };
+    let simulated = scenario.server.backend == BackendKind::Sim;
+    let (sim, backend, server_info) = connect(&mut scenario).await?;
 
     let now = chrono::Utc::now();
     let (dir, plan, done, scenario_file, started_at, mut resumed_at) = match &prior {
