@@ -53,12 +53,18 @@ struct RecordedManifest {
 struct RecordedScenario {
     name: String,
     seed: u64,
+    /// Folders written before scenarios named their baseline used the variant `baseline`.
+    #[serde(default = "default_baseline")]
     baseline: String,
     arms: Vec<Arm>,
     #[serde(default)]
     variants: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     gates: Vec<Gate>,
+}
+
+fn default_baseline() -> String {
+    "baseline".to_owned()
 }
 
 /// Everything a results folder holds that reports and gates are computed from.
