@@ -34,7 +34,7 @@ fn comparisons(c: &mut Criterion) {
 
 fn summarize_fixture(c: &mut Criterion) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/results-fixture");
-    let run = harness::report::load(&dir).expect("fixture");
+    let run = harness::results::load(&dir).expect("fixture");
     c.bench_function("summarize results fixture (10 comparisons)", |b| {
         b.iter(|| harness::summary::summarize(black_box(&run.meta), &run.calls, &run.trials))
     });

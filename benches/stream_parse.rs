@@ -10,11 +10,11 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use harness::backend::LineParser;
 use harness::backend::lines::LineSplitter;
 use harness::backend::ollama::ChunkParser;
 use harness::backend::openai::SseParser;
-use harness::backend::{LineParser, Partial};
-use harness::metrics::{ServerTimers, StreamTimer};
+use harness::metrics::CallOutcome;
 
 const TOKENS: usize = 1000;
 
@@ -34,22 +34,6 @@ fn stream_chunks() -> Vec<Vec<u8>> {
     chunks
 }
 
-fn one_stream(chunks: &[Vec<u8>]) -> (u64, usize) {
-    let mut splitter = LineSplitter::new();
-    let mut parser = ChunkParser::default();
-    let mut timer = StreamTimer::start(TOKENS);
-    let mut text = String::with_capacity(8 * TOKENS);
-    let mut server = ServerTimers::default();
-    for chunk in chunks {
-        let at = Instant::now();
-        let _ = splitter.feed(chunk, |line| {
-            parser.line(line, at, &mut timer, &mut text, &mut server)
-        });
-    }
-    assert!(parser.done && parser.error.is_none());
-    (timer.content_chunks(), text.len())
-}
-
 /// The same stream as llama.cpp's server sends it: one `data:` event per token, then the
 /// finish, usage and timings events and `[DONE]`.
 fn sse_chunks() -> Vec<Vec<u8>> {
@@ -65,16 +49,17 @@ fn sse_chunks() -> Vec<Vec<u8>> {
     chunks
 }
 
-fn one_sse_stream(chunks: &[Vec<u8>]) -> (u64, usize) {
+/// Feeds one stream's chunks to `P` as `stream_call` does, each stamped on arrival.
+fn one_stream<P: LineParser + Default>(chunks: &[Vec<u8>]) -> (u64, usize) {
     let mut splitter = LineSplitter::new();
-    let mut parser = SseParser::default();
-    let mut out = Partial::new();
+    let mut parser = P::default();
+    let mut out = CallOutcome::start(TOKENS);
     out.text.reserve(8 * TOKENS);
     for chunk in chunks {
         let at = Instant::now();
         let _ = splitter.feed(chunk, |line| {
             parser.line(line, at, &mut out);
-            true
+            out.error.is_none() && !parser.done()
         });
     }
     assert!(parser.done() && out.error.is_none());
@@ -86,7 +71,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("ollama_ndjson");
     group.throughput(Throughput::Elements(TOKENS as u64));
     group.bench_function("parse_1000_token_stream", |b| {
-        b.iter(|| black_box(one_stream(black_box(&chunks))))
+        b.iter(|| black_box(one_stream::<ChunkParser>(black_box(&chunks))))
     });
     group.finish();
 
@@ -94,7 +79,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("openai_sse");
     group.throughput(Throughput::Elements(TOKENS as u64));
     group.bench_function("parse_1000_token_stream", |b| {
-        b.iter(|| black_box(one_sse_stream(black_box(&chunks))))
+        b.iter(|| black_box(one_stream::<SseParser>(black_box(&chunks))))
     });
     group.finish();
 }

@@ -65,6 +65,7 @@ async fn dispatch(action: Action, terminal: Terminal) -> anyhow::Result<ExitCode
             fail_on_inconclusive,
         } => {
             let report = harness::gate::files::gate_dir(&dir, &options)?;
+            harness::report::write_gate(&dir, &report)?;
             print!("{}", terminal.gate_text(&report));
             Ok(gate_exit(&report, fail_on_inconclusive))
         }
@@ -76,6 +77,7 @@ async fn dispatch(action: Action, terminal: Terminal) -> anyhow::Result<ExitCode
             fail_on_inconclusive,
         } => {
             let report = harness::gate::files::compare_dirs(&base, &new, &options, force)?;
+            harness::report::write_gate(&new, &report)?;
             print!("{}", terminal.gate_text(&report));
             Ok(gate_exit(&report, fail_on_inconclusive))
         }

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Phase;
+use crate::plan::{Phase, PlannedTrial};
+use crate::scenario::Metric;
 
 /// `load_ms` above this means the model was (re)loaded in the call.
 pub const COLD_LOAD_THRESHOLD_MS: f64 = 50.0;
@@ -164,6 +165,11 @@ impl StreamTimer {
     }
 }
 
+/// The wall-clock time as records carry it: UTC, RFC 3339, milliseconds.
+pub fn utc_timestamp() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// Where a call sits in the experiment; copied into its record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallContext {
@@ -183,6 +189,22 @@ pub struct CallContext {
     pub agent: String,
     /// Workflow step (`analysis`, `report`, `prime`).
     pub step: String,
+}
+
+impl CallContext {
+    /// A call of `agent` at `step` in `slot` of `trial`, run by `variant`.
+    pub fn of(trial: &PlannedTrial, variant: &str, slot: u32, agent: &str, step: &str) -> Self {
+        CallContext {
+            trial: trial.trial,
+            round: trial.round,
+            phase: trial.phase,
+            arm: trial.arm.clone(),
+            variant: variant.to_owned(),
+            slot,
+            agent: agent.to_owned(),
+            step: step.to_owned(),
+        }
+    }
 }
 
 /// One row per LLM call: the unit of `calls.jsonl` and `calls.csv`. Durations in ms,
@@ -275,7 +297,21 @@ fn one() -> u32 {
     1
 }
 
-/// Everything a backend returns for one call.
+impl CallRecord {
+    /// The value of `metric` in this call, when it has one.
+    pub fn value(&self, metric: Metric) -> Option<f64> {
+        match metric {
+            Metric::DecodeTps => self.decode_tps,
+            Metric::E2eTps => self.e2e_tps,
+            Metric::TtftMs => self.ttft_ms,
+            Metric::E2eMs => Some(self.e2e_ms),
+            Metric::TpotMs => self.tpot_ms,
+        }
+    }
+}
+
+/// What a call measured: filled as its stream is parsed, returned by a backend when the
+/// call ends, failures included.
 #[derive(Debug)]
 pub struct CallOutcome {
     /// Client timing.
@@ -284,11 +320,33 @@ pub struct CallOutcome {
     pub server: ServerTimers,
     /// Generated text.
     pub text: String,
-    /// Failure, if any.
+    /// The first failure, if any.
     pub error: Option<CallError>,
 }
 
 impl CallOutcome {
+    /// Nothing measured yet; the clock starts now, with room for `expected_chunks`
+    /// inter-token gaps.
+    pub fn start(expected_chunks: usize) -> CallOutcome {
+        CallOutcome {
+            timer: StreamTimer::start(expected_chunks),
+            server: ServerTimers::default(),
+            text: String::new(),
+            error: None,
+        }
+    }
+
+    /// A call that failed with `error` before anything arrived; its clock stopped now.
+    pub fn failed(mut timer: StreamTimer, error: CallError) -> CallOutcome {
+        timer.finish(Instant::now());
+        CallOutcome {
+            timer,
+            server: ServerTimers::default(),
+            text: String::new(),
+            error: Some(error),
+        }
+    }
+
     /// Turns the raw measurement into a record. `run_start` is the run's monotonic origin.
     pub fn record(&self, ctx: &CallContext, run_start: Instant, started_at: String) -> CallRecord {
         let t = &self.timer;

@@ -5,6 +5,7 @@
 //! (`manifest.json`, `plan.json`, `summary.json`, agent reports) are written to a
 //! temporary file and renamed into place, so a reader never sees half of one.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::CallRecord;
 use crate::plan::Phase;
-use crate::workflow::PipelineResult;
+use crate::scenario::{Arm, Gate};
 
 /// What workers send to the collector.
 #[derive(Debug)]
@@ -56,6 +57,27 @@ pub struct TrialRecord {
     /// A priming call ran before this trial (its model configuration had changed).
     pub primed: bool,
     /// Every pipeline finished every call successfully.
+    pub ok: bool,
+}
+
+/// One pipeline's outcome, stored in its trial's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineResult {
+    /// Variant.
+    pub variant: String,
+    /// Position within the arm.
+    pub slot: u32,
+    /// Run number of the variant (names `agents/<variant>/run_<n>.md`).
+    pub run_number: u32,
+    /// Launch → last call finished, ms.
+    pub wall_ms: f64,
+    /// Calls made.
+    pub calls: u32,
+    /// Calls that failed.
+    pub failed_calls: u32,
+    /// Mean `decode_tps` over successful calls.
+    pub decode_tps_mean: Option<f64>,
+    /// Every call succeeded and every step ran.
     pub ok: bool,
 }
 
@@ -187,6 +209,93 @@ impl RecordWriter {
         }
         Ok(())
     }
+}
+
+/// What `summarize` needs to know about the run besides its records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunMeta {
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario seed (the bootstrap's draws derive from it).
+    pub seed: u64,
+    /// The baseline variant.
+    pub baseline: String,
+    /// Arms in scenario order.
+    pub arms: Vec<Arm>,
+    /// Ran on the simulator.
+    pub simulated: bool,
+    /// Trials in the plan, warmups included.
+    pub planned_trials: usize,
+}
+
+/// The parts of `manifest.json` a report needs.
+#[derive(Debug, Deserialize)]
+struct RecordedManifest {
+    scenario: RecordedScenario,
+    simulated: bool,
+    trials_planned: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct RecordedScenario {
+    name: String,
+    seed: u64,
+    /// Folders written before scenarios named their baseline used the variant `baseline`.
+    #[serde(default = "default_baseline")]
+    baseline: String,
+    arms: Vec<Arm>,
+    #[serde(default)]
+    variants: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    gates: Vec<Gate>,
+}
+
+fn default_baseline() -> String {
+    "baseline".to_owned()
+}
+
+/// Everything a results folder holds that reports and gates are computed from.
+#[derive(Debug, Clone)]
+pub struct RunRecords {
+    /// Names, arms, baseline, seed.
+    pub meta: RunMeta,
+    /// The variants as the manifest recorded them (model, options, …), to tell whether
+    /// two runs are comparable.
+    pub variants: BTreeMap<String, serde_json::Value>,
+    /// The scenario's gates.
+    pub gates: Vec<Gate>,
+    /// `calls.jsonl`.
+    pub calls: Vec<CallRecord>,
+    /// `trials.jsonl`.
+    pub trials: Vec<TrialRecord>,
+}
+
+/// Reads a results folder: `manifest.json`, `calls.jsonl` and `trials.jsonl`.
+pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
+    let manifest_path = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path).with_context(|| {
+        format!(
+            "cannot read {} (is this a harness results folder?)",
+            manifest_path.display()
+        )
+    })?;
+    let manifest: RecordedManifest = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a harness manifest", manifest_path.display()))?;
+    let meta = RunMeta {
+        scenario: manifest.scenario.name,
+        seed: manifest.scenario.seed,
+        baseline: manifest.scenario.baseline,
+        arms: manifest.scenario.arms,
+        simulated: manifest.simulated,
+        planned_trials: manifest.trials_planned,
+    };
+    Ok(RunRecords {
+        meta,
+        variants: manifest.scenario.variants,
+        gates: manifest.scenario.gates,
+        calls: read_jsonl(&dir.join("calls.jsonl"))?,
+        trials: read_jsonl(&dir.join("trials.jsonl"))?,
+    })
 }
 
 /// Reads a JSONL file, skipping a torn last line (a crash mid-write). Any other bad line

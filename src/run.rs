@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;
+use crate::backend::ServerInfo;
 use crate::backend::ollama::OllamaClient;
 use crate::backend::openai::OpenAiClient;
-use crate::backend::{ResponseLimits, ServerInfo};
 use crate::gate::GateReport;
 use crate::gate::files::{GateOptions, gate_records};
 use crate::metrics::CallRecord;
@@ -284,10 +284,7 @@ async fn connect(
         None
     };
     let timeout = Duration::from_secs_f64(scenario.server.timeout_s);
-    let limits = ResponseLimits {
-        max_bytes: scenario.server.max_response_bytes,
-        max_tokens: scenario.server.max_response_tokens,
-    };
+    let limits = scenario.server.limits();
     let backend: Arc<dyn Backend> = match scenario.server.backend {
         BackendKind::Ollama | BackendKind::Sim => Arc::new(
             OllamaClient::new(&scenario.server.url, scenario.server.api, timeout)?
@@ -412,12 +409,14 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
     dir.write_json("manifest.json", &manifest)?;
     // The same code as `harness report` and `harness gate`, from the files just written,
     // so they agree.
-    let records = report::load(dir.path())?;
+    let records = crate::results::load(dir.path())?;
     let summary = report::write_records(dir.path(), &records)?;
     let gate = if scenario.gates.is_empty() && config.gates.expressions.is_empty() {
         None
     } else {
-        Some(gate_records(dir.path(), &records, &config.gates)?)
+        let gate = gate_records(dir.path(), &records, &config.gates)?;
+        report::write_gate(dir.path(), &gate)?;
+        Some(gate)
     };
     if let Some(sim) = sim {
         sim.stop().await;

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, ChatRequest};
 use crate::ingest::{self, DataSummary};
-use crate::metrics::{CallContext, CallRecord};
+use crate::metrics::{CallContext, CallRecord, utc_timestamp};
 use crate::plan::{Phase, Plan, PlannedTrial};
 use crate::results::{Event, RecordWriter, TrialRecord};
 use crate::scenario::{Scenario, Variant};
@@ -141,7 +141,7 @@ pub async fn execute(
         }
 
         let data_dir = scenario.workload.data_dir.clone();
-        let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let started_at = utc_timestamp();
         let launched = Instant::now();
         // Each pipeline is its own task, so one pipeline's work never delays reading
         // another's stream.
@@ -225,7 +225,7 @@ async fn prime(
 ) {
     let mut options = variant.options.clone();
     options.num_predict = Some(1);
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let started_at = utc_timestamp();
     let outcome = backend
         .chat(ChatRequest {
             model: &variant.model,
@@ -235,15 +235,10 @@ async fn prime(
             keep_alive: variant.keep_alive.as_deref(),
         })
         .await;
+    // Priming is never measured, whatever phase its trial is in.
     let ctx = CallContext {
-        trial: trial.trial,
-        round: trial.round,
         phase: Phase::Warmup,
-        arm: trial.arm.clone(),
-        variant: variant.name.clone(),
-        slot: 0,
-        agent: "-".to_owned(),
-        step: "prime".to_owned(),
+        ..CallContext::of(trial, &variant.name, 0, "-", "prime")
     };
     let _ = tx
         .send(Event::Call(Box::new(

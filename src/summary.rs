@@ -3,121 +3,19 @@
 //! calls), so `harness report` recomputes it from the files of any results folder.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{CallRecord, ErrorKind};
 use crate::plan::Phase;
-use crate::results::TrialRecord;
+use crate::results::{RunMeta, TrialRecord};
 use crate::rng::{hash_bytes, mix64};
-use crate::scenario::Arm;
+use crate::scenario::{Arm, Direction, Metric};
 use crate::stats::bootstrap::DEFAULT_RESAMPLES;
 use crate::stats::{
     ALPHA, CONFIDENCE, Comparison, Descriptive, LatencyHistogram, Percentiles, Sample, compare,
     holm,
 };
-
-/// A per-call measurement harness summarizes and compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// Server decode rate, `eval_count / eval_duration`.
-    DecodeTps,
-    /// Output tokens per client end-to-end second.
-    E2eTps,
-    /// Time to first token, client clock.
-    TtftMs,
-    /// End-to-end call time, client clock.
-    E2eMs,
-    /// Time per output token after the first.
-    TpotMs,
-}
-
-/// Which way is good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Rates: more is faster.
-    HigherIsBetter,
-    /// Times: less is faster.
-    LowerIsBetter,
-}
-
-impl Metric {
-    /// Every metric, in report order.
-    pub const ALL: [Metric; 5] = [
-        Metric::DecodeTps,
-        Metric::E2eTps,
-        Metric::TtftMs,
-        Metric::E2eMs,
-        Metric::TpotMs,
-    ];
-
-    /// The name used in files and on the command line (`decode_tps`, …).
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::DecodeTps => "decode_tps",
-            Metric::E2eTps => "e2e_tps",
-            Metric::TtftMs => "ttft_ms",
-            Metric::E2eMs => "e2e_ms",
-            Metric::TpotMs => "tpot_ms",
-        }
-    }
-
-    /// Unit for table headers.
-    pub fn unit(self) -> &'static str {
-        match self {
-            Metric::DecodeTps | Metric::E2eTps => "tok/s",
-            Metric::TtftMs | Metric::E2eMs | Metric::TpotMs => "ms",
-        }
-    }
-
-    /// Which way is faster.
-    pub fn direction(self) -> Direction {
-        match self {
-            Metric::DecodeTps | Metric::E2eTps => Direction::HigherIsBetter,
-            Metric::TtftMs | Metric::E2eMs | Metric::TpotMs => Direction::LowerIsBetter,
-        }
-    }
-
-    /// Times get pooled percentiles over calls as well as per-trial statistics.
-    pub fn is_time(self) -> bool {
-        self.direction() == Direction::LowerIsBetter
-    }
-
-    /// The value of one successful call, when it has one.
-    pub fn of(self, call: &CallRecord) -> Option<f64> {
-        match self {
-            Metric::DecodeTps => call.decode_tps,
-            Metric::E2eTps => call.e2e_tps,
-            Metric::TtftMs => call.ttft_ms,
-            Metric::E2eMs => Some(call.e2e_ms),
-            Metric::TpotMs => call.tpot_ms,
-        }
-    }
-}
-
-impl fmt::Display for Metric {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Metric {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Metric, String> {
-        Metric::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
-                format!("unknown metric `{s}` (metrics: {})", names.join(", "))
-            })
-    }
-}
 
 /// One metric of one variant in one arm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,6 +90,15 @@ impl Verdict {
     }
 }
 
+/// A Holm-adjusted p in words: `Holm p < 0.001`, `Holm p = 0.012`, or `no p`.
+pub fn holm_p_phrase(p: Option<f64>) -> String {
+    match p {
+        Some(p) if p < 0.001 => "Holm p < 0.001".to_owned(),
+        Some(p) => format!("Holm p = {p:.3}"),
+        None => "no p".to_owned(),
+    }
+}
+
 /// One variant against the baseline on one metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComparisonRow {
@@ -246,7 +153,7 @@ pub fn failure_warning(
 pub fn failure_counts(arms: &[Arm], calls: &[CallRecord]) -> FailureCounts {
     let mut counts = FailureCounts::new();
     for arm in arms {
-        for variant in distinct(arm) {
+        for variant in arm.distinct_variants() {
             let all = measured(calls, arm, variant);
             let failed = all.iter().filter(|c| !c.ok).count();
             counts.insert((arm.name.clone(), variant.to_owned()), (failed, all.len()));
@@ -323,23 +230,6 @@ impl Summary {
     }
 }
 
-/// What `summarize` needs to know about the run besides its records.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunMeta {
-    /// Scenario name.
-    pub scenario: String,
-    /// Scenario seed (the bootstrap's draws derive from it).
-    pub seed: u64,
-    /// The baseline variant.
-    pub baseline: String,
-    /// Arms in scenario order.
-    pub arms: Vec<Arm>,
-    /// Ran on the simulator.
-    pub simulated: bool,
-    /// Trials in the plan, warmups included.
-    pub planned_trials: usize,
-}
-
 fn definitions() -> BTreeMap<String, String> {
     [
         ("unit", "The unit of analysis is the trial: each metric is averaged over a variant's successful measured calls in one trial (warmups and priming calls excluded), and statistics are computed across those per-trial means. Failed calls are counted, not averaged."),
@@ -372,7 +262,7 @@ fn definitions() -> BTreeMap<String, String> {
 fn per_trial(calls: &[&CallRecord], metric: Metric) -> Option<Sample> {
     let mut by_trial: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
     for c in calls {
-        if let Some(v) = metric.of(c).filter(|v| v.is_finite()) {
+        if let Some(v) = c.value(metric).filter(|v| v.is_finite()) {
             let e = by_trial.entry(c.trial).or_default();
             e.0 += v;
             e.1 += 1;
@@ -384,44 +274,11 @@ fn per_trial(calls: &[&CallRecord], metric: Metric) -> Option<Sample> {
 fn pooled(calls: &[&CallRecord], metric: Metric) -> Option<Percentiles> {
     let mut h = LatencyHistogram::new();
     for c in calls {
-        if let Some(v) = metric.of(c) {
+        if let Some(v) = c.value(metric) {
             h.record_ms(v);
         }
     }
     h.percentiles()
-}
-
-/// The arm that is `arm` with every `variant` replaced by `baseline` (as a multiset, so
-/// `[chimera, baseline]` finds `[baseline, baseline]`), if the scenario has it.
-pub fn counterpart<'a>(
-    arm: &Arm,
-    variant: &str,
-    baseline: &str,
-    arms: &'a [Arm],
-) -> Option<&'a Arm> {
-    fn sorted(mut names: Vec<&str>) -> Vec<&str> {
-        names.sort_unstable();
-        names
-    }
-    let want = sorted(
-        arm.variants
-            .iter()
-            .map(|v| if v == variant { baseline } else { v.as_str() })
-            .collect(),
-    );
-    arms.iter()
-        .find(|a| sorted(a.variants.iter().map(String::as_str).collect()) == want)
-}
-
-/// Distinct variants of an arm, in arm order.
-fn distinct(arm: &Arm) -> Vec<&str> {
-    let mut seen: Vec<&str> = Vec::new();
-    for v in &arm.variants {
-        if !seen.contains(&v.as_str()) {
-            seen.push(v);
-        }
-    }
-    seen
 }
 
 /// Per-trial samples of every metric, keyed by (arm, variant, metric): what comparisons
@@ -441,7 +298,7 @@ fn measured<'a>(calls: &'a [CallRecord], arm: &Arm, variant: &str) -> Vec<&'a Ca
 pub fn trial_samples(arms: &[Arm], calls: &[CallRecord]) -> TrialSamples {
     let mut samples = TrialSamples::new();
     for arm in arms {
-        for variant in distinct(arm) {
+        for variant in arm.distinct_variants() {
             let ok: Vec<&CallRecord> = measured(calls, arm, variant)
                 .into_iter()
                 .filter(|c| c.ok)
@@ -462,7 +319,7 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
     let samples = trial_samples(&meta.arms, calls);
     let mut groups = Vec::new();
     for arm in &meta.arms {
-        for variant in distinct(arm) {
+        for variant in arm.distinct_variants() {
             let all = measured(calls, arm, variant);
             let ok: Vec<&CallRecord> = all.iter().copied().filter(|c| c.ok).collect();
             let mut failures_by_kind = BTreeMap::new();
@@ -535,11 +392,11 @@ fn compare_all(
     let mut rows = Vec::new();
     for metric in Metric::ALL {
         for arm in &meta.arms {
-            for variant in distinct(arm) {
+            for variant in arm.distinct_variants() {
                 if variant == meta.baseline {
                     continue;
                 }
-                let Some(base_arm) = counterpart(arm, variant, &meta.baseline, &meta.arms) else {
+                let Some(base_arm) = arm.counterpart(variant, &meta.baseline, &meta.arms) else {
                     continue;
                 };
                 let key = |a: &str, v: &str| (a.to_owned(), v.to_owned(), metric);
@@ -627,7 +484,8 @@ fn concurrency(
         let solo: Option<Vec<f64>> = arm.variants.iter().map(|v| wall(v)).collect();
         let solo_wall_sum_ms = solo.map(|w| w.iter().sum::<f64>());
         let speedup = solo_wall_sum_ms.map(|s| s / wall_ms);
-        let slowdown = distinct(arm)
+        let slowdown = arm
+            .distinct_variants()
             .into_iter()
             .map(|v| {
                 let (here, alone) = (group(&arm.name, v), group(v, v));
@@ -667,41 +525,6 @@ mod tests {
             name: variants.join("+"),
             variants: variants.iter().map(|v| v.to_string()).collect(),
         }
-    }
-
-    #[test]
-    fn counterpart_puts_the_baseline_in_the_variants_place() {
-        let arms = [
-            arm(&["baseline"]),
-            arm(&["fast"]),
-            arm(&["baseline", "baseline"]),
-            arm(&["fast", "fast"]),
-            arm(&["fast", "baseline"]),
-            arm(&["slow", "fast"]),
-        ];
-        let find = |a: &Arm, v: &str| counterpart(a, v, "baseline", &arms).map(|a| a.name.clone());
-        assert_eq!(find(&arms[1], "fast").as_deref(), Some("baseline"));
-        assert_eq!(find(&arms[3], "fast").as_deref(), Some("baseline+baseline"));
-        // A mixed arm with the baseline in it maps onto [baseline, baseline] as a multiset.
-        assert_eq!(find(&arms[4], "fast").as_deref(), Some("baseline+baseline"));
-        // [slow, fast] → [slow, baseline] is not in the scenario: no comparison.
-        assert_eq!(find(&arms[5], "fast"), None);
-    }
-
-    #[test]
-    fn metric_names_round_trip_and_directions() {
-        for m in Metric::ALL {
-            assert_eq!(m.name().parse::<Metric>(), Ok(m));
-            assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{m}\""));
-        }
-        assert!(
-            "decode"
-                .parse::<Metric>()
-                .unwrap_err()
-                .contains("decode_tps")
-        );
-        assert_eq!(Metric::DecodeTps.direction(), Direction::HigherIsBetter);
-        assert!(Metric::TtftMs.is_time() && !Metric::E2eTps.is_time());
     }
 
     fn call(trial: u32, arm: &str, variant: &str, decode_tps: f64, ttft_ms: f64) -> CallRecord {

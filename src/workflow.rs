@@ -6,16 +6,16 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::backend::{Backend, ChatRequest};
 use crate::ingest::DataSummary;
-use crate::metrics::{CallContext, CallRecord};
-use crate::metrics::{CallError, CallOutcome, ErrorKind, ServerTimers, StreamTimer};
+use crate::metrics::{
+    CallContext, CallError, CallOutcome, CallRecord, ErrorKind, StreamTimer, utc_timestamp,
+};
 use crate::plan::PlannedTrial;
-use crate::results::Event;
-use crate::scenario::{Scenario, Variant};
+use crate::results::{Event, PipelineResult};
+use crate::scenario::{Agent, Scenario, Variant};
 use tokio_util::sync::CancellationToken;
 
 /// What one pipeline needs besides the backend. Owned, so each pipeline can run as its
@@ -44,27 +44,6 @@ pub struct PipelineSpec {
     pub hard_stop: CancellationToken,
 }
 
-/// One pipeline's outcome, stored in its trial's record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PipelineResult {
-    /// Variant.
-    pub variant: String,
-    /// Position within the arm.
-    pub slot: u32,
-    /// Run number of the variant (names `agents/<variant>/run_<n>.md`).
-    pub run_number: u32,
-    /// Launch → last call finished, ms.
-    pub wall_ms: f64,
-    /// Calls made.
-    pub calls: u32,
-    /// Calls that failed.
-    pub failed_calls: u32,
-    /// Mean `decode_tps` over successful calls.
-    pub decode_tps_mean: Option<f64>,
-    /// Every call succeeded and every step ran.
-    pub ok: bool,
-}
-
 struct AgentOutput {
     name: String,
     persona: String,
@@ -84,6 +63,11 @@ pub async fn run_pipeline(
     let data_text = spec.data.render();
     let mut outputs: Vec<AgentOutput> = Vec::with_capacity(scenario.agents.len());
     let mut all_ok = true;
+    let caller = Caller {
+        spec: &spec,
+        backend,
+        events,
+    };
     for agent in &scenario.agents {
         let input = match &agent.consumes {
             None => Some(format!(
@@ -111,17 +95,9 @@ pub async fn run_pipeline(
             report: String::new(),
             records: Vec::with_capacity(2),
         };
-        let (analysis, ok) = call(
-            &spec,
-            backend,
-            events,
-            &agent.name,
-            "analysis",
-            &agent.persona,
-            &input,
-            &mut out.records,
-        )
-        .await;
+        let (analysis, ok) = caller
+            .call(agent, "analysis", &input, &mut out.records)
+            .await;
         all_ok &= ok;
         if ok {
             out.analysis = analysis;
@@ -129,17 +105,9 @@ pub async fn run_pipeline(
                 "Write a technical report with an executive summary, key findings and recommendations, based on this analysis:\n\n{}",
                 out.analysis
             );
-            let (report, ok) = call(
-                &spec,
-                backend,
-                events,
-                &agent.name,
-                "report",
-                &agent.persona,
-                &prompt,
-                &mut out.records,
-            )
-            .await;
+            let (report, ok) = caller
+                .call(agent, "report", &prompt, &mut out.records)
+                .await;
             all_ok &= ok;
             if ok {
                 out.report = report;
@@ -172,72 +140,67 @@ pub async fn run_pipeline(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn call(
-    spec: &PipelineSpec,
-    backend: &dyn Backend,
-    events: &mpsc::Sender<Event>,
-    agent: &str,
-    step: &str,
-    system: &str,
-    user: &str,
-    records: &mut Vec<CallRecord>,
-) -> (String, bool) {
-    let variant = &spec.variant;
-    let retries = spec.scenario.retries;
-    let mut attempts = 1u32;
-    let (started_at, outcome) = loop {
-        let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let mut waited = StreamTimer::start(0);
-        let outcome = tokio::select! {
-            outcome = backend.chat(ChatRequest {
-                model: &variant.model,
-                system,
-                user,
-                options: &variant.options,
-                keep_alive: variant.keep_alive.as_deref(),
-            }) => outcome,
-            _ = spec.hard_stop.cancelled() => {
-                waited.finish(std::time::Instant::now());
-                CallOutcome {
-                    timer: waited,
-                    server: ServerTimers::default(),
-                    text: String::new(),
-                    error: Some(CallError::new(
+/// What every call of one pipeline shares.
+struct Caller<'a> {
+    spec: &'a PipelineSpec,
+    backend: &'a dyn Backend,
+    events: &'a mpsc::Sender<Event>,
+}
+
+impl Caller<'_> {
+    /// One call of `agent` (its persona as the system prompt) at workflow `step`: retried
+    /// while its connection fails (as the scenario allows), recorded, and sent to the
+    /// collector. Returns the generated text and whether the call succeeded.
+    async fn call(
+        &self,
+        agent: &Agent,
+        step: &str,
+        user: &str,
+        records: &mut Vec<CallRecord>,
+    ) -> (String, bool) {
+        let spec = self.spec;
+        let variant = &spec.variant;
+        let retries = spec.scenario.retries;
+        let mut attempts = 1u32;
+        let (started_at, outcome) = loop {
+            let started_at = utc_timestamp();
+            let waited = StreamTimer::start(0);
+            let outcome = tokio::select! {
+                outcome = self.backend.chat(ChatRequest {
+                    model: &variant.model,
+                    system: &agent.persona,
+                    user,
+                    options: &variant.options,
+                    keep_alive: variant.keep_alive.as_deref(),
+                }) => outcome,
+                _ = spec.hard_stop.cancelled() => CallOutcome::failed(
+                    waited,
+                    CallError::new(
                         ErrorKind::Cancelled,
                         "the run was stopped while this call was in flight",
-                    )),
-                }
+                    ),
+                ),
+            };
+            // Only a connection that never reached the server is safe to retry.
+            let refused = outcome
+                .error
+                .as_ref()
+                .is_some_and(|e| e.kind == ErrorKind::Connect);
+            if !refused || attempts > retries.max || spec.hard_stop.is_cancelled() {
+                break (started_at, outcome);
             }
+            let wait_ms = retries.backoff_ms * 2f64.powi(attempts as i32 - 1);
+            tokio::time::sleep(std::time::Duration::from_secs_f64(wait_ms.max(0.0) / 1e3)).await;
+            attempts += 1;
         };
-        // Only a connection that never reached the server is safe to retry.
-        let refused = outcome
-            .error
-            .as_ref()
-            .is_some_and(|e| e.kind == ErrorKind::Connect);
-        if !refused || attempts > retries.max || spec.hard_stop.is_cancelled() {
-            break (started_at, outcome);
-        }
-        let wait_ms = retries.backoff_ms * 2f64.powi(attempts as i32 - 1);
-        tokio::time::sleep(std::time::Duration::from_secs_f64(wait_ms.max(0.0) / 1e3)).await;
-        attempts += 1;
-    };
-    let ctx = CallContext {
-        trial: spec.trial.trial,
-        round: spec.trial.round,
-        phase: spec.trial.phase,
-        arm: spec.trial.arm.clone(),
-        variant: variant.name.clone(),
-        slot: spec.slot,
-        agent: agent.to_owned(),
-        step: step.to_owned(),
-    };
-    let mut record = outcome.record(&ctx, spec.run_start, started_at);
-    record.attempts = attempts;
-    let ok = record.ok;
-    records.push(record.clone());
-    let _ = events.send(Event::Call(Box::new(record))).await;
-    (outcome.text, ok)
+        let ctx = CallContext::of(&spec.trial, &variant.name, spec.slot, &agent.name, step);
+        let mut record = outcome.record(&ctx, spec.run_start, started_at);
+        record.attempts = attempts;
+        let ok = record.ok;
+        records.push(record.clone());
+        let _ = self.events.send(Event::Call(Box::new(record))).await;
+        (outcome.text, ok)
+    }
 }
 
 /// Bullet or numbered items of a Markdown text, preferring those under a heading that

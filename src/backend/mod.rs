@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::metrics::{CallError, CallOutcome, ErrorKind, ServerTimers, StreamTimer};
-use crate::scenario::ModelOptions;
+use crate::metrics::{CallError, CallOutcome, ErrorKind};
+use crate::scenario::{ModelOptions, ResponseLimits};
 use lines::LineSplitter;
 
 /// Installs ring as the process's TLS crypto provider (reqwest is built without a default
@@ -70,74 +70,17 @@ pub trait Backend: Send + Sync {
     fn describe<'a>(&'a self, model: &'a str) -> BoxFuture<'a, ServerInfo>;
 }
 
-/// What a call has measured so far, filled by a [`LineParser`].
-pub struct Partial {
-    /// Client timing.
-    pub timer: StreamTimer,
-    /// Server counters.
-    pub server: ServerTimers,
-    /// Generated text.
-    pub text: String,
-    /// The first failure.
-    pub error: Option<CallError>,
-}
-
-impl Default for Partial {
-    fn default() -> Self {
-        Partial::new()
-    }
-}
-
-impl Partial {
-    /// Nothing measured yet; the clock starts now.
-    pub fn new() -> Partial {
-        Partial {
-            timer: StreamTimer::start(0),
-            server: ServerTimers::default(),
-            text: String::new(),
-            error: None,
-        }
-    }
-
-    fn into_outcome(self) -> CallOutcome {
-        CallOutcome {
-            timer: self.timer,
-            server: self.server,
-            text: self.text,
-            error: self.error,
-        }
-    }
-}
-
-/// Parses the lines of one streamed response, in order, into a [`Partial`]: one per API.
+/// Parses the lines of one streamed response, in order, into a [`CallOutcome`]: one per
+/// API.
 pub trait LineParser {
     /// Handles one line that arrived at `at`; a failure goes into `out.error`.
-    fn line(&mut self, line: &[u8], at: Instant, out: &mut Partial);
+    fn line(&mut self, line: &[u8], at: Instant, out: &mut CallOutcome);
     /// The response is complete (final chunk, `[DONE]`).
     fn done(&self) -> bool;
     /// The stream ended at `at` before [`LineParser::done`]: whether that still counts
     /// as complete (e.g. a server that omits `[DONE]` after its last choice).
     fn complete_at_eof(&self) -> bool {
         false
-    }
-}
-
-/// Per-call caps on a response, so a server that never stops cannot exhaust memory or
-/// the run: past either, the call ends as `response_too_long`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResponseLimits {
-    /// Bytes of response body.
-    pub max_bytes: u64,
-    /// Content chunks (tokens, for servers that stream one per chunk).
-    pub max_tokens: u64,
-}
-
-impl Default for ResponseLimits {
-    fn default() -> Self {
-        ResponseLimits {
-            max_bytes: 64 << 20,
-            max_tokens: 200_000,
-        }
     }
 }
 
@@ -153,10 +96,9 @@ pub(crate) async fn stream_call(
     timeout: Duration,
     limits: ResponseLimits,
 ) -> CallOutcome {
-    let mut out = Partial::new();
-    out.timer = StreamTimer::start(256);
+    let mut out = CallOutcome::start(256);
     let deadline = tokio::time::Instant::now() + timeout;
-    let timed_out = |out: &mut Partial| {
+    let timed_out = |out: &mut CallOutcome| {
         out.timer.finish(Instant::now());
         out.error = Some(CallError::new(
             ErrorKind::Timeout,
@@ -166,12 +108,12 @@ pub(crate) async fn stream_call(
     let mut response = match tokio::time::timeout_at(deadline, request.send()).await {
         Err(_) => {
             timed_out(&mut out);
-            return out.into_outcome();
+            return out;
         }
         Ok(Err(e)) => {
             out.timer.finish(Instant::now());
             out.error = Some(transport_error(&e, url));
-            return out.into_outcome();
+            return out;
         }
         Ok(Ok(r)) => r,
     };
@@ -190,7 +132,7 @@ pub(crate) async fn stream_call(
             ErrorKind::Http
         };
         out.error = Some(CallError::new(kind, format!("HTTP {status}: {message}")));
-        return out.into_outcome();
+        return out;
     }
     let mut splitter = LineSplitter::new();
     let mut received_bytes = 0u64;
@@ -272,7 +214,7 @@ pub(crate) async fn stream_call(
             }
         }
     }
-    out.into_outcome()
+    out
 }
 
 /// The `error` text of a JSON error body (`{"error": "…"}` or `{"error": {"message": …}}`),

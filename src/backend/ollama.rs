@@ -12,9 +12,9 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Backend, ChatRequest, LineParser, Partial, ServerInfo, root_cause};
-use crate::metrics::{CallError, CallOutcome, ErrorKind, ServerTimers, StreamTimer};
-use crate::scenario::OllamaApi;
+use super::{Backend, ChatRequest, LineParser, ServerInfo, root_cause};
+use crate::metrics::{CallError, CallOutcome, ErrorKind, ServerTimers};
+use crate::scenario::{OllamaApi, ResponseLimits};
 
 /// Client for one Ollama server.
 #[derive(Debug, Clone)]
@@ -23,7 +23,7 @@ pub struct OllamaClient {
     base_url: String,
     api: OllamaApi,
     timeout: Duration,
-    limits: super::ResponseLimits,
+    limits: ResponseLimits,
 }
 
 impl OllamaClient {
@@ -34,12 +34,12 @@ impl OllamaClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             api,
             timeout,
-            limits: super::ResponseLimits::default(),
+            limits: ResponseLimits::default(),
         })
     }
 
     /// Caps each response at `limits` instead of the defaults.
-    pub fn with_limits(mut self, limits: super::ResponseLimits) -> Self {
+    pub fn with_limits(mut self, limits: ResponseLimits) -> Self {
         self.limits = limits;
         self
     }
@@ -97,43 +97,31 @@ struct ChunkMessage<'a> {
     content: Option<Cow<'a, str>>,
 }
 
-/// Parses lines of one stream, in order.
+/// Parses the lines of one stream, in order (see [`LineParser`]).
 #[derive(Default)]
 pub struct ChunkParser {
-    /// The final chunk was seen.
-    pub done: bool,
-    /// The first failure seen.
-    pub error: Option<CallError>,
+    done: bool,
 }
 
-impl ChunkParser {
-    /// Handles one line that arrived at `at`. Returns false when the stream should stop
-    /// being read (final chunk, error, malformed line).
-    pub fn line(
-        &mut self,
-        line: &[u8],
-        at: Instant,
-        timer: &mut StreamTimer,
-        text: &mut String,
-        server: &mut ServerTimers,
-    ) -> bool {
+impl LineParser for ChunkParser {
+    fn line(&mut self, line: &[u8], at: Instant, out: &mut CallOutcome) {
         if line.iter().all(u8::is_ascii_whitespace) {
-            return true;
+            return;
         }
         let chunk: Chunk<'_> = match serde_json::from_slice(line) {
             Ok(c) => c,
             Err(e) => {
                 let shown = String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned();
-                self.error = Some(CallError::new(
+                out.error = Some(CallError::new(
                     ErrorKind::MalformedChunk,
                     format!("malformed chunk ({e}): {shown}"),
                 ));
-                return false;
+                return;
             }
         };
         if let Some(err) = chunk.error {
-            self.error = Some(CallError::new(ErrorKind::ServerError, err.into_owned()));
-            return false;
+            out.error = Some(CallError::new(ErrorKind::ServerError, err.into_owned()));
+            return;
         }
         let content = chunk
             .message
@@ -141,12 +129,12 @@ impl ChunkParser {
             .or(chunk.response)
             .unwrap_or_default();
         if !content.is_empty() {
-            timer.content(at);
-            text.push_str(&content);
+            out.timer.content(at);
+            out.text.push_str(&content);
         }
         if chunk.done {
             let ms = |ns: Option<u64>| ns.map(|v| v as f64 / 1e6);
-            *server = ServerTimers {
+            out.server = ServerTimers {
                 eval_count: chunk.eval_count,
                 output_count: None,
                 cached_prompt_count: None,
@@ -157,24 +145,6 @@ impl ChunkParser {
                 total_ms: ms(chunk.total_duration),
             };
             self.done = true;
-            return false;
-        }
-        true
-    }
-}
-
-impl LineParser for ChunkParser {
-    fn line(&mut self, line: &[u8], at: Instant, out: &mut Partial) {
-        ChunkParser::line(
-            self,
-            line,
-            at,
-            &mut out.timer,
-            &mut out.text,
-            &mut out.server,
-        );
-        if let Some(e) = self.error.take() {
-            out.error = Some(e);
         }
     }
 

@@ -23,8 +23,9 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Backend, ChatRequest, LineParser, Partial, ServerInfo, root_cause};
+use super::{Backend, ChatRequest, LineParser, ServerInfo, root_cause};
 use crate::metrics::{CallError, CallOutcome, ErrorKind};
+use crate::scenario::ResponseLimits;
 
 /// Client for one OpenAI-compatible server.
 #[derive(Clone)]
@@ -33,7 +34,7 @@ pub struct OpenAiClient {
     base_url: String,
     api_key: Option<String>,
     timeout: Duration,
-    limits: super::ResponseLimits,
+    limits: ResponseLimits,
 }
 
 impl std::fmt::Debug for OpenAiClient {
@@ -62,12 +63,12 @@ impl OpenAiClient {
             base_url: server_root(base_url).to_owned(),
             api_key: api_key.filter(|k| !k.is_empty()),
             timeout,
-            limits: super::ResponseLimits::default(),
+            limits: ResponseLimits::default(),
         })
     }
 
     /// Caps each response at `limits` instead of the defaults.
-    pub fn with_limits(mut self, limits: super::ResponseLimits) -> Self {
+    pub fn with_limits(mut self, limits: ResponseLimits) -> Self {
         self.limits = limits;
         self
     }
@@ -229,7 +230,7 @@ pub struct SseParser {
 }
 
 impl LineParser for SseParser {
-    fn line(&mut self, line: &[u8], at: Instant, out: &mut Partial) {
+    fn line(&mut self, line: &[u8], at: Instant, out: &mut CallOutcome) {
         let Some(data) = line.strip_prefix(b"data:") else {
             // Blank separators, `: comments`, `event:` and `id:` fields.
             return;

@@ -6,26 +6,9 @@
 //! - `e2e_ms:chimera@chimera+chimera<=baseline`: in the shared arm, no slower at all;
 //! - `decode_tps:chimera>=baseline+5%`: chimera must be at least 5% faster.
 
-use super::{Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate};
-use crate::summary::Metric;
+use crate::scenario::{Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate, Metric, percent};
 
 const EXAMPLE: &str = "e.g. `decode_tps:chimera>=baseline-5%` or `ttft_ms:chimera<=baseline+10%`";
-
-/// Parses a percentage like `5%`, `-5%`, `+2.5%` into a fraction (0.05, …).
-pub fn percent(text: &str) -> Result<f64, String> {
-    let number = text
-        .trim()
-        .strip_suffix('%')
-        .ok_or_else(|| format!("`{text}` is not a percentage like `5%`"))?;
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a percentage like `5%`"))?;
-    if !value.is_finite() || value.abs() >= 100.0 {
-        return Err(format!("`{text}` must lie between -100% and 100%"));
-    }
-    Ok(value / 100.0)
-}
 
 /// Parses one expression; the gate gets the default α and minimum trials.
 pub fn parse(expr: &str) -> Result<Gate, String> {

@@ -1,15 +1,13 @@
-//! `harness gate` and `harness compare` on results folders: read the records, evaluate,
-//! write `gate.md` and `gate.json` next to them.
+//! `harness gate` and `harness compare` on results folders: read the records and evaluate
+//! the gates (the `report` module writes `gate.md` and `gate.json`).
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::{
-    Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate, GateReport, across_runs, overall, within_run,
-};
-use crate::report::{Exporter, RunRecords, json::Json, load, markdown::Markdown};
-use crate::results::ResultsDir;
-use crate::summary::{Metric, failure_counts, trial_samples};
+use super::{GateReport, across_runs, overall, within_run};
+use crate::results::{RunRecords, load};
+use crate::scenario::{Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate, Metric};
+use crate::summary::{failure_counts, trial_samples};
 
 /// Tolerance of the gates `harness compare` makes up when none is given: 5%.
 pub const DEFAULT_COMPARE_TOLERANCE: f64 = 0.05;
@@ -85,15 +83,7 @@ fn check_names(gates: &[Gate], run: &RunRecords, across: bool) -> anyhow::Result
     Ok(())
 }
 
-fn write(dir: &Path, report: &GateReport) -> anyhow::Result<()> {
-    let out = ResultsDir::open(dir);
-    out.write_atomic("gate.json", &Json.render(report)?)?;
-    out.write_atomic("gate.md", &Markdown.render(report)?)?;
-    Ok(())
-}
-
-/// Evaluates the scenario's gates and the command-line ones within the run in `dir`, and
-/// writes `gate.md` and `gate.json` there.
+/// Evaluates the scenario's gates and the command-line ones within the run in `dir`.
 pub fn gate_dir(dir: &Path, options: &GateOptions) -> anyhow::Result<GateReport> {
     gate_records(dir, &load(dir)?, options)
 }
@@ -124,7 +114,6 @@ pub fn gate_records(
         differences: Vec::new(),
         gates: results,
     };
-    write(dir, &report)?;
     Ok(report)
 }
 
@@ -169,19 +158,15 @@ fn default_compare_gates(base: &RunRecords, new: &RunRecords) -> Vec<Gate> {
             if !base.meta.arms.iter().any(|a| a.name == arm.name) {
                 continue;
             }
-            let mut seen = BTreeSet::new();
-            for variant in arm.variants.iter().filter(|v| seen.insert(v.as_str())) {
+            for variant in arm.distinct_variants() {
                 let bound = Bound::for_metric(metric);
                 gates.push(Gate {
                     metric,
-                    variant: variant.clone(),
-                    arm: (arm.name != *variant).then(|| arm.name.clone()),
-                    baseline: variant.clone(),
+                    variant: variant.to_owned(),
+                    arm: (arm.name != variant).then(|| arm.name.clone()),
+                    baseline: variant.to_owned(),
                     bound,
-                    threshold: match bound {
-                        Bound::AtLeast => 1.0 - DEFAULT_COMPARE_TOLERANCE,
-                        Bound::AtMost => 1.0 + DEFAULT_COMPARE_TOLERANCE,
-                    },
+                    threshold: bound.threshold(DEFAULT_COMPARE_TOLERANCE),
                     alpha: DEFAULT_ALPHA,
                     min_trials: DEFAULT_MIN_TRIALS,
                 });
@@ -192,8 +177,7 @@ fn default_compare_gates(base: &RunRecords, new: &RunRecords) -> Vec<Gate> {
 }
 
 /// Compares the run in `new` against the run in `base`, variant by variant and arm by
-/// arm, and writes `gate.md` and `gate.json` into `new`. Refuses runs whose variants
-/// differ unless `force`.
+/// arm. Refuses runs whose variants differ unless `force`.
 pub fn compare_dirs(
     base: &Path,
     new: &Path,
@@ -242,6 +226,5 @@ pub fn compare_dirs(
         differences,
         gates: results,
     };
-    write(new, &report)?;
     Ok(report)
 }

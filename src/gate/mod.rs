@@ -19,96 +19,10 @@ pub mod files;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::Arm;
+use crate::scenario::{Arm, Bound, Gate, Metric, signed_percent};
 use crate::stats::compare::log_ratio;
 use crate::stats::{CONFIDENCE, RatioCi, Sample, holm};
-use crate::summary::{Direction, FailureCounts, Metric, TrialSamples, counterpart};
-
-/// α of a gate that does not set one.
-pub const DEFAULT_ALPHA: f64 = 0.05;
-/// Minimum trials per side of a gate that does not set one: below it a gate is
-/// INCONCLUSIVE, never PASS.
-pub const DEFAULT_MIN_TRIALS: usize = 5;
-
-/// Which side of the threshold is good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Bound {
-    /// `>=`: the ratio must not fall below the threshold (rates).
-    AtLeast,
-    /// `<=`: the ratio must not rise above the threshold (times).
-    AtMost,
-}
-
-impl Bound {
-    /// The bound a metric's direction implies.
-    pub fn for_metric(metric: Metric) -> Bound {
-        match metric.direction() {
-            Direction::HigherIsBetter => Bound::AtLeast,
-            Direction::LowerIsBetter => Bound::AtMost,
-        }
-    }
-
-    fn symbol(self) -> &'static str {
-        match self {
-            Bound::AtLeast => ">=",
-            Bound::AtMost => "<=",
-        }
-    }
-}
-
-/// One gate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Gate {
-    /// The metric bounded.
-    pub metric: Metric,
-    /// The variant judged.
-    pub variant: String,
-    /// Its arm; `None` for its solo arm (the arm named after it).
-    pub arm: Option<String>,
-    /// What it is judged against (within a run).
-    pub baseline: String,
-    /// Which side of the threshold is good.
-    pub bound: Bound,
-    /// τ: the ratio variant / baseline must stay on the good side of it.
-    pub threshold: f64,
-    /// Significance level of a FAIL (Holm-adjusted).
-    pub alpha: f64,
-    /// Fewer trials than this on either side: INCONCLUSIVE.
-    pub min_trials: usize,
-}
-
-impl Gate {
-    /// The arm the variant is judged in.
-    pub fn arm(&self) -> &str {
-        self.arm.as_deref().unwrap_or(&self.variant)
-    }
-
-    /// The tolerance as a signed percentage, e.g. `-5%` (empty when τ = 1).
-    pub fn tolerance(&self) -> String {
-        if (self.threshold - 1.0).abs() < 1e-12 {
-            return String::new();
-        }
-        signed_percent(self.threshold)
-    }
-
-    /// The gate as a command-line expression, e.g. `decode_tps:chimera>=baseline-5%`.
-    pub fn expression(&self) -> String {
-        let arm = self
-            .arm
-            .as_ref()
-            .map(|a| format!("@{a}"))
-            .unwrap_or_default();
-        format!(
-            "{}:{}{arm}{}{}{}",
-            self.metric,
-            self.variant,
-            self.bound.symbol(),
-            self.baseline,
-            self.tolerance()
-        )
-    }
-}
+use crate::summary::{FailureCounts, TrialSamples, holm_p_phrase};
 
 /// What a gate says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -259,12 +173,6 @@ pub fn evaluate<'a>(gates: &[Gate], lookup: impl Fn(&Gate) -> GateSamples<'a>) -
     results
 }
 
-/// A ratio as a signed change, e.g. 0.95 → `-5%`, 1.025 → `+2.5%`.
-fn signed_percent(ratio: f64) -> String {
-    let text = format!("{:+.3}", (ratio - 1.0) * 100.0);
-    format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
-}
-
 /// The verdict of one gate with its numbers in place, and why.
 fn judge(gate: &Gate, r: &GateResult) -> (GateVerdict, String) {
     let min = gate.min_trials;
@@ -294,11 +202,7 @@ fn judge(gate: &Gate, r: &GateResult) -> (GateVerdict, String) {
         gate.bound.symbol()
     );
     let interval = format!("CI [{:.3}, {:.3}]", ci.low, ci.high);
-    let p = match r.holm_p {
-        Some(p) if p < 0.001 => "Holm p < 0.001".to_owned(),
-        Some(p) => format!("Holm p = {p:.3}"),
-        None => "no p".to_owned(),
-    };
+    let p = holm_p_phrase(r.holm_p);
     let (good, bad) = match gate.bound {
         Bound::AtLeast => (ci.low >= tau, ci.high < tau),
         Bound::AtMost => (ci.high <= tau, ci.low > tau),
@@ -363,12 +267,14 @@ pub fn within_run(
         if !arm.variants.contains(&g.variant) {
             return Err(format!("arm `{}` has no `{}`", arm.name, g.variant));
         }
-        let base_arm = counterpart(arm, &g.variant, &g.baseline, arms).ok_or_else(|| {
-            format!(
-                "no arm with `{}` in place of `{}` in `{}` to compare against",
-                g.baseline, g.variant, arm.name
-            )
-        })?;
+        let base_arm = arm
+            .counterpart(&g.variant, &g.baseline, arms)
+            .ok_or_else(|| {
+                format!(
+                    "no arm with `{}` in place of `{}` in `{}` to compare against",
+                    g.baseline, g.variant, arm.name
+                )
+            })?;
         let get = |a: &str, v: &str| {
             samples
                 .get(&(a.to_owned(), v.to_owned(), g.metric))
@@ -390,7 +296,7 @@ pub fn within_run(
         let base_arm = arms
             .iter()
             .find(|a| a.name == g.arm())
-            .and_then(|a| counterpart(a, &g.variant, &g.baseline, arms));
+            .and_then(|a| a.counterpart(&g.variant, &g.baseline, arms));
         if let Some(base_arm) = base_arm {
             downgrade_if_failing(
                 r,

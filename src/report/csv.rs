@@ -4,8 +4,9 @@
 use serde::Serialize;
 
 use super::Exporter;
+use crate::scenario::{Direction, Metric};
 use crate::stats::mann_whitney::Method;
-use crate::summary::{Direction, Metric, Summary, Verdict};
+use crate::summary::{Summary, Verdict};
 
 /// Writes `comparisons.csv`.
 pub struct Csv;

@@ -42,6 +42,19 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// A column head as a paper sets it: the first word capitalized (`Ratio [95% CI]`),
+/// unless it is a one-letter symbol that keeps its case (`p (Holm)`, `g`, `δ`).
+pub fn head(header: &str) -> String {
+    let first_word = header.split_whitespace().next().unwrap_or_default();
+    let mut chars = header.chars();
+    match chars.next() {
+        Some(first) if first_word.chars().count() > 1 => {
+            first.to_uppercase().chain(chars).collect()
+        }
+        _ => header.to_owned(),
+    }
+}
+
 /// A grid as a booktabs tabular; significance marks become superscripts and significant
 /// cells are bold.
 pub fn tabular(grid: &Grid) -> String {
@@ -56,7 +69,7 @@ pub fn tabular(grid: &Grid) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\\begin{{tabular}}{{{spec}}}");
     out.push_str("\\toprule\n");
-    let header: Vec<String> = grid.header.iter().map(|h| escape(h)).collect();
+    let header: Vec<String> = grid.header.iter().map(|h| escape(&head(h))).collect();
     let _ = writeln!(out, "{} \\\\", header.join(" & "));
     out.push_str("\\midrule\n");
     for row in &grid.rows {
@@ -141,5 +154,14 @@ mod tests {
         assert_eq!(escape("{x}"), "\\{x\\}");
         assert_eq!(escape("-0.22"), "$-$0.22");
         assert_eq!(escape("baseline-2"), "baseline-2");
+    }
+
+    #[test]
+    fn heads_are_capitalized_but_symbols_keep_their_case() {
+        assert_eq!(head("ratio [95% CI]"), "Ratio [95% CI]");
+        assert_eq!(head("var. mean"), "Var. mean");
+        assert_eq!(head("p (Holm)"), "p (Holm)");
+        assert_eq!(head("g"), "g");
+        assert_eq!(head("δ"), "δ");
     }
 }

@@ -8,7 +8,8 @@ use super::{
     sentence_with_warning,
 };
 use crate::gate::GateReport;
-use crate::summary::{Direction, Metric, Summary};
+use crate::scenario::{Direction, Metric};
+use crate::summary::Summary;
 
 /// Writes `report.md`.
 pub struct Markdown;

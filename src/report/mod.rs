@@ -11,18 +11,13 @@ pub mod latex;
 pub mod markdown;
 pub mod terminal;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::Context;
-use serde::Deserialize;
-
-use crate::gate::{Gate, GateReport, GateVerdict};
-use crate::metrics::CallRecord;
-use crate::results::{ResultsDir, TrialRecord, read_jsonl};
-use crate::scenario::Arm;
+use crate::gate::{GateReport, GateVerdict};
+use crate::results::{ResultsDir, RunRecords, load};
+use crate::scenario::{Bound, Metric};
 use crate::stats::Descriptive;
-use crate::summary::{ComparisonRow, Metric, RunMeta, Summary, Verdict, summarize};
+use crate::summary::{ComparisonRow, Slowdown, Summary, Verdict, holm_p_phrase, summarize};
 
 /// One output format: a document in (a run's [`Summary`], or a [`GateReport`]), the
 /// bytes of the output out.
@@ -41,76 +36,6 @@ pub fn file_exporters() -> Vec<(&'static str, Box<dyn Exporter>)> {
     ]
 }
 
-/// The parts of `manifest.json` a report needs.
-#[derive(Debug, Deserialize)]
-struct RecordedManifest {
-    scenario: RecordedScenario,
-    simulated: bool,
-    trials_planned: usize,
-}
-
-#[derive(Debug, Deserialize)]
-struct RecordedScenario {
-    name: String,
-    seed: u64,
-    /// Folders written before scenarios named their baseline used the variant `baseline`.
-    #[serde(default = "default_baseline")]
-    baseline: String,
-    arms: Vec<Arm>,
-    #[serde(default)]
-    variants: BTreeMap<String, serde_json::Value>,
-    #[serde(default)]
-    gates: Vec<Gate>,
-}
-
-fn default_baseline() -> String {
-    "baseline".to_owned()
-}
-
-/// Everything a results folder holds that reports and gates are computed from.
-#[derive(Debug, Clone)]
-pub struct RunRecords {
-    /// Names, arms, baseline, seed.
-    pub meta: RunMeta,
-    /// The variants as the manifest recorded them (model, options, …), to tell whether
-    /// two runs are comparable.
-    pub variants: BTreeMap<String, serde_json::Value>,
-    /// The scenario's gates.
-    pub gates: Vec<Gate>,
-    /// `calls.jsonl`.
-    pub calls: Vec<CallRecord>,
-    /// `trials.jsonl`.
-    pub trials: Vec<TrialRecord>,
-}
-
-/// Reads a results folder: `manifest.json`, `calls.jsonl` and `trials.jsonl`.
-pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
-    let manifest_path = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&manifest_path).with_context(|| {
-        format!(
-            "cannot read {} (is this a harness results folder?)",
-            manifest_path.display()
-        )
-    })?;
-    let manifest: RecordedManifest = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a harness manifest", manifest_path.display()))?;
-    let meta = RunMeta {
-        scenario: manifest.scenario.name,
-        seed: manifest.scenario.seed,
-        baseline: manifest.scenario.baseline,
-        arms: manifest.scenario.arms,
-        simulated: manifest.simulated,
-        planned_trials: manifest.trials_planned,
-    };
-    Ok(RunRecords {
-        meta,
-        variants: manifest.scenario.variants,
-        gates: manifest.scenario.gates,
-        calls: read_jsonl(&dir.join("calls.jsonl"))?,
-        trials: read_jsonl(&dir.join("trials.jsonl"))?,
-    })
-}
-
 /// Recomputes the summary of the results folder `dir` from its records and writes every
 /// file format into it atomically.
 pub fn write(dir: &Path) -> anyhow::Result<Summary> {
@@ -125,6 +50,14 @@ pub fn write_records(dir: &Path, run: &RunRecords) -> anyhow::Result<Summary> {
         out.write_atomic(file_name, &exporter.render(&summary)?)?;
     }
     Ok(summary)
+}
+
+/// Writes a gate report into the results folder `dir` as `gate.json` and `gate.md`.
+pub fn write_gate(dir: &Path, report: &GateReport) -> anyhow::Result<()> {
+    let out = ResultsDir::open(dir);
+    out.write_atomic("gate.json", &json::Json.render(report)?)?;
+    out.write_atomic("gate.md", &markdown::Markdown.render(report)?)?;
+    Ok(())
 }
 
 /// How a cell lines up.
@@ -168,7 +101,9 @@ impl Cell {
     }
 }
 
-/// A table: what the columns are and what the cells say, before any syntax.
+/// A table: what the columns are and what the cells say, before any syntax. Headers are
+/// written as they read in running text (`ratio [95% CI]`, `p (Holm)`); a format that sets
+/// table heads in another case does so when it renders.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grid {
     /// Column headers.
@@ -245,6 +180,16 @@ pub fn mean_ci(d: &Descriptive) -> String {
     }
 }
 
+/// Hedges' g with two decimals.
+fn hedges_g(row: &ComparisonRow) -> String {
+    opt(row.stats.hedges_g, |g| format!("{g:.2}"))
+}
+
+/// Cliff's δ with two decimals.
+fn cliffs_delta(row: &ComparisonRow) -> String {
+    format!("{:.2}", row.stats.cliffs_delta)
+}
+
 /// The tone of a verdict.
 pub fn tone(verdict: Verdict) -> Tone {
     match verdict {
@@ -277,11 +222,7 @@ pub fn sentence(row: &ComparisonRow) -> String {
             row.variant, row.baseline, row.metric
         ),
         (verdict, Some(r)) => {
-            let p = match row.holm_p {
-                Some(p) if p < 0.001 => "Holm p < 0.001".to_owned(),
-                Some(p) => format!("Holm p = {p:.3}"),
-                None => "no p".to_owned(),
-            };
+            let p = holm_p_phrase(row.holm_p);
             let what = match verdict {
                 Verdict::NoSignificantDifference => "shows no significant difference from",
                 Verdict::Faster => "is faster than",
@@ -370,8 +311,8 @@ pub fn comparisons_grid(summary: &Summary, metric: Metric) -> Grid {
             p_value(row.stats.welch.map(|w| w.p)),
             p_value(row.holm_p),
             p_value(Some(row.stats.mann_whitney.p)),
-            opt(row.stats.hedges_g, |g| format!("{g:.2}")),
-            format!("{:.2}", row.stats.cliffs_delta),
+            hedges_g(row),
+            cliffs_delta(row),
             row.verdict.words().to_owned(),
         ]);
         mark_verdict(&mut grid, row, 4, 6, 10);
@@ -380,13 +321,7 @@ pub fn comparisons_grid(summary: &Summary, metric: Metric) -> Grid {
 }
 
 /// Tones the ratio and verdict cells of the last row and marks the Holm p.
-pub(crate) fn mark_verdict(
-    grid: &mut Grid,
-    row: &ComparisonRow,
-    ratio: usize,
-    holm: usize,
-    verdict: usize,
-) {
+fn mark_verdict(grid: &mut Grid, row: &ComparisonRow, ratio: usize, holm: usize, verdict: usize) {
     let t = tone(row.verdict);
     if let Some(cells) = grid.rows.last_mut() {
         cells[ratio].tone = t;
@@ -395,16 +330,17 @@ pub(crate) fn mark_verdict(
     }
 }
 
-/// One table of every comparison for a paper: per-trial means of baseline and variant,
-/// the ratio with its CI, Holm and Mann–Whitney p, and both effect sizes.
+/// Every comparison in one table: per-trial means of baseline and variant, the ratio with
+/// its CI (toned and marked by its verdict), Holm and Mann–Whitney p, and both effect
+/// sizes. The paper's table and the terminal's.
 pub fn paper_grid(summary: &Summary) -> Grid {
     let mut grid = Grid::new(&[
-        ("Metric", Align::Left),
-        ("Variant", Align::Left),
-        ("Arm", Align::Left),
-        ("Base mean", Align::Right),
-        ("Var. mean", Align::Right),
-        ("Ratio [95% CI]", Align::Right),
+        ("metric", Align::Left),
+        ("variant", Align::Left),
+        ("arm", Align::Left),
+        ("base mean", Align::Right),
+        ("var. mean", Align::Right),
+        ("ratio [95% CI]", Align::Right),
         ("p (Holm)", Align::Right),
         ("p (MW)", Align::Right),
         ("g", Align::Right),
@@ -420,8 +356,8 @@ pub fn paper_grid(summary: &Summary) -> Grid {
             ratio_ci(row),
             p_value(row.holm_p),
             p_value(Some(row.stats.mann_whitney.p)),
-            opt(row.stats.hedges_g, |g| format!("{g:.2}")),
-            format!("{:.2}", row.stats.cliffs_delta),
+            hedges_g(row),
+            cliffs_delta(row),
         ]);
         if let Some(cells) = grid.rows.last_mut() {
             cells[5].mark = stars(row.holm_p);
@@ -444,7 +380,7 @@ pub fn concurrency_grid(summary: &Summary) -> Grid {
         ("TTFT p50 ×", Align::Left),
     ]);
     for a in &summary.concurrency {
-        let per = |f: &dyn Fn(&crate::summary::Slowdown) -> Option<f64>| {
+        let per = |f: &dyn Fn(&Slowdown) -> Option<f64>| {
             a.slowdown
                 .iter()
                 .map(|s| format!("{} {}", s.variant, opt(f(s), |x| format!("{x:.2}"))))
@@ -478,8 +414,8 @@ pub fn gate_grid(report: &GateReport) -> Grid {
     ]);
     for g in &report.gates {
         let bound = match g.bound {
-            crate::gate::Bound::AtLeast => format!("≥ {:.3}", g.threshold),
-            crate::gate::Bound::AtMost => format!("≤ {:.3}", g.threshold),
+            Bound::AtLeast => format!("≥ {:.3}", g.threshold),
+            Bound::AtMost => format!("≤ {:.3}", g.threshold),
         };
         grid.push(vec![
             g.gate.clone(),

@@ -5,11 +5,11 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell as ComfyCell, CellAlignment, Color, ContentArrangement, Table};
 
-use super::{
-    Align, Exporter, Grid, Tone, concurrency_grid, gate_grid, mark_verdict, p_value, ratio_ci, sig4,
-};
+use super::{Align, Exporter, Grid, Tone, concurrency_grid, gate_grid, paper_grid};
 use crate::gate::GateReport;
-use crate::summary::{Metric, Summary};
+use crate::scenario::Metric;
+use crate::stats::Percentiles;
+use crate::summary::Summary;
 
 /// Renders grids with comfy-table; `color` turns tones into ANSI colours.
 pub struct Terminal {
@@ -62,9 +62,9 @@ impl Terminal {
 
         if !s.comparisons.is_empty() {
             out.push('\n');
-            out.push_str(&self.table(&comparisons_overview(s)));
+            out.push_str(&self.table(&paper_grid(s)));
             out.push_str(&format!(
-                "\nratio = variant / baseline, geometric means of per-trial values, 95% CI (Welch on logs); Holm p over all {} comparisons (* < 0.05, ** < 0.01, *** < 0.001); MW = Mann–Whitney; δ = Cliff's delta.\n",
+                "\nratio = variant / baseline, geometric means of per-trial values, 95% CI (Welch on logs), marked by its Holm p over all {} comparisons (* < 0.05, ** < 0.01, *** < 0.001); above 1 is faster for rates (tps), below 1 for times (ms); MW = Mann–Whitney; g = Hedges' g; δ = Cliff's delta.\n",
                 s.comparisons.len()
             ));
             for row in s
@@ -134,7 +134,7 @@ fn overview_grid(s: &Summary) -> Grid {
                 _ => format!("{:.1}", d.mean),
             })
             .unwrap_or_else(dash);
-        let pooled = |m: Metric, f: fn(&crate::stats::Percentiles) -> f64| {
+        let pooled = |m: Metric, f: fn(&Percentiles) -> f64| {
             g.pooled(m)
                 .map(|p| format!("{:.0}", f(p)))
                 .unwrap_or_else(dash)
@@ -154,43 +154,6 @@ fn overview_grid(s: &Summary) -> Grid {
             g.cold_calls.to_string(),
             format!("{}/{}", g.failed_calls, g.calls),
         ]);
-    }
-    grid
-}
-
-/// Every comparison, one line each.
-fn comparisons_overview(s: &Summary) -> Grid {
-    let mut grid = Grid::new(&[
-        ("metric", Align::Left),
-        ("variant", Align::Left),
-        ("arm", Align::Left),
-        ("variant mean", Align::Right),
-        ("baseline mean", Align::Right),
-        ("ratio [95% CI]", Align::Right),
-        ("Holm p", Align::Right),
-        ("MW p", Align::Right),
-        ("g", Align::Right),
-        ("δ", Align::Right),
-        ("verdict", Align::Left),
-    ]);
-    for row in &s.comparisons {
-        grid.push(vec![
-            row.metric.to_string(),
-            row.variant.clone(),
-            row.arm.clone(),
-            sig4(row.variant_mean),
-            sig4(row.baseline_mean),
-            ratio_ci(row),
-            p_value(row.holm_p),
-            p_value(Some(row.stats.mann_whitney.p)),
-            row.stats
-                .hedges_g
-                .map(|g| format!("{g:.2}"))
-                .unwrap_or_else(|| "–".to_owned()),
-            format!("{:.2}", row.stats.cliffs_delta),
-            row.verdict.words().to_owned(),
-        ]);
-        mark_verdict(&mut grid, row, 5, 6, 10);
     }
     grid
 }

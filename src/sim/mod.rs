@@ -18,7 +18,6 @@
 //! Generated text depends only on the seed, the model and the prompt ([`text`]). Nothing
 //! here pretends to be a real GPU: every output of a simulated run says so.
 
-pub mod fault;
 pub mod text;
 
 use std::convert::Infallible;
@@ -40,8 +39,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::rng::{Rng, hash_bytes, mix64};
-use crate::scenario::{ModelOptions, SimConfig};
-use fault::{Fault, FaultKind};
+use crate::scenario::{Fault, FaultKind, ModelOptions, SimConfig};
 
 /// Version string the simulator reports; it says what it is.
 pub const SIM_VERSION: &str = concat!("harness-sim-", env!("CARGO_PKG_VERSION"));

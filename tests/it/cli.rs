@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use harness::metrics::CallRecord;
 use harness::results::TrialRecord;
-use harness::summary::{Metric, Summary};
+use harness::scenario::Metric;
+use harness::summary::Summary;
 
 use crate::common::{harness, json, only_subdir, repo_root};
 

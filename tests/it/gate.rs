@@ -3,11 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use harness::gate::{Bound, Gate, GateReport, GateVerdict, evaluate};
+use harness::gate::{GateReport, GateVerdict, evaluate};
 use harness::rng::Rng;
+use harness::scenario::Metric;
+use harness::scenario::{Bound, Gate};
 use harness::scenario::{ModelOptions, SimConfig};
 use harness::stats::Sample;
-use harness::summary::Metric;
 
 use crate::common::{harness, json, only_subdir, repo_root};
 
@@ -320,7 +321,7 @@ gates:
 #[test]
 fn gate_markdown_snapshot() {
     use harness::report::{Exporter, markdown::Markdown};
-    let run = harness::report::load(&repo_root().join("tests/data/results-fixture")).unwrap();
+    let run = harness::results::load(&repo_root().join("tests/data/results-fixture")).unwrap();
     let samples = harness::summary::trial_samples(&run.meta.arms, &run.calls);
     let gates: Vec<Gate> = [
         "decode_tps:fast>=baseline-5%",

@@ -8,7 +8,8 @@ use std::path::Path;
 use harness::gate::GateReport;
 use harness::metrics::CallRecord;
 use harness::plan::Phase;
-use harness::summary::{Metric, Summary};
+use harness::scenario::Metric;
+use harness::summary::Summary;
 
 use crate::common::{harness, json, only_subdir, repo_root};
 

@@ -2,8 +2,9 @@
 //! comparisons say about simulator runs whose truth is known.
 
 use harness::report::{Exporter, csv::Csv, latex::Latex, markdown::Markdown};
+use harness::scenario::Metric;
 use harness::scenario::{ModelOptions, SimConfig};
-use harness::summary::{Metric, Summary, Verdict};
+use harness::summary::{Summary, Verdict};
 
 use crate::common::{harness, json, only_subdir, repo_root};
 
@@ -11,7 +12,7 @@ use crate::common::{harness, json, only_subdir, repo_root};
 /// reads): arms `[baseline]`, `[fast]`, `[baseline, baseline]`, `[fast, fast]`, 4 trials.
 fn fixture() -> Summary {
     let dir = repo_root().join("tests/data/results-fixture");
-    let run = harness::report::load(&dir).expect("fixture loads");
+    let run = harness::results::load(&dir).expect("fixture loads");
     harness::summary::summarize(&run.meta, &run.calls, &run.trials)
 }
 

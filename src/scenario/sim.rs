@@ -1,11 +1,68 @@
-//! Faults the simulator can inject, so tests and CI pipelines can script what a real GPU
-//! server does on a bad night.
+//! Parameters of the built-in simulator's model of a GPU server, and the faults it can
+//! inject, so tests and CI pipelines can script what a real GPU server does on a bad night.
 //!
 //! A fault applies to chosen generation requests, counted from 0 in arrival order: the
 //! scenario's `sim.faults` lists them (`requests: [3, 8]` or `every: 5`), or a request
-//! carries the header `x-harness-fault: KIND[;after_chunks=N][;down_ms=N]`.
+//! carries the header `x-harness-fault: KIND[;after_chunks=N][;down_ms=N]`. The simulator
+//! (the `sim` module) carries them out.
 
 use serde::{Deserialize, Serialize};
+
+/// Parameters of the built-in simulator's model of a GPU server. Every field has a
+/// default that resembles one data-centre GPU serving a 4B model with Ollama.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimConfig {
+    /// Requests decoded at once (Ollama's `OLLAMA_NUM_PARALLEL`); more wait in a queue.
+    pub parallel: u32,
+    /// Decode rate of one stream with every layer on the GPU and a 2048-token context.
+    pub decode_tps: f64,
+    /// Decode rate with every layer on the CPU.
+    pub cpu_decode_tps: f64,
+    /// Prompt processing rate with every layer on the GPU.
+    pub prefill_tps: f64,
+    /// Number of layers of the simulated model (`num_gpu` at or above this is full offload).
+    pub layers: u32,
+    /// Context the server allocates when a request sets no `num_ctx`.
+    pub default_num_ctx: u32,
+    /// Time to load the model into memory when it or its `num_ctx`/`num_gpu` changes.
+    pub load_ms: f64,
+    /// Relative decode cost of each 1024 tokens of allocated context.
+    pub ctx_cost_per_1k: f64,
+    /// Relative per-stream slowdown for each additional stream decoding at once.
+    pub batch_penalty: f64,
+    /// Median number of tokens in a response.
+    pub median_output_tokens: u32,
+    /// Standard deviation of the log of each token's time (lognormal jitter).
+    pub jitter_sigma: f64,
+    /// Standard deviation of the log of each call's decode rate (call-to-call drift).
+    pub call_sigma: f64,
+    /// Seed of the simulator's own randomness.
+    pub seed: u64,
+    /// Faults to inject (see [`Fault`]); none by default.
+    pub faults: Vec<Fault>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            parallel: 1,
+            decode_tps: 240.0,
+            cpu_decode_tps: 18.0,
+            prefill_tps: 6000.0,
+            layers: 34,
+            default_num_ctx: 4096,
+            load_ms: 200.0,
+            ctx_cost_per_1k: 0.05,
+            batch_penalty: 0.35,
+            median_output_tokens: 48,
+            jitter_sigma: 0.15,
+            call_sigma: 0.04,
+            seed: 7,
+            faults: Vec::new(),
+        }
+    }
+}
 
 /// What goes wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,509 @@
+//! The checker: raw layer in, validated [`Scenario`] out, with every semantic problem
+//! (ranges, names, references between sections, options a backend cannot send) reported
+//! at its line and column.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::Spanned;
+
+use super::raw::{RawAgent, RawOptions, RawScenario, RawServer, RawVariant};
+use super::{
+    Agent, Arm, BackendKind, DEFAULT_API_KEY_ENV, DEFAULT_OLLAMA_URL, DEFAULT_OPENAI_URL,
+    ModelOptions, Problem, ResponseLimits, Scenario, ServerConfig, Variant, Workload, is_safe_name,
+    normalize_ollama_host,
+};
+
+/// Options `server.ignore_options` may name.
+pub(super) const IGNORABLE: [&str; 3] = ["num_ctx", "num_gpu", "keep_alive"];
+
+/// How to run anyway, added to every "cannot send" message.
+pub(super) const IGNORE_HINT: &str = "list it in `server.ignore_options` to run without it";
+
+/// Ollama options an OpenAI-compatible API cannot carry per request, and why.
+pub(super) const NOT_PER_REQUEST: [(&str, &str); 2] = [
+    (
+        "num_ctx",
+        "the context size is set when the server starts (llama-server -c, vllm --max-model-len)",
+    ),
+    (
+        "num_gpu",
+        "GPU offload is set when the server starts (llama-server -ngl)",
+    ),
+];
+
+/// Why the openai backend cannot send a variant's `key` (`num_ctx`, `num_gpu` or
+/// `keep_alive`), and how to run anyway.
+fn openai_refusal(key: &str) -> String {
+    match NOT_PER_REQUEST.iter().find(|(k, _)| *k == key) {
+        Some((_, why)) => {
+            format!("the openai backend cannot send `{key}` per request: {why}; {IGNORE_HINT}")
+        }
+        None => format!("`{key}` is Ollama's; the openai backend cannot send it: {IGNORE_HINT}"),
+    }
+}
+
+impl Scenario {
+    /// Options the scenario's backend cannot send, for a backend chosen after parsing
+    /// (`--backend`); parsing reports them with their lines already.
+    pub fn check_backend(&self) -> Result<(), String> {
+        if self.server.backend != BackendKind::Openai {
+            return Ok(());
+        }
+        let ignored = |key: &str| self.server.ignore_options.iter().any(|i| i == key);
+        let mut problems = Vec::new();
+        for (name, v) in &self.variants {
+            let set = [
+                ("num_ctx", v.options.num_ctx.is_some()),
+                ("num_gpu", v.options.num_gpu.is_some()),
+                ("keep_alive", v.keep_alive.is_some()),
+            ];
+            for (key, _) in set.into_iter().filter(|&(key, set)| set && !ignored(key)) {
+                problems.push(format!("variant `{name}`: {}", openai_refusal(key)));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+}
+
+/// Validates a raw scenario into a [`Scenario`], collecting every problem with where it is.
+#[derive(Default)]
+pub(super) struct Checker {
+    pub(super) problems: Vec<Problem>,
+}
+
+impl Checker {
+    pub(super) fn report<T>(&mut self, at: &Spanned<T>, field: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            line: Some(at.referenced.line()),
+            column: Some(at.referenced.column()),
+            field: field.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// Checks `lo <= value <= hi` and reports otherwise.
+    pub(super) fn range<T: PartialOrd + fmt::Display + Copy>(
+        &mut self,
+        at: &Spanned<T>,
+        field: &str,
+        lo: T,
+        hi: T,
+    ) -> T {
+        if !(at.value >= lo && at.value <= hi) {
+            self.report(
+                at,
+                field,
+                format!("{} is out of range (must be {lo} to {hi})", at.value),
+            );
+        }
+        at.value
+    }
+
+    /// Reports `name` at `at` unless `variants` has it; true when it does.
+    pub(super) fn known_variant<T>(
+        &mut self,
+        at: &Spanned<T>,
+        field: &str,
+        name: &str,
+        variants: &BTreeMap<String, Variant>,
+    ) -> bool {
+        if variants.contains_key(name) {
+            return true;
+        }
+        let known: Vec<&str> = variants.keys().map(String::as_str).collect();
+        self.report(
+            at,
+            field,
+            format!("unknown variant `{name}` (variants: {})", known.join(", ")),
+        );
+        false
+    }
+
+    fn safe_name(&mut self, at: &Spanned<String>, field: &str) {
+        if !is_safe_name(&at.value) {
+            self.report(
+                at,
+                field,
+                format!(
+                    "`{}` must be 1-64 characters of letters, digits, '-', '_' or '.', not starting with '.'",
+                    at.value
+                ),
+            );
+        }
+    }
+
+    pub(super) fn scenario(
+        &mut self,
+        raw: RawScenario,
+        base_dir: &Path,
+        host: Option<&str>,
+    ) -> Scenario {
+        self.safe_name(&raw.name, "name");
+        let server = self.server(raw.server, host);
+        let model = raw.model.value.clone();
+        if model.trim().is_empty() {
+            self.report(&raw.model, "model", "must not be empty");
+        }
+        let data_dir = {
+            let p = PathBuf::from(&raw.workload.data_dir.value);
+            let p = if p.is_absolute() { p } else { base_dir.join(p) };
+            if let Err(e) = std::fs::read_dir(&p) {
+                self.report(
+                    &raw.workload.data_dir,
+                    "workload.data_dir",
+                    format!("{} is not a readable directory ({e})", p.display()),
+                );
+            }
+            p
+        };
+        let agents = self.agents(&raw.agents);
+        let variants = self.variants(&raw.variants, &model);
+        if server.backend == BackendKind::Openai {
+            self.openai_options(&raw.variants, &server.ignore_options);
+        }
+        let baseline = self.baseline(raw.baseline.as_ref(), &raw.variants, &variants);
+        let arms = self.arms(&raw.arms, &variants);
+        let gates = raw
+            .gates
+            .as_ref()
+            .map(|g| self.gates(g, &variants, &arms, &baseline))
+            .unwrap_or_default();
+        let trials = self.range(&raw.trials, "trials", 1, 10_000);
+        let warmup = raw
+            .warmup
+            .as_ref()
+            .map(|w| self.range(w, "warmup", 0, 1_000))
+            .unwrap_or(1);
+        Scenario {
+            name: raw.name.value,
+            description: raw.description,
+            seed: raw.seed.unwrap_or(0),
+            server,
+            sim: raw.sim.unwrap_or_default(),
+            model,
+            workload: Workload {
+                kind: raw.workload.kind,
+                data_dir,
+            },
+            agents,
+            variants,
+            baseline,
+            arms,
+            trials,
+            warmup,
+            order: raw.order.unwrap_or_default(),
+            prime_on_switch: raw.prime_on_switch.unwrap_or(true),
+            gates,
+            retries: raw.retries.unwrap_or_default(),
+            stop_grace_s: raw
+                .stop_grace_s
+                .as_ref()
+                .map_or(30.0, |g| self.range(g, "stop_grace_s", 0.0, 86_400.0)),
+        }
+    }
+
+    fn server(&mut self, raw: Option<RawServer>, host: Option<&str>) -> ServerConfig {
+        let raw = raw.unwrap_or_default();
+        let backend = raw.backend.unwrap_or(BackendKind::Ollama);
+        let url = match &raw.url {
+            Some(u) => {
+                if !(u.value.starts_with("http://") || u.value.starts_with("https://")) {
+                    self.report(u, "server.url", "must start with http:// or https://");
+                }
+                u.value.clone()
+            }
+            None if backend == BackendKind::Openai => DEFAULT_OPENAI_URL.to_owned(),
+            None => host
+                .map(normalize_ollama_host)
+                .unwrap_or_else(|| DEFAULT_OLLAMA_URL.to_owned()),
+        };
+        let api_key_env = match &raw.api_key_env {
+            Some(e) => {
+                let ok = !e.value.is_empty()
+                    && e.value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !ok {
+                    self.report(
+                        e,
+                        "server.api_key_env",
+                        "must name an environment variable (letters, digits, `_`), not hold the key itself",
+                    );
+                }
+                e.value.clone()
+            }
+            None => DEFAULT_API_KEY_ENV.to_owned(),
+        };
+        let timeout_s = raw
+            .timeout_s
+            .as_ref()
+            .map(|t| self.range(t, "server.timeout_s", 0.001, 86_400.0))
+            .unwrap_or(300.0);
+        let mut ignore_options = Vec::new();
+        for o in raw.ignore_options.iter().flat_map(|l| &l.value) {
+            if IGNORABLE.contains(&o.value.as_str()) {
+                ignore_options.push(o.value.clone());
+            } else {
+                self.report(
+                    o,
+                    "server.ignore_options",
+                    format!(
+                        "`{}` cannot be ignored (only {})",
+                        o.value,
+                        IGNORABLE.join(", ")
+                    ),
+                );
+            }
+        }
+        let defaults = ResponseLimits::default();
+        ServerConfig {
+            backend,
+            url: url.trim_end_matches('/').to_owned(),
+            api: raw.api.unwrap_or_default(),
+            timeout_s,
+            api_key_env,
+            ignore_options,
+            max_response_bytes: raw
+                .max_response_bytes
+                .as_ref()
+                .map_or(defaults.max_bytes, |b| {
+                    self.range(b, "server.max_response_bytes", 1024, 1 << 34)
+                }),
+            max_response_tokens: raw
+                .max_response_tokens
+                .as_ref()
+                .map_or(defaults.max_tokens, |t| {
+                    self.range(t, "server.max_response_tokens", 1, 100_000_000)
+                }),
+        }
+    }
+
+    fn agents(&mut self, raw: &Spanned<BTreeMap<String, RawAgent>>) -> Vec<Agent> {
+        if raw.value.is_empty() {
+            self.report(raw, "agents", "at least one agent is needed");
+        }
+        for (name, agent) in &raw.value {
+            let field = format!("agents.{name}");
+            if !is_safe_name(name) {
+                self.report(&agent.persona, &field, "agent name is not a safe file name");
+            }
+            if agent.persona.value.trim().is_empty() {
+                self.report(
+                    &agent.persona,
+                    &format!("{field}.persona"),
+                    "must not be empty",
+                );
+            }
+            if let Some(c) = &agent.consumes {
+                if !raw.value.contains_key(&c.value) {
+                    self.report(
+                        c,
+                        &format!("{field}.consumes"),
+                        format!("no agent named `{}`", c.value),
+                    );
+                } else if &c.value == name {
+                    self.report(
+                        c,
+                        &format!("{field}.consumes"),
+                        "an agent cannot consume itself",
+                    );
+                }
+            }
+        }
+        // Pipeline order: producers before consumers. A cycle leaves agents unplaced.
+        let mut ordered: Vec<Agent> = Vec::new();
+        while ordered.len() < raw.value.len() {
+            let before = ordered.len();
+            for (name, agent) in &raw.value {
+                let placed = |n: &str| ordered.iter().any(|a| a.name == n);
+                if placed(name) {
+                    continue;
+                }
+                let ready = agent.consumes.as_ref().is_none_or(|c| placed(&c.value));
+                if ready {
+                    ordered.push(Agent {
+                        name: name.clone(),
+                        persona: agent.persona.value.trim_end().to_owned(),
+                        consumes: agent.consumes.as_ref().map(|c| c.value.clone()),
+                    });
+                }
+            }
+            if ordered.len() == before {
+                if let Some((name, agent)) = raw
+                    .value
+                    .iter()
+                    .find(|(n, _)| !ordered.iter().any(|a| &a.name == *n))
+                {
+                    if let Some(c) = &agent.consumes {
+                        if raw.value.contains_key(&c.value) && &c.value != name {
+                            self.report(
+                                c,
+                                &format!("agents.{name}.consumes"),
+                                "agents consume each other in a cycle",
+                            );
+                        }
+                    }
+                }
+                break;
+            }
+        }
+        ordered
+    }
+
+    fn variants(
+        &mut self,
+        raw: &Spanned<BTreeMap<String, RawVariant>>,
+        model: &str,
+    ) -> BTreeMap<String, Variant> {
+        if raw.value.is_empty() {
+            self.report(raw, "variants", "at least one variant is needed");
+        }
+        let mut out = BTreeMap::new();
+        for (name, v) in &raw.value {
+            if !is_safe_name(name) {
+                self.report(
+                    raw,
+                    &format!("variants.{name}"),
+                    "variant name is not a safe file name",
+                );
+            }
+            let options = v
+                .options
+                .as_ref()
+                .map(|o| self.options(o, &format!("variants.{name}.options")))
+                .unwrap_or_default();
+            out.insert(
+                name.clone(),
+                Variant {
+                    name: name.clone(),
+                    description: v.description.clone(),
+                    model: v.model.clone().unwrap_or_else(|| model.to_owned()),
+                    options,
+                    keep_alive: v.keep_alive.clone(),
+                },
+            );
+        }
+        out
+    }
+
+    fn options(&mut self, raw: &RawOptions, prefix: &str) -> ModelOptions {
+        let f = |name: &str| format!("{prefix}.{name}");
+        ModelOptions {
+            num_gpu: raw
+                .num_gpu
+                .as_ref()
+                .map(|v| self.range(v, &f("num_gpu"), 0, 100_000) as u32),
+            num_ctx: raw
+                .num_ctx
+                .as_ref()
+                .map(|v| self.range(v, &f("num_ctx"), 1, 10_000_000) as u32),
+            temperature: raw
+                .temperature
+                .as_ref()
+                .map(|v| self.range(v, &f("temperature"), 0.0, 100.0)),
+            top_p: raw
+                .top_p
+                .as_ref()
+                .map(|v| self.range(v, &f("top_p"), 0.0, 1.0)),
+            top_k: raw
+                .top_k
+                .as_ref()
+                .map(|v| self.range(v, &f("top_k"), 0, 1_000_000) as u32),
+            repeat_penalty: raw
+                .repeat_penalty
+                .as_ref()
+                .map(|v| self.range(v, &f("repeat_penalty"), 0.0, 100.0)),
+            seed: raw.seed,
+            num_predict: raw
+                .num_predict
+                .as_ref()
+                .map(|v| self.range(v, &f("num_predict"), -2, 10_000_000)),
+        }
+    }
+
+    /// Reports options an OpenAI-compatible API cannot carry per request.
+    fn openai_options(&mut self, raw: &Spanned<BTreeMap<String, RawVariant>>, ignored: &[String]) {
+        let refused = |key: &str| !ignored.iter().any(|i| i == key);
+        for (name, v) in &raw.value {
+            if v.keep_alive.is_some() && refused("keep_alive") {
+                // `keep_alive` has no span of its own: point at the variants.
+                let field = format!("variants.{name}.keep_alive");
+                self.report(raw, &field, openai_refusal("keep_alive"));
+            }
+            let Some(o) = &v.options else { continue };
+            for (key, value) in [("num_ctx", &o.num_ctx), ("num_gpu", &o.num_gpu)] {
+                if let (Some(at), true) = (value, refused(key)) {
+                    let field = format!("variants.{name}.options.{key}");
+                    self.report(at, &field, openai_refusal(key));
+                }
+            }
+        }
+    }
+
+    fn baseline(
+        &mut self,
+        named: Option<&Spanned<String>>,
+        raw_variants: &Spanned<BTreeMap<String, RawVariant>>,
+        variants: &BTreeMap<String, Variant>,
+    ) -> String {
+        if let Some(b) = named {
+            self.known_variant(b, "baseline", &b.value, variants);
+            return b.value.clone();
+        }
+        if variants.contains_key("baseline") {
+            return "baseline".to_owned();
+        }
+        if variants.len() > 1 {
+            self.report(
+                raw_variants,
+                "baseline",
+                "no variant is called `baseline`: name the one the others are compared against with `baseline: <variant>`",
+            );
+        }
+        variants.keys().next().cloned().unwrap_or_default()
+    }
+
+    fn arms(
+        &mut self,
+        raw: &Spanned<Vec<Spanned<Vec<Spanned<String>>>>>,
+        variants: &BTreeMap<String, Variant>,
+    ) -> Vec<Arm> {
+        if raw.value.is_empty() {
+            self.report(raw, "arms", "at least one arm is needed");
+        }
+        let mut arms: Vec<Arm> = Vec::new();
+        for (i, arm) in raw.value.iter().enumerate() {
+            if arm.value.is_empty() {
+                self.report(
+                    arm,
+                    &format!("arms[{i}]"),
+                    "an arm needs at least one variant",
+                );
+                continue;
+            }
+            for (j, v) in arm.value.iter().enumerate() {
+                self.known_variant(v, &format!("arms[{i}][{j}]"), &v.value, variants);
+            }
+            let names: Vec<String> = arm.value.iter().map(|v| v.value.clone()).collect();
+            let name = names.join("+");
+            if arms.iter().any(|a| a.name == name) {
+                self.report(
+                    arm,
+                    &format!("arms[{i}]"),
+                    format!("arm `{name}` is listed twice"),
+                );
+            }
+            arms.push(Arm {
+                name,
+                variants: names,
+            });
+        }
+        arms
+    }
+}

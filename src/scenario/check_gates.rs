@@ -1,0 +1,116 @@
+//! The checker's part for `gates:`: each gate's metric, variants, arm and tolerance, with
+//! the arm checked to have a counterpart to compare against.
+
+use std::collections::BTreeMap;
+
+use serde_saphyr::Spanned;
+
+use super::check::Checker;
+use super::gate::percent;
+use super::raw::{GoodDirection, RawGate, RawTolerance};
+use super::{Arm, Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate, Metric, Variant};
+
+impl Checker {
+    pub(super) fn gates(
+        &mut self,
+        raw: &Spanned<Vec<Spanned<RawGate>>>,
+        variants: &BTreeMap<String, Variant>,
+        arms: &[Arm],
+        default_baseline: &str,
+    ) -> Vec<Gate> {
+        let mut gates = Vec::new();
+        for (i, g) in raw.value.iter().enumerate() {
+            let at = |f: &str| format!("gates[{i}].{f}");
+            let g = &g.value;
+            let problems = self.problems.len();
+            let metric = match g.metric.value.parse::<Metric>() {
+                Ok(m) => m,
+                Err(e) => {
+                    self.report(&g.metric, &at("metric"), e);
+                    Metric::DecodeTps
+                }
+            };
+            let known_variant =
+                self.known_variant(&g.variant, &at("variant"), &g.variant.value, variants);
+            let baseline = match &g.baseline {
+                Some(b) => {
+                    self.known_variant(b, &at("baseline"), &b.value, variants);
+                    b.value.clone()
+                }
+                None => default_baseline.to_owned(),
+            };
+            let arm_name = g.arm.as_ref().map_or(&g.variant.value, |a| &a.value);
+            let at_arm: &Spanned<String> = g.arm.as_ref().unwrap_or(&g.variant);
+            match arms.iter().find(|a| &a.name == arm_name) {
+                // An unknown variant is already reported; its arm would only repeat it.
+                _ if !known_variant => {}
+                None => self.report(
+                    at_arm,
+                    &at("arm"),
+                    format!(
+                        "no arm `{arm_name}` (a gate without `arm` uses the variant's solo arm)"
+                    ),
+                ),
+                Some(arm) if !arm.variants.contains(&g.variant.value) => self.report(
+                    at_arm,
+                    &at("arm"),
+                    format!("arm `{arm_name}` does not run `{}`", g.variant.value),
+                ),
+                Some(arm) => {
+                    if arm.counterpart(&g.variant.value, &baseline, arms).is_none() {
+                        self.report(
+                            at_arm,
+                            &at("arm"),
+                            format!(
+                                "no arm runs `{baseline}` in place of `{}` in `{arm_name}`, so there is nothing to compare against",
+                                g.variant.value
+                            ),
+                        );
+                    }
+                }
+            }
+            let tolerance = match &g.tolerance {
+                None => 0.0,
+                Some(t) => {
+                    let parsed = match &t.value {
+                        RawTolerance::Text(text) => percent(text),
+                        RawTolerance::Fraction(f) if f.abs() < 1.0 => Ok(*f),
+                        RawTolerance::Fraction(f) => Err(format!(
+                            "{f} is not a fraction below 1: write a percentage like `5%`, or `0.05`"
+                        )),
+                    };
+                    parsed.unwrap_or_else(|e| {
+                        self.report(t, &at("tolerance"), e);
+                        0.0
+                    })
+                }
+            };
+            let bound = match g.direction {
+                None => Bound::for_metric(metric),
+                Some(GoodDirection::Higher) => Bound::AtLeast,
+                Some(GoodDirection::Lower) => Bound::AtMost,
+            };
+            let alpha = g
+                .alpha
+                .as_ref()
+                .map_or(DEFAULT_ALPHA, |a| self.range(a, &at("alpha"), 1e-6, 0.5));
+            let min_trials = g.min_trials.as_ref().map_or(DEFAULT_MIN_TRIALS, |m| {
+                self.range(m, &at("min_trials"), 2, 10_000) as usize
+            });
+            if self.problems.len() > problems {
+                continue;
+            }
+            gates.push(Gate {
+                metric,
+                variant: g.variant.value.clone(),
+                arm: g.arm.as_ref().map(|a| a.value.clone()),
+                baseline,
+                bound,
+                threshold: bound.threshold(tolerance),
+                alpha,
+                min_trials,
+            });
+        }
+        gates
+    }
+}

@@ -1,0 +1,117 @@
+//! The metrics harness compares, and which way is good for each: the vocabulary that
+//! scenarios (gates), summaries, gates and reports share.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A per-call measurement harness summarizes and compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Server decode rate, `eval_count / eval_duration`.
+    DecodeTps,
+    /// Output tokens per client end-to-end second.
+    E2eTps,
+    /// Time to first token, client clock.
+    TtftMs,
+    /// End-to-end call time, client clock.
+    E2eMs,
+    /// Time per output token after the first.
+    TpotMs,
+}
+
+/// Which way is good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Rates: more is faster.
+    HigherIsBetter,
+    /// Times: less is faster.
+    LowerIsBetter,
+}
+
+impl Metric {
+    /// Every metric, in report order.
+    pub const ALL: [Metric; 5] = [
+        Metric::DecodeTps,
+        Metric::E2eTps,
+        Metric::TtftMs,
+        Metric::E2eMs,
+        Metric::TpotMs,
+    ];
+
+    /// The name used in files and on the command line (`decode_tps`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::DecodeTps => "decode_tps",
+            Metric::E2eTps => "e2e_tps",
+            Metric::TtftMs => "ttft_ms",
+            Metric::E2eMs => "e2e_ms",
+            Metric::TpotMs => "tpot_ms",
+        }
+    }
+
+    /// Unit for table headers.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::DecodeTps | Metric::E2eTps => "tok/s",
+            Metric::TtftMs | Metric::E2eMs | Metric::TpotMs => "ms",
+        }
+    }
+
+    /// Which way is faster.
+    pub fn direction(self) -> Direction {
+        match self {
+            Metric::DecodeTps | Metric::E2eTps => Direction::HigherIsBetter,
+            Metric::TtftMs | Metric::E2eMs | Metric::TpotMs => Direction::LowerIsBetter,
+        }
+    }
+
+    /// Times get pooled percentiles over calls as well as per-trial statistics.
+    pub fn is_time(self) -> bool {
+        self.direction() == Direction::LowerIsBetter
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Metric {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Metric, String> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+                format!("unknown metric `{s}` (metrics: {})", names.join(", "))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_round_trip_and_directions() {
+        for m in Metric::ALL {
+            assert_eq!(m.name().parse::<Metric>(), Ok(m));
+            assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{m}\""));
+        }
+        assert!(
+            "decode"
+                .parse::<Metric>()
+                .unwrap_err()
+                .contains("decode_tps")
+        );
+        assert_eq!(Metric::DecodeTps.direction(), Direction::HigherIsBetter);
+        assert!(Metric::TtftMs.is_time() && !Metric::E2eTps.is_time());
+    }
+}

@@ -1,0 +1,156 @@
+//! The raw layer: exactly what the YAML says. Unknown keys are rejected, and every value
+//! that needs a semantic check is wrapped in [`Spanned`] so the checker can point at its
+//! line and column.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::{BackendKind, OllamaApi, Order, Retries, SimConfig, WorkloadKind};
+
+/// A whole scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScenario {
+    pub(super) name: Spanned<String>,
+    #[serde(default)]
+    pub(super) description: Option<String>,
+    #[serde(default)]
+    pub(super) seed: Option<u64>,
+    #[serde(default)]
+    pub(super) server: Option<RawServer>,
+    #[serde(default)]
+    pub(super) sim: Option<SimConfig>,
+    pub(super) model: Spanned<String>,
+    pub(super) workload: RawWorkload,
+    pub(super) agents: Spanned<BTreeMap<String, RawAgent>>,
+    pub(super) variants: Spanned<BTreeMap<String, RawVariant>>,
+    #[serde(default)]
+    pub(super) baseline: Option<Spanned<String>>,
+    pub(super) arms: Spanned<Vec<Spanned<Vec<Spanned<String>>>>>,
+    pub(super) trials: Spanned<u32>,
+    #[serde(default)]
+    pub(super) warmup: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(super) order: Option<Order>,
+    #[serde(default)]
+    pub(super) prime_on_switch: Option<bool>,
+    #[serde(default)]
+    pub(super) gates: Option<Spanned<Vec<Spanned<RawGate>>>>,
+    #[serde(default)]
+    pub(super) retries: Option<Retries>,
+    #[serde(default)]
+    pub(super) stop_grace_s: Option<Spanned<f64>>,
+}
+
+/// `server:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    #[serde(default)]
+    pub(super) backend: Option<BackendKind>,
+    #[serde(default)]
+    pub(super) url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) api: Option<OllamaApi>,
+    #[serde(default)]
+    pub(super) timeout_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) api_key_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) ignore_options: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub(super) max_response_bytes: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub(super) max_response_tokens: Option<Spanned<u64>>,
+}
+
+/// `workload:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWorkload {
+    pub(super) kind: WorkloadKind,
+    pub(super) data_dir: Spanned<String>,
+}
+
+/// One entry of `agents:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAgent {
+    pub(super) persona: Spanned<String>,
+    #[serde(default)]
+    pub(super) consumes: Option<Spanned<String>>,
+}
+
+/// One entry of `variants:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVariant {
+    #[serde(default)]
+    pub(super) description: Option<String>,
+    #[serde(default)]
+    pub(super) model: Option<String>,
+    #[serde(default)]
+    pub(super) options: Option<RawOptions>,
+    #[serde(default)]
+    pub(super) keep_alive: Option<String>,
+}
+
+/// A variant's `options:` (Ollama's names).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOptions {
+    #[serde(default)]
+    pub(super) num_gpu: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(super) num_ctx: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(super) temperature: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) top_p: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) top_k: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(super) repeat_penalty: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) seed: Option<i64>,
+    #[serde(default)]
+    pub(super) num_predict: Option<Spanned<i64>>,
+}
+
+/// One entry of `gates:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGate {
+    pub(super) metric: Spanned<String>,
+    pub(super) variant: Spanned<String>,
+    #[serde(default)]
+    pub(super) arm: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) baseline: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) direction: Option<GoodDirection>,
+    #[serde(default)]
+    pub(super) tolerance: Option<Spanned<RawTolerance>>,
+    #[serde(default)]
+    pub(super) alpha: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) min_trials: Option<Spanned<u32>>,
+}
+
+/// `5%` or `0.05`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawTolerance {
+    Fraction(f64),
+    Text(String),
+}
+
+/// Which way is good for a gate, when it differs from the metric's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum GoodDirection {
+    Higher,
+    Lower,
+}

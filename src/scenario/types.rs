@@ -1,0 +1,399 @@
+//! The validated layer: plain types with defaults filled in, names resolved and relative
+//! paths made absolute. What the rest of the program reads.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Gate, SimConfig};
+
+/// Which API the harness speaks to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Ollama's native API (`/api/chat`, `/api/generate`).
+    Ollama,
+    /// The built-in simulated Ollama server, started in-process.
+    Sim,
+    /// An OpenAI-compatible server (`/v1/chat/completions`): vLLM, llama.cpp, TGI, SGLang.
+    Openai,
+}
+
+impl BackendKind {
+    /// Lower-case name, as written in scenarios.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Ollama => "ollama",
+            BackendKind::Sim => "sim",
+            BackendKind::Openai => "openai",
+        }
+    }
+}
+
+/// Which Ollama endpoint the agent calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OllamaApi {
+    /// `/api/chat` with a system and a user message.
+    #[default]
+    Chat,
+    /// `/api/generate` with `system` and `prompt`.
+    Generate,
+}
+
+/// The order in which trials run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Each round runs every arm once, in a seeded random order (the default): drift over
+    /// time hits every arm alike.
+    #[default]
+    Interleaved,
+    /// All trials of the first arm, then all of the second, …: only for diagnosis.
+    Sequential,
+    /// All measured trials shuffled together with the seed.
+    Random,
+}
+
+/// What each agent does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkloadKind {
+    /// The seed prototype's workflow: ingest a data directory, an analysis call, a report
+    /// call, and a per-run Markdown report.
+    AgentReport,
+}
+
+/// Where the server is and how to talk to it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerConfig {
+    /// Which API.
+    pub backend: BackendKind,
+    /// Base URL (no trailing slash). For `sim` this is filled in once the simulator runs.
+    pub url: String,
+    /// Chat or generate endpoint.
+    pub api: OllamaApi,
+    /// Limit for one whole LLM call, in seconds.
+    pub timeout_s: f64,
+    /// Environment variable holding the API key (`openai`): its name is recorded, its
+    /// value never.
+    pub api_key_env: String,
+    /// Variant options the backend cannot send that the scenario explicitly accepts to
+    /// leave unsent (`openai`: `num_ctx`, `num_gpu`, `keep_alive`). Recorded in the
+    /// manifest, so no reader mistakes the run for one that applied them.
+    pub ignore_options: Vec<String>,
+    /// Per-call cap on response bytes; past it the call fails as `response_too_long`.
+    pub max_response_bytes: u64,
+    /// Per-call cap on content chunks (tokens).
+    pub max_response_tokens: u64,
+}
+
+/// Default environment variable of the OpenAI API key.
+pub const DEFAULT_API_KEY_ENV: &str = "OPENAI_API_KEY";
+
+/// Default URL of an OpenAI-compatible server (llama.cpp's `llama-server` port).
+pub const DEFAULT_OPENAI_URL: &str = "http://127.0.0.1:8080";
+
+/// Default Ollama address when neither the scenario nor `OLLAMA_HOST` names one.
+pub const DEFAULT_OLLAMA_URL: &str = "http://127.0.0.1:11434";
+
+impl ServerConfig {
+    /// The per-call caps on a response.
+    pub fn limits(&self) -> ResponseLimits {
+        ResponseLimits {
+            max_bytes: self.max_response_bytes,
+            max_tokens: self.max_response_tokens,
+        }
+    }
+}
+
+/// Per-call caps on a response, so a server that never stops cannot exhaust memory or
+/// the run: past either, the call ends as `response_too_long`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseLimits {
+    /// Bytes of response body.
+    pub max_bytes: u64,
+    /// Content chunks (tokens, for servers that stream one per chunk).
+    pub max_tokens: u64,
+}
+
+impl Default for ResponseLimits {
+    fn default() -> Self {
+        ResponseLimits {
+            max_bytes: 64 << 20,
+            max_tokens: 200_000,
+        }
+    }
+}
+
+/// Ollama `options` of one variant. `None` means "not sent": the server's default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelOptions {
+    /// Number of layers to offload to the GPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_gpu: Option<u32>,
+    /// Context window to allocate, in tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_ctx: Option<u32>,
+    /// Sampling temperature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling threshold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Top-k sampling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    /// Repetition penalty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat_penalty: Option<f64>,
+    /// Sampling seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// Maximum number of tokens to generate (-1: unlimited, -2: fill the context).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_predict: Option<i64>,
+}
+
+impl ModelOptions {
+    /// True when no option is set, so the request carries no `options` key at all.
+    pub fn is_empty(&self) -> bool {
+        *self == ModelOptions::default()
+    }
+
+    /// A short human label, e.g. `num_gpu=80, num_ctx=512, temperature=1`.
+    pub fn label(&self) -> String {
+        let value = serde_json::to_value(self).unwrap_or_default();
+        let Some(map) = value.as_object().filter(|m| !m.is_empty()) else {
+            return "server defaults".to_owned();
+        };
+        map.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// One agent configuration under test.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Variant {
+    /// Name used in arms, tables and file names (validated to be a safe file name).
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Model tag sent to the server.
+    pub model: String,
+    /// Options sent with every request (omitted entirely when empty).
+    pub options: ModelOptions,
+    /// Ollama `keep_alive`, sent when set.
+    pub keep_alive: Option<String>,
+}
+
+/// One agent in the workflow: a persona, and optionally the agent whose output it reads.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Agent {
+    /// Agent name.
+    pub name: String,
+    /// System prompt.
+    pub persona: String,
+    /// The agent whose report this agent reads instead of the data summary.
+    pub consumes: Option<String>,
+}
+
+/// A set of variants launched together in one trial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arm {
+    /// `baseline`, `baseline+chimera`, `chimera+chimera`, …
+    pub name: String,
+    /// Variant names, one per concurrent agent pipeline.
+    pub variants: Vec<String>,
+}
+
+impl Arm {
+    /// True when more than one pipeline runs at once.
+    pub fn is_concurrent(&self) -> bool {
+        self.variants.len() > 1
+    }
+
+    /// The distinct variants of the arm, in arm order.
+    pub fn distinct_variants(&self) -> Vec<&str> {
+        let mut seen: Vec<&str> = Vec::new();
+        for v in &self.variants {
+            if !seen.contains(&v.as_str()) {
+                seen.push(v);
+            }
+        }
+        seen
+    }
+
+    /// The arm of `arms` that is this one with every `variant` replaced by `baseline` (as a
+    /// multiset, so `[chimera, baseline]` finds `[baseline, baseline]`): what `variant` in
+    /// this arm is compared against.
+    pub fn counterpart<'a>(
+        &self,
+        variant: &str,
+        baseline: &str,
+        arms: &'a [Arm],
+    ) -> Option<&'a Arm> {
+        fn sorted(mut names: Vec<&str>) -> Vec<&str> {
+            names.sort_unstable();
+            names
+        }
+        let want = sorted(
+            self.variants
+                .iter()
+                .map(|v| if v == variant { baseline } else { v.as_str() })
+                .collect(),
+        );
+        arms.iter()
+            .find(|a| sorted(a.variants.iter().map(String::as_str).collect()) == want)
+    }
+}
+
+/// The workload each variant instance runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Workload {
+    /// Which workflow.
+    pub kind: WorkloadKind,
+    /// The data directory the ingest step scans (absolute).
+    pub data_dir: PathBuf,
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scenario {
+    /// Scenario name (safe as a file name).
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Seed for the plan's order and the simulator.
+    pub seed: u64,
+    /// The server.
+    pub server: ServerConfig,
+    /// Simulator parameters (used when `server.backend` is `sim`).
+    pub sim: SimConfig,
+    /// Default model tag.
+    pub model: String,
+    /// The workload.
+    pub workload: Workload,
+    /// Agents in pipeline order: an agent comes after the one it consumes.
+    pub agents: Vec<Agent>,
+    /// Variants by name.
+    pub variants: BTreeMap<String, Variant>,
+    /// The variant every other is compared against: the `baseline:` key, else the variant
+    /// named `baseline`, else the only variant.
+    pub baseline: String,
+    /// Arms in file order.
+    pub arms: Vec<Arm>,
+    /// Measured trials per arm.
+    pub trials: u32,
+    /// Warmup rounds before the measured ones (excluded from statistics).
+    pub warmup: u32,
+    /// Trial order.
+    pub order: Order,
+    /// Send one short priming request before a trial whose model configuration differs
+    /// from the previous trial's, so model reloads do not land in measured calls.
+    pub prime_on_switch: bool,
+    /// Regression gates judged at the end of `harness run` and by `harness gate`.
+    pub gates: Vec<Gate>,
+    /// Retries of calls whose connection failed before any byte arrived.
+    pub retries: Retries,
+    /// After Ctrl-C or SIGTERM, how long calls in flight may still finish before they
+    /// are cancelled, s.
+    pub stop_grace_s: f64,
+}
+
+/// Retrying a call is safe only when the server never saw it: a refused or failed
+/// connection. Everything else is recorded as the failure it is.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retries {
+    /// Retries after the first attempt (0: none, the default).
+    pub max: u32,
+    /// Wait before the first retry, doubled for each further one, ms.
+    pub backoff_ms: f64,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries {
+            max: 0,
+            backoff_ms: 250.0,
+        }
+    }
+}
+
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Turns an `OLLAMA_HOST` value (`host`, `host:port`, or a URL) into a base URL, the way
+/// Ollama's own client reads it.
+pub fn normalize_ollama_host(host: &str) -> String {
+    let host = host.trim().trim_end_matches('/');
+    let (scheme, rest) = match host.split_once("://") {
+        Some((s, r)) => (s.to_owned(), r.to_owned()),
+        None => ("http".to_owned(), host.to_owned()),
+    };
+    let rest = if rest.is_empty() {
+        "127.0.0.1".to_owned()
+    } else {
+        rest
+    };
+    let rest = rest.replace("0.0.0.0", "127.0.0.1");
+    let has_port = rest
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    if has_port {
+        format!("{scheme}://{rest}")
+    } else {
+        let port = if scheme == "https" { 443 } else { 11434 };
+        format!("{scheme}://{rest}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arm(variants: &[&str]) -> Arm {
+        Arm {
+            name: variants.join("+"),
+            variants: variants.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn counterpart_puts_the_baseline_in_the_variants_place() {
+        let arms = [
+            arm(&["baseline"]),
+            arm(&["fast"]),
+            arm(&["baseline", "baseline"]),
+            arm(&["fast", "fast"]),
+            arm(&["fast", "baseline"]),
+            arm(&["slow", "fast"]),
+        ];
+        let find = |a: &Arm, v: &str| a.counterpart(v, "baseline", &arms).map(|a| a.name.clone());
+        assert_eq!(find(&arms[1], "fast").as_deref(), Some("baseline"));
+        assert_eq!(find(&arms[3], "fast").as_deref(), Some("baseline+baseline"));
+        // A mixed arm with the baseline in it maps onto [baseline, baseline] as a multiset.
+        assert_eq!(find(&arms[4], "fast").as_deref(), Some("baseline+baseline"));
+        // [slow, fast] → [slow, baseline] is not in the scenario: no comparison.
+        assert_eq!(find(&arms[5], "fast"), None);
+    }
+
+    #[test]
+    fn unsafe_names_are_rejected() {
+        assert!(is_safe_name("chimera-a_1.2"));
+        assert!(!is_safe_name("../etc"));
+        assert!(!is_safe_name("a/b"));
+        assert!(!is_safe_name(""));
+        assert!(!is_safe_name(".hidden"));
+    }
+}
