@@ -1,7 +1,7 @@
 //! `harness` compares LLM agent configurations on inference servers with statistical
 //! rigor.
 //!
-//! Data flows one way, and the modules follow it:
+//! Data flows one way:
 //!
 //! ```text
 //! scenario (YAML) ─► plan ─► scheduler ─► backend ─► metrics ─► results on disk
@@ -9,18 +9,42 @@
 //!                              summary / report / gate ◄── stats ◄┘
 //! ```
 //!
-//! - [`scenario`]: typed, validated experiment definitions (errors carry line and column);
+//! and the modules stand in layers, each importing only layers below its own (never a
+//! peer, never above), so no type has to reach upward and no import cycle can form. The
+//! layers, top first (the test `tests/it/architecture.rs` holds this order and checks both
+//! the code and this picture against it; `ARCHITECTURE.md` says what each module owns):
+//!
+//! ```text
+//! 10  cli                       arguments → plain configuration
+//!  9  run                       `harness run` end to end
+//!  8  report                    every output format
+//!  7  scheduler, gate           running a plan; gate verdicts
+//!  6  workflow, summary         the agent workflow; records → statistics
+//!  5  results                   the results folder, written and read
+//!  4  backend, sim, ingest      server APIs; the simulated server; the data scan
+//!  3  metrics                   one streamed call → one record
+//!  2  plan                      the seeded order of trials
+//!  1  stats, scenario           pure statistics; the configuration and its vocabulary
+//!  0  rng                       seeded randomness
+//! ```
+//!
+//! - [`scenario`]: typed, validated experiment definitions (errors carry line and column),
+//!   and the vocabulary every layer shares: metrics and their direction, gate
+//!   declarations, the simulator's parameters;
 //! - [`plan`]: the pure, seeded order of trials;
-//! - [`scheduler`]: runs the plan on tokio, one collector owning the files;
-//! - [`workflow`] and [`ingest`]: the agent workflow each variant instance runs;
+//! - [`metrics`]: one streamed call → one [`metrics::CallRecord`];
 //! - [`backend`]: server APIs behind one trait (Ollama NDJSON, OpenAI-compatible SSE);
 //! - [`sim`]: the built-in simulated Ollama server;
-//! - [`metrics`]: one streamed call → one [`metrics::CallRecord`];
-//! - [`results`]: the results folder (append-and-flush records, atomic documents);
+//! - [`ingest`]: the data scan the agent workflow starts with;
+//! - [`results`]: the results folder (append-and-flush records, atomic documents, reading
+//!   a finished folder back);
+//! - [`workflow`]: the agent workflow each variant instance runs;
+//! - [`scheduler`]: runs the plan on tokio, one collector owning the files;
 //! - [`stats`]: pure statistics (descriptive, comparisons, Holm, bootstrap);
 //! - [`summary`]: records → per-group statistics and comparisons against the baseline;
+//! - [`gate`]: regression gates (PASS / FAIL / INCONCLUSIVE) within a run or across two;
 //! - [`report`]: one exporter per format (JSON, Markdown, LaTeX, CSV, terminal);
-//! - [`gate`]: regression gates (PASS / FAIL / INCONCLUSIVE) within a run or across two.
+//! - [`run`]: `harness run` from scenario to summary; [`cli`]: the command line.
 
 pub mod backend;
 pub mod cli;
