@@ -146,12 +146,42 @@ impl ResultsDir {
         Ok(())
     }
 
+    /// Replaces the record files with exactly `calls` and `trials`, each atomically: a
+    /// resumed run drops what the trial it interrupted left behind.
+    pub fn rewrite_records(
+        &self,
+        calls: &[CallRecord],
+        trials: &[TrialRecord],
+    ) -> anyhow::Result<()> {
+        let mut calls_jsonl = Vec::new();
+        let mut calls_csv = csv::Writer::from_writer(Vec::new());
+        for c in calls {
+            json_line(&mut calls_jsonl, c)?;
+            calls_csv.serialize(c)?;
+        }
+        let mut trials_jsonl = Vec::new();
+        for t in trials {
+            json_line(&mut trials_jsonl, t)?;
+        }
+        self.write_atomic("calls.jsonl", &calls_jsonl)?;
+        self.write_atomic("calls.csv", &calls_csv.into_inner()?)?;
+        self.write_atomic("trials.jsonl", &trials_jsonl)?;
+        Ok(())
+    }
+
     /// Writes pretty JSON atomically.
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> anyhow::Result<()> {
         let mut bytes = serde_json::to_vec_pretty(value)?;
         bytes.push(b'\n');
         self.write_atomic(name, &bytes)
     }
+}
+
+/// `value` as one line of JSON.
+fn json_line(w: &mut impl Write, value: &impl Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut *w, value)?;
+    w.write_all(b"\n")?;
+    Ok(())
 }
 
 /// Appends records to the JSONL and CSV files, flushing each.
@@ -185,15 +215,13 @@ impl RecordWriter {
     pub fn write(&mut self, event: &Event) -> anyhow::Result<()> {
         match event {
             Event::Call(record) => {
-                serde_json::to_writer(&mut self.calls_jsonl, record)?;
-                self.calls_jsonl.write_all(b"\n")?;
+                json_line(&mut self.calls_jsonl, record)?;
                 self.calls_jsonl.flush()?;
                 self.calls_csv.serialize(record)?;
                 self.calls_csv.flush()?;
             }
             Event::Trial(record) => {
-                serde_json::to_writer(&mut self.trials_jsonl, record)?;
-                self.trials_jsonl.write_all(b"\n")?;
+                json_line(&mut self.trials_jsonl, record)?;
                 self.trials_jsonl.flush()?;
             }
             Event::AgentReport {

@@ -199,28 +199,12 @@ impl Prior {
     /// Drops what the interrupted trial left behind (its calls, a torn last line), so the
     /// files hold exactly the finished trials before the rest run.
     fn clean_records(&self) -> anyhow::Result<()> {
-        let dir = ResultsDir::open(&self.dir);
         let calls: Vec<CallRecord> = read_jsonl(&self.dir.join("calls.jsonl"))?
             .into_iter()
             .filter(|c: &CallRecord| self.done.contains(&c.trial))
             .collect();
         let trials: Vec<TrialRecord> = read_jsonl(&self.dir.join("trials.jsonl"))?;
-        let mut jsonl = Vec::new();
-        let mut csv = csv::Writer::from_writer(Vec::new());
-        for c in &calls {
-            serde_json::to_writer(&mut jsonl, c)?;
-            jsonl.push(b'\n');
-            csv.serialize(c)?;
-        }
-        let mut trials_jsonl = Vec::new();
-        for t in &trials {
-            serde_json::to_writer(&mut trials_jsonl, t)?;
-            trials_jsonl.push(b'\n');
-        }
-        dir.write_atomic("calls.jsonl", &jsonl)?;
-        dir.write_atomic("calls.csv", &csv.into_inner()?)?;
-        dir.write_atomic("trials.jsonl", &trials_jsonl)?;
-        Ok(())
+        ResultsDir::open(&self.dir).rewrite_records(&calls, &trials)
     }
 }
 

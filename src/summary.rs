@@ -521,10 +521,7 @@ mod tests {
     use super::*;
 
     fn arm(variants: &[&str]) -> Arm {
-        Arm {
-            name: variants.join("+"),
-            variants: variants.iter().map(|v| v.to_string()).collect(),
-        }
+        Arm::new(variants.iter().map(|v| v.to_string()).collect())
     }
 
     fn call(trial: u32, arm: &str, variant: &str, decode_tps: f64, ttft_ms: f64) -> CallRecord {

@@ -84,18 +84,18 @@ pub trait LineParser {
     }
 }
 
-/// Sends `request` (the clock starts right before) and feeds the streamed body to
-/// `parser` line by line, each line stamped when its bytes arrived, until the parser is
+/// Sends `request` (the clock starts right before) and feeds the streamed body to a
+/// fresh parser `P` line by line, each line stamped when its bytes arrived, until the parser is
 /// done, something fails, or `timeout` has passed since the start — in which case what
 /// was measured until then is kept. HTTP errors become [`ErrorKind::Http`] (or
 /// `ModelNotFound` for a 404 about the model).
-pub(crate) async fn stream_call(
+pub(crate) async fn stream_call<P: LineParser + Default>(
     request: reqwest::RequestBuilder,
     url: &str,
-    parser: &mut impl LineParser,
     timeout: Duration,
     limits: ResponseLimits,
 ) -> CallOutcome {
+    let mut parser = P::default();
     let mut out = CallOutcome::start(256);
     let deadline = tokio::time::Instant::now() + timeout;
     let timed_out = |out: &mut CallOutcome| {
@@ -215,6 +215,26 @@ pub(crate) async fn stream_call(
         }
     }
     out
+}
+
+/// One line's JSON as `T`; a line that is not becomes the call's `malformed_chunk` error
+/// (quoting its first 80 bytes), and `None`. `what` names the line in that message.
+pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(
+    json: &'a [u8],
+    what: &str,
+    out: &mut CallOutcome,
+) -> Option<T> {
+    match serde_json::from_slice(json) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            let shown = String::from_utf8_lossy(&json[..json.len().min(80)]);
+            out.error = Some(CallError::new(
+                ErrorKind::MalformedChunk,
+                format!("malformed {what} ({e}): {shown}"),
+            ));
+            None
+        }
+    }
 }
 
 /// The `error` text of a JSON error body (`{"error": "…"}` or `{"error": {"message": …}}`),

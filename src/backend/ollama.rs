@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Backend, ChatRequest, LineParser, ServerInfo, root_cause};
+use super::{Backend, ChatRequest, LineParser, ServerInfo, decode, root_cause};
 use crate::metrics::{CallError, CallOutcome, ErrorKind, ServerTimers};
 use crate::scenario::{OllamaApi, ResponseLimits};
 
@@ -108,16 +108,8 @@ impl LineParser for ChunkParser {
         if line.iter().all(u8::is_ascii_whitespace) {
             return;
         }
-        let chunk: Chunk<'_> = match serde_json::from_slice(line) {
-            Ok(c) => c,
-            Err(e) => {
-                let shown = String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned();
-                out.error = Some(CallError::new(
-                    ErrorKind::MalformedChunk,
-                    format!("malformed chunk ({e}): {shown}"),
-                ));
-                return;
-            }
+        let Some(chunk) = decode::<Chunk<'_>>(line, "chunk", out) else {
+            return;
         };
         if let Some(err) = chunk.error {
             out.error = Some(CallError::new(ErrorKind::ServerError, err.into_owned()));
@@ -164,11 +156,7 @@ impl Backend for OllamaClient {
             .http
             .post(format!("{}{path}", self.base_url))
             .json(&body);
-        async move {
-            let mut parser = ChunkParser::default();
-            super::stream_call(http, &self.base_url, &mut parser, self.timeout, self.limits).await
-        }
-        .boxed()
+        super::stream_call::<ChunkParser>(http, &self.base_url, self.timeout, self.limits).boxed()
     }
 
     fn ping(&self) -> BoxFuture<'_, anyhow::Result<()>> {

@@ -23,7 +23,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Backend, ChatRequest, LineParser, ServerInfo, root_cause};
+use super::{Backend, ChatRequest, LineParser, ServerInfo, decode, root_cause};
 use crate::metrics::{CallError, CallOutcome, ErrorKind};
 use crate::scenario::ResponseLimits;
 
@@ -240,16 +240,8 @@ impl LineParser for SseParser {
             self.done = true;
             return;
         }
-        let chunk: Chunk<'_> = match serde_json::from_slice(data) {
-            Ok(c) => c,
-            Err(e) => {
-                let shown = String::from_utf8_lossy(&data[..data.len().min(80)]).into_owned();
-                out.error = Some(CallError::new(
-                    ErrorKind::MalformedChunk,
-                    format!("malformed event ({e}): {shown}"),
-                ));
-                return;
-            }
+        let Some(chunk) = decode::<Chunk<'_>>(data, "event", out) else {
+            return;
         };
         if let Some(err) = chunk.error {
             let message = err
@@ -316,11 +308,7 @@ impl Backend for OpenAiClient {
         if let Some(k) = &self.api_key {
             http = http.bearer_auth(k);
         }
-        async move {
-            let mut parser = SseParser::default();
-            super::stream_call(http, &self.base_url, &mut parser, self.timeout, self.limits).await
-        }
-        .boxed()
+        super::stream_call::<SseParser>(http, &self.base_url, self.timeout, self.limits).boxed()
     }
 
     fn ping(&self) -> BoxFuture<'_, anyhow::Result<()>> {

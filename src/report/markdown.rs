@@ -46,6 +46,18 @@ pub fn table(grid: &Grid) -> String {
     out
 }
 
+/// A `###` section per metric with its grid's table; metrics whose grid is empty are left
+/// out.
+fn per_metric(out: &mut String, grid: impl Fn(Metric) -> Grid, heading: impl Fn(Metric) -> String) {
+    for metric in Metric::ALL {
+        let grid = grid(metric);
+        if !grid.rows.is_empty() {
+            let _ = writeln!(out, "\n### {}\n", heading(metric));
+            out.push_str(&table(&grid));
+        }
+    }
+}
+
 fn direction(metric: Metric) -> &'static str {
     match metric.direction() {
         Direction::HigherIsBetter => "higher is faster",
@@ -88,30 +100,19 @@ impl Exporter for Markdown {
 
         out.push_str("\n## Comparisons against the baseline\n\n");
         out.push_str("Ratio = variant / baseline (geometric means); significance marks on Holm p: `*` < 0.05, `**` < 0.01, `***` < 0.001.\n");
-        for metric in Metric::ALL {
-            let grid = comparisons_grid(s, metric);
-            if grid.rows.is_empty() {
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "\n### {metric} ({}, {})\n",
-                metric.unit(),
-                direction(metric)
-            );
-            out.push_str(&table(&grid));
-        }
+        per_metric(
+            &mut out,
+            |m| comparisons_grid(s, m),
+            |m| format!("{m} ({}, {})", m.unit(), direction(m)),
+        );
 
         out.push_str("\n## Per arm and variant\n\n");
         out.push_str("Per-trial means: n trials, mean with 95% Student-t CI, sd, CV, min, median, max; for times also percentiles pooled over calls.\n");
-        for metric in Metric::ALL {
-            let grid = groups_grid(s, metric);
-            if grid.rows.is_empty() {
-                continue;
-            }
-            let _ = writeln!(out, "\n### {metric} ({})\n", metric.unit());
-            out.push_str(&table(&grid));
-        }
+        per_metric(
+            &mut out,
+            |m| groups_grid(s, m),
+            |m| format!("{m} ({})", m.unit()),
+        );
         let failures: Vec<String> = s
             .groups
             .iter()

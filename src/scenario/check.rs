@@ -490,19 +490,15 @@ impl Checker {
             for (j, v) in arm.value.iter().enumerate() {
                 self.known_variant(v, &format!("arms[{i}][{j}]"), &v.value, variants);
             }
-            let names: Vec<String> = arm.value.iter().map(|v| v.value.clone()).collect();
-            let name = names.join("+");
-            if arms.iter().any(|a| a.name == name) {
+            let new = Arm::new(arm.value.iter().map(|v| v.value.clone()).collect());
+            if arms.iter().any(|a| a.name == new.name) {
                 self.report(
                     arm,
                     &format!("arms[{i}]"),
-                    format!("arm `{name}` is listed twice"),
+                    format!("arm `{}` is listed twice", new.name),
                 );
             }
-            arms.push(Arm {
-                name,
-                variants: names,
-            });
+            arms.push(new);
         }
         arms
     }

@@ -211,6 +211,14 @@ pub struct Arm {
 }
 
 impl Arm {
+    /// The arm that launches `variants` together, named after them (`baseline+chimera`).
+    pub fn new(variants: Vec<String>) -> Arm {
+        Arm {
+            name: variants.join("+"),
+            variants,
+        }
+    }
+
     /// True when more than one pipeline runs at once.
     pub fn is_concurrent(&self) -> bool {
         self.variants.len() > 1
@@ -363,10 +371,7 @@ mod tests {
     use super::*;
 
     fn arm(variants: &[&str]) -> Arm {
-        Arm {
-            name: variants.join("+"),
-            variants: variants.iter().map(|v| v.to_string()).collect(),
-        }
+        Arm::new(variants.iter().map(|v| v.to_string()).collect())
     }
 
     #[test]

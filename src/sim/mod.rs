@@ -617,21 +617,16 @@ async fn strike(
 }
 
 fn content_line(request: &SimRequest, token: &str) -> Vec<u8> {
-    let chunk = if request.chat {
-        json!({
-            "model": request.model,
-            "created_at": chrono::Utc::now().to_rfc3339(),
-            "message": {"role": "assistant", "content": token},
-            "done": false,
-        })
+    let mut chunk = json!({
+        "model": request.model,
+        "created_at": chrono::Utc::now().to_rfc3339(),
+        "done": false,
+    });
+    if request.chat {
+        chunk["message"] = json!({"role": "assistant", "content": token});
     } else {
-        json!({
-            "model": request.model,
-            "created_at": chrono::Utc::now().to_rfc3339(),
-            "response": token,
-            "done": false,
-        })
-    };
+        chunk["response"] = json!(token);
+    }
     let mut line = chunk.to_string().into_bytes();
     line.push(b'\n');
     line
