@@ -203,10 +203,15 @@ impl RecordWriter {
                 .open(&p)
                 .with_context(|| format!("cannot open {}", p.display()))
         };
+        // A resumed run appends to a calls.csv that has its header already.
+        let calls_csv = open("calls.csv")?;
+        let has_header = calls_csv.metadata()?.len() > 0;
         Ok(RecordWriter {
             dir: dir.clone(),
             calls_jsonl: BufWriter::new(open("calls.jsonl")?),
-            calls_csv: csv::Writer::from_writer(open("calls.csv")?),
+            calls_csv: csv::WriterBuilder::new()
+                .has_headers(!has_header)
+                .from_writer(calls_csv),
             trials_jsonl: BufWriter::new(open("trials.jsonl")?),
         })
     }
@@ -357,4 +362,43 @@ pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<V
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(trial: u32) -> CallRecord {
+        serde_json::from_value(serde_json::json!({
+            "trial": trial, "round": 0, "phase": "measured", "arm": "a", "variant": "v",
+            "slot": 0, "agent": "g", "step": "analysis", "started_at": "t", "offset_ms": 0.0,
+            "ok": true, "error_kind": null, "error": null, "ttft_ms": 1.0, "e2e_ms": 2.0,
+            "itl_mean_ms": null, "itl_p50_ms": null, "itl_p95_ms": null, "itl_max_ms": null,
+            "tpot_ms": null, "output_tokens": 3, "tokens_counted": false, "prompt_tokens": 4,
+            "content_chunks": 3, "load_ms": null, "prompt_eval_ms": null, "eval_ms": null,
+            "server_total_ms": null, "decode_tps": null, "e2e_tps": 1.5, "queue_ms": null,
+            "cold": false, "response_chars": 9
+        }))
+        .expect("a valid call record")
+    }
+
+    #[test]
+    fn a_resumed_writer_appends_rows_under_the_one_header() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ResultsDir::open(tmp.path());
+        for trial in [0, 1] {
+            // A new writer per trial, as a run and then its resumption open the files.
+            let mut writer = RecordWriter::create(&dir).unwrap();
+            writer.write(&Event::Call(Box::new(call(trial)))).unwrap();
+        }
+        let text = std::fs::read_to_string(tmp.path().join("calls.csv")).unwrap();
+        assert_eq!(text.matches("trial,round,phase").count(), 1, "{text}");
+        let rows: Vec<CallRecord> = csv::Reader::from_reader(text.as_bytes())
+            .deserialize()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(rows, [call(0), call(1)]);
+        let jsonl: Vec<CallRecord> = read_jsonl(&tmp.path().join("calls.jsonl")).unwrap();
+        assert_eq!(jsonl, rows);
+    }
 }
