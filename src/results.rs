@@ -1,9 +1,11 @@
-//! The results folder: one writer, owned by the collector task.
+//! The results folder: one writer, owned by the collector task, and the reader that
+//! reports and gates start from.
 //!
 //! Records are appended and flushed as they arrive (`calls.jsonl`, `calls.csv`,
 //! `trials.jsonl`), so a crash or Ctrl-C loses nothing that finished. Whole documents
 //! (`manifest.json`, `plan.json`, `summary.json`, agent reports) are written to a
-//! temporary file and renamed into place, so a reader never sees half of one.
+//! temporary file and renamed into place, so a reader never sees half of one. [`load`]
+//! reads a folder back as [`RunRecords`]: everything the analysis is computed from.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

@@ -13,13 +13,17 @@
 //! Within one run ([`within_run`]) a gate compares its variant with the baseline in the
 //! arm that has the baseline in the variant's place; across runs ([`across_runs`]) it
 //! compares the variant in the new run with the same variant, same arm, in the base run.
+//!
+//! What a gate declares ([`Gate`], [`Bound`]) is configuration and lives in `scenario`;
+//! this module judges gates and explains the verdict. Writing `gate.md` and `gate.json` is
+//! the `report` module's.
 
 pub mod expr;
 pub mod files;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{Arm, Bound, Gate, Metric, signed_percent};
+use crate::scenario::{Arm, Bound, Gate, Metric};
 use crate::stats::compare::log_ratio;
 use crate::stats::{CONFIDENCE, RatioCi, Sample, holm};
 use crate::summary::{FailureCounts, TrialSamples, holm_p_phrase};
@@ -192,10 +196,9 @@ fn judge(gate: &Gate, r: &GateResult) -> (GateVerdict, String) {
         );
     };
     let tau = gate.threshold;
-    let change = if (tau - 1.0).abs() < 1e-12 {
-        "no-change".to_owned()
-    } else {
-        signed_percent(tau)
+    let change = match gate.tolerance() {
+        t if t.is_empty() => "no-change".to_owned(),
+        t => t,
     };
     let bound = format!(
         "the {change} bound (ratio {} {tau:.3})",

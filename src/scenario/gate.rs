@@ -103,7 +103,7 @@ impl Gate {
 }
 
 /// A ratio as a signed change, e.g. 0.95 → `-5%`, 1.025 → `+2.5%`.
-pub fn signed_percent(ratio: f64) -> String {
+fn signed_percent(ratio: f64) -> String {
     let text = format!("{:+.3}", (ratio - 1.0) * 100.0);
     format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
 }

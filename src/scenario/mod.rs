@@ -26,7 +26,7 @@ mod types;
 
 use std::path::Path;
 
-pub use gate::{Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate, percent, signed_percent};
+pub use gate::{Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate, percent};
 pub use metric::{Direction, Metric};
 pub use problem::{Problem, ScenarioError};
 pub use sim::{Fault, FaultKind, SimConfig};
