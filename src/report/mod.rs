@@ -16,7 +16,7 @@ use std::path::Path;
 use crate::gate::{GateReport, GateVerdict};
 use crate::results::{ResultsDir, RunRecords, load};
 use crate::scenario::{Bound, Metric};
-use crate::stats::Descriptive;
+use crate::stats::{Descriptive, RatioCi};
 use crate::summary::{ComparisonRow, Slowdown, Summary, Verdict, holm_p_phrase, summarize};
 
 /// One output format: a document in (a run's [`Summary`], or a [`GateReport`]), the
@@ -165,8 +165,8 @@ pub fn stars(p: Option<f64>) -> &'static str {
 }
 
 /// `1.213 [1.180, 1.247]`.
-pub fn ratio_ci(row: &ComparisonRow) -> String {
-    match row.stats.ratio {
+pub fn ratio_ci(ratio: Option<RatioCi>) -> String {
+    match ratio {
         Some(r) => format!("{:.3} [{:.3}, {:.3}]", r.ratio, r.low, r.high),
         None => "–".to_owned(),
     }
@@ -229,8 +229,11 @@ pub fn sentence(row: &ComparisonRow) -> String {
                 _ => "is slower than",
             };
             format!(
-                "{} {what} {}{vs} on {}: ratio {:.3} [{:.3}, {:.3}], {p}.",
-                row.variant, row.baseline, row.metric, r.ratio, r.low, r.high
+                "{} {what} {}{vs} on {}: ratio {}, {p}.",
+                row.variant,
+                row.baseline,
+                row.metric,
+                ratio_ci(Some(r))
             )
         }
     }
@@ -307,7 +310,7 @@ pub fn comparisons_grid(summary: &Summary, metric: Metric) -> Grid {
             row.arm.clone(),
             row.baseline_arm.clone(),
             format!("{} vs {}", row.stats.n_variant, row.stats.n_baseline),
-            ratio_ci(row),
+            ratio_ci(row.stats.ratio),
             p_value(row.stats.welch.map(|w| w.p)),
             p_value(row.holm_p),
             p_value(Some(row.stats.mann_whitney.p)),
@@ -353,7 +356,7 @@ pub fn paper_grid(summary: &Summary) -> Grid {
             row.arm.clone(),
             sig4(row.baseline_mean),
             sig4(row.variant_mean),
-            ratio_ci(row),
+            ratio_ci(row.stats.ratio),
             p_value(row.holm_p),
             p_value(Some(row.stats.mann_whitney.p)),
             hedges_g(row),
@@ -421,9 +424,7 @@ pub fn gate_grid(report: &GateReport) -> Grid {
             g.gate.clone(),
             g.verdict.word().to_owned(),
             format!("{} vs {}", g.n_variant, g.n_baseline),
-            g.ratio
-                .map(|r| format!("{:.3} [{:.3}, {:.3}]", r.ratio, r.low, r.high))
-                .unwrap_or_else(|| "–".to_owned()),
+            ratio_ci(g.ratio),
             bound,
             p_value(g.holm_p),
             g.reason.clone(),

@@ -16,13 +16,13 @@ use super::{
 };
 
 /// Options `server.ignore_options` may name.
-pub(super) const IGNORABLE: [&str; 3] = ["num_ctx", "num_gpu", "keep_alive"];
+const IGNORABLE: [&str; 3] = ["num_ctx", "num_gpu", "keep_alive"];
 
 /// How to run anyway, added to every "cannot send" message.
-pub(super) const IGNORE_HINT: &str = "list it in `server.ignore_options` to run without it";
+const IGNORE_HINT: &str = "list it in `server.ignore_options` to run without it";
 
 /// Ollama options an OpenAI-compatible API cannot carry per request, and why.
-pub(super) const NOT_PER_REQUEST: [(&str, &str); 2] = [
+const NOT_PER_REQUEST: [(&str, &str); 2] = [
     (
         "num_ctx",
         "the context size is set when the server starts (llama-server -c, vllm --max-model-len)",

@@ -1,11 +1,11 @@
 //! Scenario files: the pre-registered experiment, parsed and validated.
 //!
-//! This module is the bottom of the crate's layers (see `ARCHITECTURE.md`): it holds the
-//! configuration and the vocabulary every layer above shares, and imports nothing that
-//! runs. Loading happens in two layers, each in its own file:
+//! This module sits at the bottom of the crate's layers (see `ARCHITECTURE.md`): it holds
+//! the configuration and the vocabulary every layer above shares, and imports nothing
+//! that runs. Loading happens in two layers, each in its own file:
 //!
-//! - [`raw`](self::raw) mirrors the YAML exactly: unknown keys are rejected and every value
-//!   that needs a semantic check is wrapped in [`Spanned`](serde_saphyr::Spanned);
+//! - `raw.rs` mirrors the YAML exactly: unknown keys are rejected and every value that
+//!   needs a semantic check is wrapped in [`Spanned`](serde_saphyr::Spanned);
 //! - the checker (`check.rs`, `check_gates.rs`) turns it into the validated types
 //!   (`types.rs`): plain types, defaults filled in, names resolved, relative paths made
 //!   absolute against the scenario file;

@@ -1,9 +1,9 @@
 //! Reports: snapshots of every file format on a fixed results folder, and what the
 //! comparisons say about simulator runs whose truth is known.
 
-use harness::report::{Exporter, csv::Csv, latex::Latex, markdown::Markdown};
-use harness::scenario::Metric;
-use harness::scenario::{ModelOptions, SimConfig};
+use harness::report::terminal::Terminal;
+use harness::report::{Exporter, csv::Csv, latex::Latex, markdown::Markdown, paper_grid};
+use harness::scenario::{Metric, ModelOptions, SimConfig};
 use harness::summary::{Summary, Verdict};
 
 use crate::common::{harness, json, only_subdir, repo_root};
@@ -33,6 +33,37 @@ fn latex_table_snapshot() {
 #[test]
 fn comparisons_csv_snapshot() {
     insta::assert_snapshot!(text(&Csv, &fixture()));
+}
+
+#[test]
+fn the_terminal_shows_the_papers_comparison_table() {
+    let s = fixture();
+    let printed = text(&Terminal { color: false }, &s);
+    let grid = paper_grid(&s);
+    for header in &grid.header {
+        assert!(
+            printed.contains(header.as_str()),
+            "no `{header}` in\n{printed}"
+        );
+    }
+    // Each comparison is one line of the terminal with the paper's cells in order.
+    for row in &grid.rows {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|c| format!("{}{}", c.text, c.mark))
+            .collect();
+        let line = printed.lines().find(|l| {
+            let mut rest = *l;
+            cells.iter().all(|cell| match rest.find(cell.as_str()) {
+                Some(i) => {
+                    rest = &rest[i + cell.len()..];
+                    true
+                }
+                None => false,
+            })
+        });
+        assert!(line.is_some(), "no line with {cells:?} in\n{printed}");
+    }
 }
 
 #[test]
