@@ -291,6 +291,11 @@ pub struct CallRecord {
     /// those of the last attempt).
     #[serde(default = "one")]
     pub attempts: u32,
+    /// The request was sent once more on a new connection: the pooled connection it was
+    /// first written on had been closed by the server before any response byte (the
+    /// timings are the resend's).
+    #[serde(default)]
+    pub resent: bool,
 }
 
 fn one() -> u32 {
@@ -322,6 +327,9 @@ pub struct CallOutcome {
     pub text: String,
     /// The first failure, if any.
     pub error: Option<CallError>,
+    /// The request was sent a second time, on a new connection, because the pooled one it
+    /// was first written on had been closed by the server (see `backend::stream_call`).
+    pub resent: bool,
 }
 
 impl CallOutcome {
@@ -333,6 +341,7 @@ impl CallOutcome {
             server: ServerTimers::default(),
             text: String::new(),
             error: None,
+            resent: false,
         }
     }
 
@@ -344,6 +353,7 @@ impl CallOutcome {
             server: ServerTimers::default(),
             text: String::new(),
             error: Some(error),
+            resent: false,
         }
     }
 
@@ -419,6 +429,7 @@ impl CallOutcome {
                 .is_some_and(|ms| ms > COLD_LOAD_THRESHOLD_MS),
             response_chars: self.text.chars().count() as u64,
             attempts: 1,
+            resent: self.resent,
         }
     }
 }
@@ -492,6 +503,7 @@ mod tests {
             },
             text: "héllo".into(),
             error: None,
+            resent: false,
         };
         let r = outcome.record(&ctx(), t0, "now".into());
         assert!((r.ttft_ms.unwrap() - 100.0).abs() < 1e-9);
@@ -520,6 +532,7 @@ mod tests {
             server: ServerTimers::default(),
             text: String::new(),
             error: Some(CallError::new(ErrorKind::StreamCut, "cut")),
+            resent: false,
         };
         let r = outcome.record(&ctx(), t0, "now".into());
         assert_eq!(r.output_tokens, Some(2));

@@ -43,7 +43,8 @@ pub struct GroupSummary {
     pub failures_by_kind: BTreeMap<ErrorKind, usize>,
     /// Measured successful calls that (re)loaded the model.
     pub cold_calls: usize,
-    /// Measured calls that needed more than one attempt (connection retries).
+    /// Measured calls that needed more than one attempt (connection retries, or a resend
+    /// after the server had closed the pooled connection).
     #[serde(default)]
     pub retried_calls: usize,
     /// Mean output tokens per successful call.
@@ -355,7 +356,7 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
                 failed_calls: all.len() - ok.len(),
                 failures_by_kind,
                 cold_calls: ok.iter().filter(|c| c.cold).count(),
-                retried_calls: all.iter().filter(|c| c.attempts > 1).count(),
+                retried_calls: all.iter().filter(|c| c.attempts > 1 || c.resent).count(),
                 output_tokens_mean: Sample::new(tokens).map(|s| s.mean()),
                 metrics,
             });

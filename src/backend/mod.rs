@@ -89,7 +89,13 @@ pub trait LineParser {
 /// done, something fails, or `timeout` has passed since the start — in which case what
 /// was measured until then is kept. HTTP errors become [`ErrorKind::Http`] (or
 /// `ModelNotFound` for a 404 about the model).
+///
+/// A request written onto a pooled connection that the server had already closed fails
+/// before any response byte arrives (servers such as llama.cpp's close the connection
+/// after each streamed reply while advertising keep-alive). Such a request is sent once
+/// more, on a new connection; the clock restarts for it and the outcome says so.
 pub(crate) async fn stream_call<P: LineParser + Default>(
+    http: &Http,
     request: reqwest::RequestBuilder,
     url: &str,
     timeout: Duration,
@@ -105,17 +111,31 @@ pub(crate) async fn stream_call<P: LineParser + Default>(
             format!("no complete response within {:.1} s", timeout.as_secs_f64()),
         ));
     };
-    let mut response = match tokio::time::timeout_at(deadline, request.send()).await {
-        Err(_) => {
-            timed_out(&mut out);
-            return out;
+    let request = match request.build() {
+        Ok(r) => r,
+        Err(e) => return CallOutcome::failed(out.timer, transport_error(&e, url)),
+    };
+    let mut resend = request.try_clone();
+    let mut sent = http.pooled.execute(request);
+    let mut response = loop {
+        match tokio::time::timeout_at(deadline, sent).await {
+            Err(_) => {
+                timed_out(&mut out);
+                return out;
+            }
+            Ok(Err(e)) if closed_before_response(&e) && resend.is_some() => {
+                tracing::debug!("resending on a new connection: {}", root_cause(&e));
+                out = CallOutcome::start(256);
+                out.resent = true;
+                sent = http.fresh.execute(resend.take().expect("checked above"));
+            }
+            Ok(Err(e)) => {
+                out.timer.finish(Instant::now());
+                out.error = Some(transport_error(&e, url));
+                return out;
+            }
+            Ok(Ok(r)) => break r,
         }
-        Ok(Err(e)) => {
-            out.timer.finish(Instant::now());
-            out.error = Some(transport_error(&e, url));
-            return out;
-        }
-        Ok(Ok(r)) => r,
     };
     let status = response.status();
     if !status.is_success() {
@@ -181,6 +201,9 @@ pub(crate) async fn stream_call<P: LineParser + Default>(
                 }
                 if parser.done() || out.error.is_some() {
                     out.timer.finish(at);
+                    if out.error.is_none() {
+                        drain(&mut response, deadline, limits).await;
+                    }
                     break;
                 }
             }
@@ -215,6 +238,33 @@ pub(crate) async fn stream_call<P: LineParser + Default>(
         }
     }
     out
+}
+
+/// How long the rest of a body may take to arrive after the response's final event.
+const DRAIN_GRACE: Duration = Duration::from_millis(250);
+
+/// Reads what follows the final event (usually only the end of the chunked body), so the
+/// connection goes back to the pool instead of being closed: the next call then does not
+/// pay for a new connection. A server that sends more, or not soon, loses the connection.
+async fn drain(
+    response: &mut reqwest::Response,
+    deadline: tokio::time::Instant,
+    limits: ResponseLimits,
+) {
+    let until = deadline.min(tokio::time::Instant::now() + DRAIN_GRACE);
+    let mut extra = 0u64;
+    while let Ok(Ok(Some(bytes))) = tokio::time::timeout_at(until, response.chunk()).await {
+        extra += bytes.len() as u64;
+        if extra > limits.max_bytes {
+            break;
+        }
+    }
+}
+
+/// True when a request failed after its connection was made but before any response byte
+/// arrived: what writing onto a connection the server had closed looks like.
+fn closed_before_response(e: &reqwest::Error) -> bool {
+    e.is_request() && !e.is_connect() && !e.is_timeout()
 }
 
 /// One line's JSON as `T`; a line that is not becomes the call's `malformed_chunk` error
@@ -276,12 +326,30 @@ pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-/// An HTTP client tuned for streaming measurements.
-pub(crate) fn http_client() -> anyhow::Result<reqwest::Client> {
-    install_tls_provider();
-    Ok(reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build()?)
+/// The HTTP clients of one backend, tuned for streaming measurements. `pooled` keeps
+/// connections alive between calls, as the clients of these servers do; `fresh` never
+/// keeps one, for the one resend of a request whose pooled connection was closed.
+#[derive(Debug, Clone)]
+pub(crate) struct Http {
+    /// Every request goes through it first.
+    pub(crate) pooled: reqwest::Client,
+    fresh: reqwest::Client,
+}
+
+impl Http {
+    pub(crate) fn new() -> anyhow::Result<Http> {
+        install_tls_provider();
+        let client = |idle_per_host: usize| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .tcp_nodelay(true)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(idle_per_host)
+                .build()
+        };
+        Ok(Http {
+            pooled: client(usize::MAX)?,
+            fresh: client(0)?,
+        })
+    }
 }

@@ -19,7 +19,7 @@ use crate::scenario::{OllamaApi, ResponseLimits};
 /// Client for one Ollama server.
 #[derive(Debug, Clone)]
 pub struct OllamaClient {
-    http: reqwest::Client,
+    http: super::Http,
     base_url: String,
     api: OllamaApi,
     timeout: Duration,
@@ -30,7 +30,7 @@ impl OllamaClient {
     /// A client for `base_url` (no trailing slash) with a per-call timeout.
     pub fn new(base_url: &str, api: OllamaApi, timeout: Duration) -> anyhow::Result<Self> {
         Ok(OllamaClient {
-            http: super::http_client()?,
+            http: super::Http::new()?,
             base_url: base_url.trim_end_matches('/').to_owned(),
             api,
             timeout,
@@ -154,9 +154,17 @@ impl Backend for OllamaClient {
         let body = self.body(&request);
         let http = self
             .http
+            .pooled
             .post(format!("{}{path}", self.base_url))
             .json(&body);
-        super::stream_call::<ChunkParser>(http, &self.base_url, self.timeout, self.limits).boxed()
+        super::stream_call::<ChunkParser>(
+            &self.http,
+            http,
+            &self.base_url,
+            self.timeout,
+            self.limits,
+        )
+        .boxed()
     }
 
     fn ping(&self) -> BoxFuture<'_, anyhow::Result<()>> {
@@ -164,6 +172,7 @@ impl Backend for OllamaClient {
             let url = format!("{}/api/version", self.base_url);
             let response = self
                 .http
+                .pooled
                 .get(&url)
                 .timeout(Duration::from_secs(5))
                 .send()
@@ -205,7 +214,7 @@ impl Backend for OllamaClient {
                 ..ServerInfo::default()
             };
             let get = |path: &str| {
-                self.http
+                self.http.pooled
                     .get(format!("{}{path}", self.base_url))
                     .timeout(Duration::from_secs(10))
                     .send()
@@ -236,6 +245,7 @@ impl Backend for OllamaClient {
             }
             let show = self
                 .http
+                .pooled
                 .post(format!("{}/api/show", self.base_url))
                 .json(&json!({ "model": model }))
                 .timeout(Duration::from_secs(10))

@@ -30,7 +30,7 @@ use crate::scenario::ResponseLimits;
 /// Client for one OpenAI-compatible server.
 #[derive(Clone)]
 pub struct OpenAiClient {
-    http: reqwest::Client,
+    http: super::Http,
     base_url: String,
     api_key: Option<String>,
     timeout: Duration,
@@ -59,7 +59,7 @@ impl OpenAiClient {
     /// `api_key` as a bearer token when given.
     pub fn new(base_url: &str, api_key: Option<String>, timeout: Duration) -> anyhow::Result<Self> {
         Ok(OpenAiClient {
-            http: super::http_client()?,
+            http: super::Http::new()?,
             base_url: server_root(base_url).to_owned(),
             api_key: api_key.filter(|k| !k.is_empty()),
             timeout,
@@ -113,6 +113,7 @@ impl OpenAiClient {
     fn get(&self, path: &str) -> reqwest::RequestBuilder {
         let r = self
             .http
+            .pooled
             .get(format!("{}{path}", self.base_url))
             .timeout(Duration::from_secs(10));
         match &self.api_key {
@@ -303,12 +304,14 @@ impl Backend for OpenAiClient {
     fn chat<'a>(&'a self, request: ChatRequest<'a>) -> BoxFuture<'a, CallOutcome> {
         let mut http = self
             .http
+            .pooled
             .post(format!("{}/v1/chat/completions", self.base_url))
             .json(&Self::body(&request));
         if let Some(k) = &self.api_key {
             http = http.bearer_auth(k);
         }
-        super::stream_call::<SseParser>(http, &self.base_url, self.timeout, self.limits).boxed()
+        super::stream_call::<SseParser>(&self.http, http, &self.base_url, self.timeout, self.limits)
+            .boxed()
     }
 
     fn ping(&self) -> BoxFuture<'_, anyhow::Result<()>> {

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +39,15 @@ pub struct FakeServer {
     pub url: String,
     pub requests: Arc<Mutex<Vec<serde_json::Value>>>,
     pub authorization: Arc<Mutex<Vec<Option<String>>>>,
+    /// TCP connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
+}
+
+impl FakeServer {
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
 }
 
 pub async fn fake_server(reply: Reply) -> FakeServer {
@@ -58,7 +68,10 @@ pub async fn fake_server(reply: Reply) -> FakeServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     // Small writes must leave at once, as from a real server (see the simulator's no_delay).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+    let connections: Arc<AtomicUsize> = Arc::default();
+    let accepted = connections.clone();
+    let listener = axum::serve::ListenerExt::tap_io(listener, move |tcp| {
+        accepted.fetch_add(1, Ordering::SeqCst);
         let _ = tcp.set_nodelay(true);
     });
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -66,6 +79,7 @@ pub async fn fake_server(reply: Reply) -> FakeServer {
         url,
         requests,
         authorization,
+        connections,
     }
 }
 

@@ -3,6 +3,7 @@
 mod architecture;
 mod cli;
 mod common;
+mod connections;
 mod faults;
 mod gate;
 mod ollama_client;
