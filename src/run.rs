@@ -21,7 +21,7 @@ use crate::report;
 use crate::results::{RecordWriter, ResultsDir, TrialRecord, read_jsonl};
 use crate::scenario::{BackendKind, Scenario, SimConfig};
 use crate::scheduler;
-use crate::sim::SimServer;
+use crate::sim::{SimServer, is_simulator_version};
 use crate::summary::Summary;
 
 /// Settings of one `harness run`, from the command line.
@@ -317,8 +317,14 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         None => std::fs::read(&config.scenario)
             .with_context(|| format!("cannot read {}", config.scenario.display()))?,
     };
-    let simulated = scenario.server.backend == BackendKind::Sim;
     let (sim, backend, server_info) = connect(&mut scenario).await?;
+    // Simulated numbers must never pass for real ones: a simulator reached by its URL (a
+    // `harness sim-server`) says what it is.
+    let simulated = scenario.server.backend == BackendKind::Sim
+        || server_info
+            .version
+            .as_deref()
+            .is_some_and(is_simulator_version);
 
     let now = chrono::Utc::now();
     let (dir, plan, done, scenario_file, started_at, mut resumed_at) = match &prior {
@@ -353,7 +359,9 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         scenario_file,
         scenario_sha256: format!("{:x}", Sha256::digest(&scenario_text)),
         scenario: &scenario,
-        sim: simulated.then_some(&scenario.sim),
+        // The simulator's parameters when this run started it; a `harness sim-server`
+        // was started with its own.
+        sim: (scenario.server.backend == BackendKind::Sim).then_some(&scenario.sim),
         plan_file: "plan.json",
         trials_planned: plan.trials.len(),
         host: HostInfo {

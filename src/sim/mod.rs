@@ -44,6 +44,11 @@ use crate::scenario::{Fault, FaultKind, ModelOptions, SimConfig};
 /// Version string the simulator reports; it says what it is.
 pub const SIM_VERSION: &str = concat!("harness-sim-", env!("CARGO_PKG_VERSION"));
 
+/// True when a server's version string is the simulator's (of any harness version).
+pub fn is_simulator_version(version: &str) -> bool {
+    version.starts_with("harness-sim-")
+}
+
 /// A running simulator.
 pub struct SimServer {
     /// Where it listens.

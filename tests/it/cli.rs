@@ -113,6 +113,50 @@ trials: 3
 warmup: 1
 "#;
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_against_a_sim_server_reached_by_url_is_marked_simulated() {
+    let sim = harness::sim::SimServer::start(
+        harness::scenario::SimConfig::default(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("small.yaml");
+    let data = repo_root().join("scenarios/data").display().to_string();
+    // The scenario says Ollama; only the server's answers say it is the simulator.
+    let text = SMALL
+        .replace("DATA", &data)
+        .replace("server: { backend: sim }", "server: { backend: ollama }");
+    std::fs::write(&scenario, text).unwrap();
+    let out = dir.path().join("out");
+    let url = sim.url();
+    let (run_out, stdout) = tokio::task::spawn_blocking(move || {
+        let assert = harness()
+            .args(["run", "--trials", "2", "--warmup", "0", "-q", "--url", &url])
+            .arg(&scenario)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+        (only_subdir(&out), stdout)
+    })
+    .await
+    .unwrap();
+    sim.stop().await;
+    assert!(stdout.starts_with("SIMULATED"), "{stdout}");
+    let manifest: serde_json::Value = json(&run_out.join("manifest.json"));
+    assert_eq!(manifest["simulated"], true);
+    let summary: Summary = json(&run_out.join("summary.json"));
+    assert!(summary.simulated);
+    for file in ["report.md", "table.tex", "agents/baseline/run_1.md"] {
+        let text = std::fs::read_to_string(run_out.join(file)).unwrap();
+        let says = text.to_lowercase().contains("simulat");
+        assert!(says, "{file} does not say the numbers are simulated");
+    }
+}
+
 #[test]
 fn end_to_end_run_on_the_simulator_writes_every_results_file() {
     let dir = tempfile::tempdir().unwrap();
