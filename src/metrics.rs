@@ -249,7 +249,8 @@ pub struct CallRecord {
     pub itl_p95_ms: Option<f64>,
     /// Largest gap.
     pub itl_max_ms: Option<f64>,
-    /// `(e2e − ttft) / (output_tokens − 1)`.
+    /// `(e2e − first generated token) / (output_tokens − 1)`; the first token of the answer
+    /// or of reasoning sent apart, whichever came first (the count includes both).
     pub tpot_ms: Option<f64>,
     /// Generated tokens (server-reported unless `tokens_counted`).
     pub output_tokens: Option<u64>,
@@ -370,9 +371,16 @@ impl CallOutcome {
                 None => (None, false),
             };
         let itl = ItlSummary::of(&t.itl_us);
-        let tpot_ms = match (ttft_ms, output_tokens) {
-            (Some(ttft), Some(n)) if n > 1 && self.error.is_none() => {
-                Some((e2e_ms - ttft) / (n - 1) as f64)
+        // The server counts reasoning tokens among the output tokens, so the time per token
+        // runs from the first generated token of either kind, not from the first answer
+        // token (which would understate it by (reasoning + answer) / answer).
+        let first_token = match (t.first_content, t.first_reasoning) {
+            (Some(a), Some(r)) => Some(a.min(r)),
+            (a, r) => a.or(r),
+        };
+        let tpot_ms = match (first_token, output_tokens) {
+            (Some(first), Some(n)) if n > 1 && self.error.is_none() => {
+                Some((e2e_ms - t.ms_since_start(first)) / (n - 1) as f64)
             }
             _ => None,
         };
@@ -518,6 +526,39 @@ mod tests {
         assert!(r.cold);
         assert!(!r.tokens_counted);
         assert_eq!(r.response_chars, 5);
+    }
+
+    #[test]
+    fn time_per_token_counts_reasoning_tokens_from_the_first_of_them() {
+        let mut timer = StreamTimer::start(8);
+        let t0 = timer.start;
+        for ms in [10, 20] {
+            timer.reasoning(t0 + Duration::from_millis(ms));
+        }
+        for ms in [100, 110] {
+            timer.content(t0 + Duration::from_millis(ms));
+        }
+        timer.finish(t0 + Duration::from_millis(120));
+        let outcome = CallOutcome {
+            timer,
+            // completion_tokens: 2 reasoning + 2 answer tokens.
+            server: ServerTimers {
+                output_count: Some(4),
+                ..ServerTimers::default()
+            },
+            text: "ab".into(),
+            error: None,
+            resent: false,
+        };
+        let r = outcome.record(&ctx(), t0, "now".into());
+        assert!((r.ttft_ms.unwrap() - 100.0).abs() < 1e-9);
+        assert!((r.reasoning_ttft_ms.unwrap() - 10.0).abs() < 1e-9);
+        // (120 − 10) / (4 − 1), not (120 − 100) / 3.
+        assert!(
+            (r.tpot_ms.unwrap() - 110.0 / 3.0).abs() < 1e-9,
+            "{:?}",
+            r.tpot_ms
+        );
     }
 
     #[test]

@@ -238,7 +238,7 @@ fn definitions() -> BTreeMap<String, String> {
         ("e2e_tps", "output_tokens / client end-to-end time per call (tokens/s)"),
         ("ttft_ms", "client clock, request written -> first chunk with generated text"),
         ("e2e_ms", "client clock, request written -> final chunk"),
-        ("tpot_ms", "(e2e_ms - ttft_ms) / (output_tokens - 1)"),
+        ("tpot_ms", "(e2e_ms - time to the first generated token) / (output_tokens - 1); the first token is the first of the answer or of reasoning sent apart, since output_tokens counts both (without reasoning: (e2e_ms - ttft_ms) / (output_tokens - 1))"),
         ("per_trial", "n, mean with a 95% Student-t CI, sample standard deviation (n-1), CV, min, median, max of the per-trial means; percentiles are Hyndman-Fan type 7"),
         ("pooled", "times only: p50/p90/p95/p99/max pooled over every successful measured call (HdrHistogram, integer microseconds, 3 significant digits), labelled pooled because calls within a trial are not independent"),
         ("comparison", "each variant against the baseline in the same arm with the baseline in the variant's place, per metric, on per-trial means"),
