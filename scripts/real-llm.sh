@@ -82,8 +82,15 @@ start() {
     fi
     install
     say "starting llama.cpp with $model_file on $url (1 thread; log: $log_file)"
-    nohup "$venv/bin/python" "$here/real_llm_server.py" "$model" "$port" "$alias_name" \
-        >"$log_file" 2>&1 &
+    # The server outlives this script: it must not keep the caller's descriptors open (a
+    # lock held with `flock … real-llm.sh start`, a pipe the caller reads to its end).
+    (
+        for fd in $(ls /proc/$BASHPID/fd); do
+            if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+        done 2>/dev/null
+        exec nohup "$venv/bin/python" "$here/real_llm_server.py" "$model" "$port" "$alias_name" \
+            </dev/null >"$log_file" 2>&1
+    ) &
     echo $! >"$pid_file"
     for _ in $(seq 1 120); do
         if healthy; then
