@@ -425,16 +425,19 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
 pub fn validate(path: &Path, ollama_host: Option<&str>) -> anyhow::Result<String> {
     let scenario = Scenario::load(path, ollama_host)?;
     let plan = Plan::build(&scenario);
+    let count = |n: usize, noun: &str| format!("{n} {noun}{}", if n == 1 { "" } else { "s" });
+    let server = match scenario.server.backend {
+        BackendKind::Sim => "the built-in simulator (started on a free local port)".to_owned(),
+        backend => format!("backend {} at {}", backend.as_str(), scenario.server.url),
+    };
     Ok(format!(
-        "{}: ok — {} variants, {} arms, {} agents, {} measured + {} warmup trials ({} order), backend {} at {}",
+        "{}: ok — {}, {}, {}, {} measured + {} warmup trials ({} order), {server}",
         path.display(),
-        scenario.variants.len(),
-        scenario.arms.len(),
-        scenario.agents.len(),
+        count(scenario.variants.len(), "variant"),
+        count(scenario.arms.len(), "arm"),
+        count(scenario.agents.len(), "agent"),
         plan.measured(),
         plan.trials.len() - plan.measured(),
         format!("{:?}", scenario.order).to_lowercase(),
-        format!("{:?}", scenario.server.backend).to_lowercase(),
-        scenario.server.url
     ))
 }

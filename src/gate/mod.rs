@@ -23,7 +23,7 @@ pub mod files;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{Arm, Bound, Gate, Metric};
+use crate::scenario::{Arm, Bound, Gate, Metric, threshold_text};
 use crate::stats::compare::log_ratio;
 use crate::stats::{CONFIDENCE, RatioCi, Sample, holm};
 use crate::summary::{FailureCounts, TrialSamples, holm_p_phrase};
@@ -201,8 +201,9 @@ fn judge(gate: &Gate, r: &GateResult) -> (GateVerdict, String) {
         t => t,
     };
     let bound = format!(
-        "the {change} bound (ratio {} {tau:.3})",
-        gate.bound.symbol()
+        "the {change} bound (ratio {} {})",
+        gate.bound.symbol(),
+        threshold_text(tau)
     );
     let interval = format!("CI [{:.3}, {:.3}]", ci.low, ci.high);
     let p = holm_p_phrase(r.holm_p);

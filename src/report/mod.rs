@@ -15,7 +15,7 @@ use std::path::Path;
 
 use crate::gate::{GateReport, GateVerdict};
 use crate::results::{ResultsDir, RunRecords, load};
-use crate::scenario::{Bound, Metric};
+use crate::scenario::{Bound, Metric, threshold_text};
 use crate::stats::{Descriptive, RatioCi};
 use crate::summary::{ComparisonRow, Slowdown, Summary, Verdict, holm_p_phrase, summarize};
 
@@ -417,8 +417,8 @@ pub fn gate_grid(report: &GateReport) -> Grid {
     ]);
     for g in &report.gates {
         let bound = match g.bound {
-            Bound::AtLeast => format!("≥ {:.3}", g.threshold),
-            Bound::AtMost => format!("≤ {:.3}", g.threshold),
+            Bound::AtLeast => format!("≥ {}", threshold_text(g.threshold)),
+            Bound::AtMost => format!("≤ {}", threshold_text(g.threshold)),
         };
         grid.push(vec![
             g.gate.clone(),

@@ -102,6 +102,15 @@ impl Gate {
     }
 }
 
+/// A threshold as the reader should see it: three decimals, more when the value has them
+/// (up to six), so a bound is never shown rounded (`0.950`, `0.94984`, `1.100`).
+pub fn threshold_text(tau: f64) -> String {
+    let text = format!("{tau:.6}");
+    let point = text.find('.').unwrap_or(text.len());
+    let keep = text.trim_end_matches('0').len().max(point + 4);
+    text[..keep.min(text.len())].to_owned()
+}
+
 /// A ratio as a signed change, e.g. 0.95 → `-5%`, 1.025 → `+2.5%`.
 fn signed_percent(ratio: f64) -> String {
     let text = format!("{:+.3}", (ratio - 1.0) * 100.0);
@@ -122,4 +131,18 @@ pub fn percent(text: &str) -> Result<f64, String> {
         return Err(format!("`{text}` must lie between -100% and 100%"));
     }
     Ok(value / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_are_never_shown_rounded() {
+        assert_eq!(threshold_text(0.95), "0.950");
+        assert_eq!(threshold_text(1.1), "1.100");
+        assert_eq!(threshold_text(1.0 - 0.05016), "0.94984");
+        assert_eq!(threshold_text(1.0 - 0.07), "0.930");
+        assert_eq!(threshold_text(1.025), "1.025");
+    }
 }

@@ -26,7 +26,7 @@ mod types;
 
 use std::path::Path;
 
-pub use gate::{Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate, percent};
+pub use gate::{Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate, percent, threshold_text};
 pub use metric::{Direction, Metric};
 pub use problem::{Problem, ScenarioError};
 pub use sim::{Fault, FaultKind, SimConfig};
@@ -37,7 +37,7 @@ pub use types::{
 };
 
 use check::Checker;
-use problem::{blank_block, yaml_path_at, yaml_problem};
+use problem::{blank_block, scalar_at, yaml_path_at, yaml_problem};
 use raw::RawScenario;
 
 /// Largest scenario file we read; anything bigger is not a hand-written experiment.
@@ -97,6 +97,15 @@ impl Scenario {
                 }
                 Err(e) => {
                     let mut problem = yaml_problem(&e);
+                    if problem.message.starts_with("wrong type") {
+                        let found = problem
+                            .line
+                            .zip(problem.column)
+                            .and_then(|(l, c)| scalar_at(&text, l, c));
+                        if let Some(found) = found {
+                            problem.message = format!("{}, not `{found}`", problem.message);
+                        }
+                    }
                     if problem.message.starts_with("missing field") {
                         // Reported at the end of its mapping: there is no line to blank,
                         // and parsing further would only repeat it. A field missing
@@ -337,6 +346,31 @@ gates:
             "{}",
             problems[1].message
         );
+    }
+
+    #[test]
+    fn wrong_types_say_what_was_expected_and_what_was_found() {
+        for (from, to, expected) in [
+            (
+                "temperature: 1.0",
+                "temperature: hot",
+                "wrong type: expected a number, not `hot`",
+            ),
+            (
+                "trials: 3",
+                "trials: many",
+                "expected a whole number ≥ 0 (u32), not `many`",
+            ),
+            (
+                "trials: 3",
+                "trials: 3\nprime_on_switch: maybe",
+                "expected true or false, not `maybe`",
+            ),
+        ] {
+            let bad = GOOD.replace(from, to);
+            let problems = Scenario::parse(&bad, &data_dir(), None).unwrap_err();
+            assert!(problems[0].message.contains(expected), "{problems:?}");
+        }
     }
 
     #[test]

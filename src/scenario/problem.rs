@@ -72,7 +72,8 @@ pub(super) fn yaml_problem(e: &serde_saphyr::Error) -> Problem {
             format!("wrong type: expected a whole number ({ty})")
         }
         Some(ty @ ("f32" | "f64")) => format!("wrong type: expected a number ({ty})"),
-        Some("bool") => "wrong type: expected true or false".to_owned(),
+        Some("floating point") => "wrong type: expected a number".to_owned(),
+        Some("bool" | "boolean") => "wrong type: expected true or false".to_owned(),
         _ => message.to_owned(),
     };
     let field = message
@@ -98,6 +99,21 @@ fn key_of(line: &str) -> Option<&str> {
     let (key, _) = t.split_once(':')?;
     let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
     (!key.is_empty() && !key.starts_with('#') && !key.contains(['{', '[', ' '])).then_some(key)
+}
+
+/// The plain scalar that starts at 1-based `line` and `column` (up to a comment or the end
+/// of a flow item), to show what was found where something else was expected.
+pub(super) fn scalar_at(text: &str, line: u64, column: u64) -> Option<&str> {
+    let line = text
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let start = line
+        .char_indices()
+        .nth(usize::try_from(column).ok()?.checked_sub(1)?)?
+        .0;
+    let rest = &line[start..];
+    let end = rest.find([',', '}', ']', '#']).unwrap_or(rest.len());
+    Some(rest[..end].trim()).filter(|s| !s.is_empty())
 }
 
 /// Dotted path of the block-style key on 1-based `line`, from its indentation.

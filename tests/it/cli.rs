@@ -22,6 +22,35 @@ fn validate_accepts_the_shipped_scenarios() {
 }
 
 #[test]
+fn validate_counts_in_words_and_names_no_url_for_the_simulator() {
+    let ok = |file: &std::path::Path| {
+        let out = harness().arg("validate").arg(file).assert().success();
+        String::from_utf8(out.get_output().stdout.clone()).unwrap()
+    };
+    let quickstart = ok(&repo_root().join("scenarios/quickstart.yaml"));
+    assert!(quickstart.contains(", 1 agent, "), "{quickstart}");
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim.yaml");
+    let text = std::fs::read_to_string(repo_root().join("scenarios/chimera.yaml"))
+        .unwrap()
+        .replace("backend: ollama ", "backend: sim ")
+        .replace(
+            "data_dir: data ",
+            &format!(
+                "data_dir: {} ",
+                repo_root().join("scenarios/data").display()
+            ),
+        );
+    std::fs::write(&sim, text).unwrap();
+    let printed = ok(&sim);
+    // The simulator listens on a port chosen when it starts: no URL to name.
+    assert!(
+        printed.contains("built-in simulator") && !printed.contains("11434"),
+        "{printed}"
+    );
+}
+
+#[test]
 fn validate_reports_typo_wrong_type_and_range_with_locations() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(repo_root().join("scenarios/chimera.yaml"))

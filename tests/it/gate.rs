@@ -100,6 +100,12 @@ fn each_verdict_says_why_in_numbers() {
         GateVerdict::Inconclusive,
         "straddles",
     );
+    // A bound that is not round is shown as it is, not rounded to three decimals.
+    let mut odd = gate.clone();
+    odd.threshold = 1.0 - 0.05016;
+    let new = Sample::new([80.0, 81.0, 79.5, 80.5]).unwrap();
+    let r = &evaluate(&[odd], |_| Ok((&new, &base, "baseline".to_owned())))[0];
+    assert!(r.reason.contains("(ratio >= 0.94984)"), "{}", r.reason);
     let missing = &evaluate(&[gate.clone()], |_| Err("no data".to_owned()))[0];
     assert_eq!(missing.verdict, GateVerdict::Inconclusive);
     assert_eq!(gate.bound, Bound::AtLeast);
