@@ -269,6 +269,10 @@ struct RecordedManifest {
     scenario: RecordedScenario,
     simulated: bool,
     trials_planned: usize,
+    #[serde(default)]
+    harness_version: Option<String>,
+    #[serde(default)]
+    server: Option<RunServer>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -283,6 +287,47 @@ struct RecordedScenario {
     variants: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     gates: Vec<Gate>,
+    #[serde(default)]
+    workload: Option<serde_json::Value>,
+    #[serde(default)]
+    agents: Option<Vec<RunAgent>>,
+}
+
+/// An agent as the manifest recorded it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RunAgent {
+    /// Name.
+    pub name: String,
+    /// System prompt.
+    pub persona: String,
+    /// The agent whose report it reads.
+    #[serde(default)]
+    pub consumes: Option<String>,
+}
+
+/// The server as the manifest recorded it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct RunServer {
+    /// Server version string.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Digest of the model as the server stores it.
+    #[serde(default)]
+    pub model_digest: Option<String>,
+}
+
+/// What a run ran: the workload, its agents, the server and the harness that sent the
+/// prompts. `None` where the manifest (written by an older harness) does not say.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunSetup {
+    /// The scenario's `workload` (kind and data folder).
+    pub workload: Option<serde_json::Value>,
+    /// The agents in pipeline order.
+    pub agents: Option<Vec<RunAgent>>,
+    /// The server that answered.
+    pub server: Option<RunServer>,
+    /// The harness version, which fixes the workflow's prompt templates.
+    pub harness_version: Option<String>,
 }
 
 fn default_baseline() -> String {
@@ -299,6 +344,8 @@ pub struct RunRecords {
     pub variants: BTreeMap<String, serde_json::Value>,
     /// The scenario's gates.
     pub gates: Vec<Gate>,
+    /// What ran, to tell whether two runs are comparable.
+    pub setup: RunSetup,
     /// `calls.jsonl`.
     pub calls: Vec<CallRecord>,
     /// `trials.jsonl`.
@@ -328,6 +375,12 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
         meta,
         variants: manifest.scenario.variants,
         gates: manifest.scenario.gates,
+        setup: RunSetup {
+            workload: manifest.scenario.workload,
+            agents: manifest.scenario.agents,
+            server: manifest.server,
+            harness_version: manifest.harness_version,
+        },
         calls: read_jsonl(&dir.join("calls.jsonl"))?,
         trials: read_jsonl(&dir.join("trials.jsonl"))?,
     })

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::{GateReport, across_runs, overall, within_run};
-use crate::results::{RunRecords, load};
+use sha2::{Digest, Sha256};
+
+use crate::results::{RunRecords, RunServer, RunSetup, load};
 use crate::scenario::{Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate, Metric};
 use crate::summary::{failure_counts, trial_samples};
 
@@ -129,6 +131,7 @@ pub fn differences(base: &RunRecords, new: &RunRecords) -> Vec<String> {
             what(new.meta.simulated)
         ));
     }
+    out.extend(setup_differences(&base.setup, &new.setup));
     for (name, b) in &base.variants {
         let Some(n) = new.variants.get(name) else {
             continue;
@@ -146,6 +149,62 @@ pub fn differences(base: &RunRecords, new: &RunRecords) -> Vec<String> {
             }
         }
     }
+    out
+}
+
+/// What differs between the workloads, agents, servers and prompts of two runs, where
+/// both manifests say.
+fn setup_differences(base: &RunSetup, new: &RunSetup) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut differ = |what: &str, b: Option<String>, n: Option<String>| {
+        if let (Some(b), Some(n)) = (b, n) {
+            if b != n {
+                out.push(format!("{what} {b} in the base run, {n} in the new one"));
+            }
+        }
+    };
+    differ(
+        "the workload is",
+        base.workload.as_ref().map(|w| w.to_string()),
+        new.workload.as_ref().map(|w| w.to_string()),
+    );
+    // Personas are long: name them by a hash.
+    let agents = |s: &RunSetup| {
+        s.agents.as_ref().map(|agents| {
+            let listed: Vec<String> = agents
+                .iter()
+                .map(|a| {
+                    let persona = format!("{:x}", Sha256::digest(a.persona.as_bytes()));
+                    let consumes = a
+                        .consumes
+                        .as_ref()
+                        .map(|c| format!(", reads {c}"))
+                        .unwrap_or_default();
+                    format!("{} (persona {}{consumes})", a.name, &persona[..12])
+                })
+                .collect();
+            listed.join(", ")
+        })
+    };
+    differ("the agents are", agents(base), agents(new));
+    let server = |s: &RunSetup, f: fn(&RunServer) -> &Option<String>| {
+        s.server.as_ref().and_then(|v| f(v).clone())
+    };
+    differ(
+        "the server is",
+        server(base, |s| &s.version),
+        server(new, |s| &s.version),
+    );
+    differ(
+        "the model's digest is",
+        server(base, |s| &s.model_digest),
+        server(new, |s| &s.model_digest),
+    );
+    differ(
+        "the prompts come from harness",
+        base.harness_version.clone(),
+        new.harness_version.clone(),
+    );
     out
 }
 

@@ -269,6 +269,62 @@ fn compare_judges_a_new_run_against_a_base_run() {
     assert!(md.contains("Compared despite differences"), "{md}");
 }
 
+/// Sets `value` at `path` (object keys) in a results folder's manifest.
+fn set_in_manifest(dir: &Path, path: &[&str], value: serde_json::Value) {
+    let file = dir.join("manifest.json");
+    let mut manifest: serde_json::Value = json(&file);
+    let (last, parents) = path.split_last().unwrap();
+    let mut at = &mut manifest;
+    for key in parents {
+        at = &mut at[*key];
+    }
+    at[*last] = value;
+    std::fs::write(&file, manifest.to_string()).unwrap();
+}
+
+#[test]
+fn compare_refuses_runs_of_other_agents_workloads_or_servers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = fixture_copy(tmp.path(), "base");
+    let new = fixture_copy(tmp.path(), "new");
+    let agents =
+        |persona: &str| serde_json::json!([{"name": "a", "persona": persona, "consumes": null}]);
+    let workload = serde_json::json!({"kind": "agent_report", "data_dir": "data"});
+    let server = |version: &str| serde_json::json!({"version": version, "model_digest": "d1"});
+    for dir in [&base, &new] {
+        set_in_manifest(dir, &["scenario", "agents"], agents("You collect data."));
+        set_in_manifest(dir, &["scenario", "workload"], workload.clone());
+        set_in_manifest(dir, &["server"], server("0.5.1"));
+    }
+    let compare = || harness().arg("compare").arg(&base).arg(&new).assert();
+    compare().code(0);
+    for (path, value, says) in [
+        (
+            &["scenario", "agents"][..],
+            agents("You write poems."),
+            "the agents are a (persona ",
+        ),
+        (
+            &["scenario", "workload"][..],
+            serde_json::json!({"kind": "agent_report", "data_dir": "other"}),
+            "the workload is",
+        ),
+        (
+            &["server"][..],
+            server("0.6.0"),
+            "the server is 0.5.1 in the base run, 0.6.0 in the new one",
+        ),
+    ] {
+        let before: serde_json::Value = json(&new.join("manifest.json"));
+        set_in_manifest(&new, path, value);
+        compare()
+            .code(2)
+            .stderr(predicates::str::contains("not comparable"))
+            .stderr(predicates::str::contains(says));
+        std::fs::write(new.join("manifest.json"), before.to_string()).unwrap();
+    }
+}
+
 #[test]
 fn run_with_gates_judges_the_run_in_one_step() {
     let dir = tempfile::tempdir().unwrap();
