@@ -33,6 +33,8 @@ pub enum ErrorKind {
     /// The response passed the per-call cap on bytes or tokens (a server that never
     /// stops).
     ResponseTooLong,
+    /// A successful reply that is not the API's stream (a proxy's or gateway's page).
+    NotAStream,
     /// The run was interrupted while the call was in flight.
     Cancelled,
 }
@@ -49,6 +51,7 @@ impl ErrorKind {
             ErrorKind::MalformedChunk => "malformed_chunk",
             ErrorKind::ServerError => "server_error",
             ErrorKind::ResponseTooLong => "response_too_long",
+            ErrorKind::NotAStream => "not_a_stream",
             ErrorKind::Cancelled => "cancelled",
         }
     }

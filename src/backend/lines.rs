@@ -15,6 +15,8 @@ pub struct LineTooLong;
 #[derive(Debug, Default)]
 pub struct LineSplitter {
     carry: Vec<u8>,
+    /// The last chunk ended with `\r`: a `\n` that starts the next one belongs to it.
+    after_cr: bool,
 }
 
 impl LineSplitter {
@@ -23,23 +25,35 @@ impl LineSplitter {
         LineSplitter::default()
     }
 
-    /// Feeds one network chunk and calls `on_line` for every complete line (without its
-    /// `\n` and any `\r`). Stops early and returns `Ok(false)` when `on_line` does.
+    /// Feeds one network chunk and calls `on_line` for every complete line, without its end:
+    /// `\n`, `\r\n` or a lone `\r`, as the SSE specification allows. Stops early and
+    /// returns `Ok(false)` when `on_line` does.
     pub fn feed(
         &mut self,
         chunk: &[u8],
         mut on_line: impl FnMut(&[u8]) -> bool,
     ) -> Result<bool, LineTooLong> {
         let mut rest = chunk;
-        while let Some(pos) = memchr::memchr(b'\n', rest) {
-            let (head, tail) = rest.split_at(pos);
-            rest = &tail[1..];
+        if std::mem::take(&mut self.after_cr) {
+            rest = rest.strip_prefix(b"\n").unwrap_or(rest);
+        }
+        while let Some(pos) = memchr::memchr2(b'\n', b'\r', rest) {
+            let head = &rest[..pos];
+            let mut next = pos + 1;
+            if rest[pos] == b'\r' {
+                match rest.get(next) {
+                    Some(b'\n') => next += 1,
+                    None => self.after_cr = true,
+                    Some(_) => {}
+                }
+            }
+            rest = &rest[next..];
             let keep_going = if self.carry.is_empty() {
-                on_line(trim_cr(head))
+                on_line(head)
             } else {
                 self.carry.extend_from_slice(head);
                 let line = std::mem::take(&mut self.carry);
-                let go = on_line(trim_cr(&line));
+                let go = on_line(&line);
                 self.carry = line;
                 self.carry.clear();
                 go
@@ -59,10 +73,6 @@ impl LineSplitter {
     pub fn pending(&self) -> &[u8] {
         &self.carry
     }
-}
-
-fn trim_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 #[cfg(test)]
@@ -87,6 +97,13 @@ mod tests {
         let (lines, pending) = split(&[b"a\nb", b"c\r\n", b"\nd", b"e"]);
         assert_eq!(lines, ["a", "bc", ""]);
         assert_eq!(pending, b"de");
+    }
+
+    #[test]
+    fn a_lone_cr_ends_a_line_and_crlf_split_across_chunks_ends_one() {
+        let (lines, pending) = split(&[b"a\rb\r", b"\nc\r\r", b"d"]);
+        assert_eq!(lines, ["a", "b", "c", ""]);
+        assert_eq!(pending, b"d");
     }
 
     #[test]

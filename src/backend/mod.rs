@@ -75,6 +75,16 @@ pub trait Backend: Send + Sync {
 pub trait LineParser {
     /// Handles one line that arrived at `at`; a failure goes into `out.error`.
     fn line(&mut self, line: &[u8], at: Instant, out: &mut CallOutcome);
+    /// The stream ended: handle what was read but not yet acted on (an event whose blank
+    /// line never came).
+    fn end(&mut self, _out: &mut CallOutcome) {}
+
+    /// Whether a successful reply with this `Content-Type` can be this API's stream (a
+    /// gateway's HTML page cannot).
+    fn accepts(&self, _content_type: &str) -> bool {
+        true
+    }
+
     /// The response is complete (final chunk, `[DONE]`).
     fn done(&self) -> bool;
     /// The stream ended at `at` before [`LineParser::done`]: whether that still counts
@@ -154,6 +164,27 @@ pub(crate) async fn stream_call<P: LineParser + Default>(
         out.error = Some(CallError::new(kind, format!("HTTP {status}: {message}")));
         return out;
     }
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    if let Some(content_type) = content_type.filter(|t| !parser.accepts(t)) {
+        // Say what came back: the start of the page a proxy or gateway sent instead.
+        let mut start = Vec::new();
+        while start.len() < 200 {
+            match tokio::time::timeout_at(deadline, response.chunk()).await {
+                Ok(Ok(Some(bytes))) => start.extend_from_slice(&bytes),
+                _ => break,
+            }
+        }
+        out.timer.finish(Instant::now());
+        let shown: String = String::from_utf8_lossy(&start).chars().take(120).collect();
+        out.error = Some(CallError::new(
+            ErrorKind::NotAStream,
+            format!("HTTP {status} with Content-Type {content_type}, not a stream: {shown}"),
+        ));
+        return out;
+    }
     let mut splitter = LineSplitter::new();
     let mut received_bytes = 0u64;
     loop {
@@ -215,6 +246,7 @@ pub(crate) async fn stream_call<P: LineParser + Default>(
                     // A last line without its newline: accept it if it is complete.
                     parser.line(&tail, at, &mut out);
                 }
+                parser.end(&mut out);
                 if !parser.done() && out.error.is_none() && !parser.complete_at_eof() {
                     out.error = Some(CallError::new(
                         ErrorKind::StreamCut,

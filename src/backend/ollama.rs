@@ -140,6 +140,10 @@ impl LineParser for ChunkParser {
         }
     }
 
+    fn accepts(&self, content_type: &str) -> bool {
+        content_type.contains("json")
+    }
+
     fn done(&self) -> bool {
         self.done
     }

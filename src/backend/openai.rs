@@ -228,14 +228,25 @@ struct Timings {
 pub struct SseParser {
     done: bool,
     finished_choice: bool,
+    /// The `data` of the event being read: its `data:` lines joined with `\n`.
+    data: Vec<u8>,
+    /// When the event's first `data:` line arrived; `None` between events.
+    data_at: Option<Instant>,
 }
 
-impl LineParser for SseParser {
-    fn line(&mut self, line: &[u8], at: Instant, out: &mut CallOutcome) {
-        let Some(data) = line.strip_prefix(b"data:") else {
-            // Blank separators, `: comments`, `event:` and `id:` fields.
-            return;
-        };
+impl SseParser {
+    /// Dispatches the event read so far, stamped with the arrival of its first line.
+    fn dispatch(&mut self, out: &mut CallOutcome) {
+        if let Some(at) = self.data_at.take() {
+            let data = std::mem::take(&mut self.data);
+            self.event(&data, at, out);
+            self.data = data;
+            self.data.clear();
+        }
+    }
+
+    /// One event's data.
+    fn event(&mut self, data: &[u8], at: Instant, out: &mut CallOutcome) {
         let data = data.trim_ascii();
         if data == b"[DONE]" {
             self.done = true;
@@ -288,6 +299,36 @@ impl LineParser for SseParser {
                 out.server.cached_prompt_count = t.cache_n;
             }
         }
+    }
+}
+
+impl LineParser for SseParser {
+    /// Lines are read as the SSE specification says: `data:` lines accumulate (joined with
+    /// `\n`) until a blank line dispatches the event; comments (`: …`) and the other
+    /// fields (`event:`, `id:`, `retry:`) are skipped.
+    fn line(&mut self, line: &[u8], at: Instant, out: &mut CallOutcome) {
+        if line.is_empty() {
+            self.dispatch(out);
+            return;
+        }
+        let Some(value) = line.strip_prefix(b"data:") else {
+            return;
+        };
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        match self.data_at {
+            Some(_) => self.data.push(b'\n'),
+            None => self.data_at = Some(at),
+        }
+        self.data.extend_from_slice(value);
+    }
+
+    fn accepts(&self, content_type: &str) -> bool {
+        content_type.trim_start().starts_with("text/event-stream")
+    }
+
+    /// An event the stream ended before dispatching still counts.
+    fn end(&mut self, out: &mut CallOutcome) {
+        self.dispatch(out);
     }
 
     fn done(&self) -> bool {

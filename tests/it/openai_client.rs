@@ -183,6 +183,40 @@ async fn a_cut_stream_is_an_error_but_a_missing_done_after_the_finish_is_not() {
 }
 
 #[tokio::test]
+async fn a_successful_reply_that_is_not_a_stream_says_what_came_back() {
+    // A gateway's page (axum sends text/plain for a bare string body).
+    let fake = fake_server(Reply::Status(
+        200,
+        "<html><body>Please sign in</body></html>",
+    ))
+    .await;
+    let (r, _) = call(&fake.url).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::NotAStream), "{:?}", r.error);
+    let message = r.error.unwrap();
+    assert!(
+        message.contains("text/plain") && message.contains("Please sign in"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn events_end_with_a_lone_cr_and_data_may_span_lines() {
+    let fake = fake_server(Reply::Stream(vec![
+        // An event whose JSON is split over two `data:` lines, with CR line ends.
+        Step::Send("data: {\"choices\":[{\"index\":0,\r"),
+        Step::Send("data: \"delta\":{\"content\":\"Hel\"}}]}\r\r"),
+        Step::Send(": a comment\r\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}\r\n\r\n"),
+        Step::Send(FINISH),
+        Step::Send(DONE),
+    ]))
+    .await;
+    let (r, text) = call(&fake.url).await;
+    assert!(r.ok, "{:?}", r.error);
+    assert_eq!(text, "Hello");
+    assert_eq!(r.content_chunks, 2);
+}
+
+#[tokio::test]
 async fn a_malformed_event_is_recorded_as_such() {
     let fake = fake_server(Reply::Stream(vec![
         content("a"),
