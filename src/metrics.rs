@@ -300,6 +300,10 @@ pub struct CallRecord {
     /// timings are the resend's).
     #[serde(default)]
     pub resent: bool,
+    /// The call opened a new connection, and making it (TCP, TLS included) took this long;
+    /// `null` when it reused a kept one. TTFT and e2e include it.
+    #[serde(default)]
+    pub connect_ms: Option<f64>,
 }
 
 fn one() -> u32 {
@@ -334,6 +338,9 @@ pub struct CallOutcome {
     /// The request was sent a second time, on a new connection, because the pooled one it
     /// was first written on had been closed by the server (see `backend::stream_call`).
     pub resent: bool,
+    /// How long opening the call's connection took (TCP and TLS), when it opened one;
+    /// `None` when it reused a kept connection.
+    pub connect_ms: Option<f64>,
 }
 
 impl CallOutcome {
@@ -346,6 +353,7 @@ impl CallOutcome {
             text: String::new(),
             error: None,
             resent: false,
+            connect_ms: None,
         }
     }
 
@@ -358,6 +366,7 @@ impl CallOutcome {
             text: String::new(),
             error: Some(error),
             resent: false,
+            connect_ms: None,
         }
     }
 
@@ -441,6 +450,7 @@ impl CallOutcome {
             response_chars: self.text.chars().count() as u64,
             attempts: 1,
             resent: self.resent,
+            connect_ms: self.connect_ms,
         }
     }
 }
@@ -515,6 +525,7 @@ mod tests {
             text: "héllo".into(),
             error: None,
             resent: false,
+            connect_ms: None,
         };
         let r = outcome.record(&ctx(), t0, "now".into());
         assert!((r.ttft_ms.unwrap() - 100.0).abs() < 1e-9);
@@ -552,6 +563,7 @@ mod tests {
             text: "ab".into(),
             error: None,
             resent: false,
+            connect_ms: None,
         };
         let r = outcome.record(&ctx(), t0, "now".into());
         assert!((r.ttft_ms.unwrap() - 100.0).abs() < 1e-9);
@@ -577,6 +589,7 @@ mod tests {
             text: String::new(),
             error: Some(CallError::new(ErrorKind::StreamCut, "cut")),
             resent: false,
+            connect_ms: None,
         };
         let r = outcome.record(&ctx(), t0, "now".into());
         assert_eq!(r.output_tokens, Some(2));

@@ -43,6 +43,10 @@ pub struct GroupSummary {
     pub failures_by_kind: BTreeMap<ErrorKind, usize>,
     /// Measured successful calls that (re)loaded the model.
     pub cold_calls: usize,
+    /// Measured successful calls that opened a new connection (their TTFT includes
+    /// connecting, `connect_ms`); the others reused a kept one.
+    #[serde(default)]
+    pub new_connection_calls: usize,
     /// Measured calls that needed more than one attempt (connection retries, or a resend
     /// after the server had closed the pooled connection).
     #[serde(default)]
@@ -236,8 +240,9 @@ fn definitions() -> BTreeMap<String, String> {
         ("unit", "The unit of analysis is the trial: each metric is averaged over a variant's successful measured calls in one trial (warmups and priming calls excluded), and statistics are computed across those per-trial means. Failed calls are counted, not averaged."),
         ("decode_tps", "server eval_count / eval_duration per call (tokens/s)"),
         ("e2e_tps", "output_tokens / client end-to-end time per call (tokens/s)"),
-        ("ttft_ms", "client clock, request written -> first chunk with generated text"),
-        ("e2e_ms", "client clock, request written -> final chunk"),
+        ("ttft_ms", "client clock, request handed to the HTTP client -> first chunk with generated text; includes connecting when the call opened a new connection (connect_ms)"),
+        ("e2e_ms", "client clock, request handed to the HTTP client -> final chunk"),
+        ("connect_ms", "time to open the call's connection (TCP and TLS) when it opened one rather than reusing a kept one; new connections are counted per arm and variant"),
         ("tpot_ms", "(e2e_ms - time to the first generated token) / (output_tokens - 1); the first token is the first of the answer or of reasoning sent apart, since output_tokens counts both (without reasoning: (e2e_ms - ttft_ms) / (output_tokens - 1))"),
         ("per_trial", "n, mean with a 95% Student-t CI, sample standard deviation (n-1), CV, min, median, max of the per-trial means; percentiles are Hyndman-Fan type 7"),
         ("pooled", "times only: p50/p90/p95/p99/max pooled over every successful measured call (HdrHistogram, integer microseconds, 3 significant digits), labelled pooled because calls within a trial are not independent"),
@@ -356,6 +361,7 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
                 failed_calls: all.len() - ok.len(),
                 failures_by_kind,
                 cold_calls: ok.iter().filter(|c| c.cold).count(),
+                new_connection_calls: ok.iter().filter(|c| c.connect_ms.is_some()).count(),
                 retried_calls: all.iter().filter(|c| c.attempts > 1 || c.resent).count(),
                 output_tokens_mean: Sample::new(tokens).map(|s| s.mean()),
                 metrics,

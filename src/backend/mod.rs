@@ -2,6 +2,7 @@
 //! network chunk with the monotonic clock when its bytes arrive, and returns a
 //! [`CallOutcome`] — failures included, as data.
 
+mod connect;
 pub mod lines;
 pub mod ollama;
 pub mod openai;
@@ -128,7 +129,9 @@ pub(crate) async fn stream_call<P: LineParser + Default>(
     let mut resend = request.try_clone();
     let mut sent = http.pooled.execute(request);
     let mut response = loop {
-        match tokio::time::timeout_at(deadline, sent).await {
+        let (result, connect_ms) = connect::timed(tokio::time::timeout_at(deadline, sent)).await;
+        out.connect_ms = connect_ms;
+        match result {
             Err(_) => {
                 timed_out(&mut out);
                 return out;
@@ -377,6 +380,7 @@ impl Http {
                 .tcp_nodelay(true)
                 .pool_idle_timeout(Duration::from_secs(90))
                 .pool_max_idle_per_host(idle_per_host)
+                .connector_layer(connect::TimeConnections)
                 .build()
         };
         Ok(Http {

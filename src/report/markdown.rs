@@ -116,7 +116,12 @@ impl Exporter for Markdown {
         let failures: Vec<String> = s
             .groups
             .iter()
-            .filter(|g| g.failed_calls > 0 || g.cold_calls > 0 || g.retried_calls > 0)
+            .filter(|g| {
+                g.failed_calls > 0
+                    || g.cold_calls > 0
+                    || g.retried_calls > 0
+                    || g.new_connection_calls > 0
+            })
             .map(|g| {
                 let kinds: Vec<String> = g
                     .failures_by_kind
@@ -124,19 +129,20 @@ impl Exporter for Markdown {
                     .map(|(k, n)| format!("{} {n}", k.as_str()))
                     .collect();
                 format!(
-                    "- {} in {}: {} of {} calls failed ({}); {} successful calls reloaded the model; {} needed retries",
+                    "- {} in {}: {} of {} calls failed ({}); {} successful calls reloaded the model; {} needed retries; {} opened a new connection",
                     g.variant,
                     g.arm,
                     g.failed_calls,
                     g.calls,
                     if kinds.is_empty() { "none".to_owned() } else { kinds.join(", ") },
                     g.cold_calls,
-                    g.retried_calls
+                    g.retried_calls,
+                    g.new_connection_calls
                 )
             })
             .collect();
         if !failures.is_empty() {
-            out.push_str("\n### Failures and cold calls\n\n");
+            out.push_str("\n### Failures, cold calls and new connections\n\n");
             out.push_str(&failures.join("\n"));
             out.push('\n');
         }

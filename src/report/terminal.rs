@@ -58,7 +58,7 @@ impl Terminal {
             out.push_str("INCOMPLETE: the run stopped before its plan finished.\n");
         }
         out.push_str(&self.table(&overview_grid(s)));
-        out.push_str("\nn = measured trials; decode tok/s = per-trial mean of eval_count/eval_duration, mean ± 95% t half-width; latencies in ms, pooled over calls; out tok = mean per call.\n");
+        out.push_str("\nn = measured trials; decode tok/s = per-trial mean of eval_count/eval_duration, mean ± 95% t half-width; latencies in ms, pooled over calls; out tok = mean per call; cold = successful calls that (re)loaded the model; new conn = successful calls that opened a connection (their TTFT includes connecting).\n");
 
         if !s.comparisons.is_empty() {
             out.push('\n');
@@ -123,6 +123,7 @@ fn overview_grid(s: &Summary) -> Grid {
         ("e2e p95", Align::Right),
         ("out tok", Align::Right),
         ("cold", Align::Right),
+        ("new conn", Align::Right),
         ("failed", Align::Right),
     ]);
     let dash = || "–".to_owned();
@@ -152,6 +153,7 @@ fn overview_grid(s: &Summary) -> Grid {
                 .map(|t| format!("{t:.0}"))
                 .unwrap_or_else(dash),
             g.cold_calls.to_string(),
+            format!("{}/{}", g.new_connection_calls, g.calls - g.failed_calls),
             format!("{}/{}", g.failed_calls, g.calls),
         ]);
     }

@@ -53,6 +53,13 @@ async fn calls_in_a_row_reuse_one_connection() {
     assert!(records.iter().all(|r| r.ok && !r.resent), "{records:?}");
     // Each response is read to its end, so its connection goes back to the pool.
     assert_eq!(fake.connections(), 1, "connections for 8 calls");
+    // The first call opened it and says how long that took; the others reused it.
+    let connect_ms = records[0].connect_ms.expect("the first call connected");
+    assert!(connect_ms > 0.0 && connect_ms < records[0].ttft_ms.unwrap());
+    assert!(
+        records[1..].iter().all(|r| r.connect_ms.is_none()),
+        "{records:#?}"
+    );
 }
 
 /// Reads one HTTP request (headers and a `Content-Length` body); false at EOF.
@@ -132,6 +139,11 @@ fn check_none_lost(records: &[CallRecord]) {
     // Every call after one whose connection was kept met a closed connection and was resent.
     let resent = records.iter().filter(|r| r.resent).count();
     assert!(resent >= 1, "no call was resent: {records:#?}");
+    // Here every call that was answered opened its own connection.
+    assert!(
+        records.iter().all(|r| r.connect_ms.is_some()),
+        "{records:#?}"
+    );
 }
 
 #[tokio::test]
