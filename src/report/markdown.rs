@@ -91,8 +91,10 @@ impl Exporter for Markdown {
         );
 
         out.push_str("## Verdicts\n\n");
-        if s.comparisons.is_empty() {
-            out.push_str("No comparisons: no arm has a counterpart with the baseline in the variant's place.\n");
+        if s.comparisons.is_empty() && !s.complete {
+            out.push_str("No comparisons yet: the run stopped before both sides of any comparison had a successful trial.\n");
+        } else if s.comparisons.is_empty() {
+            out.push_str("No comparisons: no arm has a counterpart with the baseline in the variant's place with successful trials on both sides.\n");
         }
         for row in &s.comparisons {
             let _ = writeln!(out, "- {}", sentence_with_warning(row));

@@ -36,6 +36,21 @@ fn comparisons_csv_snapshot() {
 }
 
 #[test]
+fn a_run_stopped_before_any_comparison_says_so() {
+    let dir = repo_root().join("tests/data/results-fixture");
+    let mut run = harness::results::load(&dir).expect("fixture loads");
+    // Interrupted after the baseline's first trials: the variant never ran.
+    run.calls.retain(|c| c.variant == "baseline");
+    run.trials
+        .retain(|t| t.variants.iter().all(|v| v == "baseline"));
+    let s = harness::summary::summarize(&run.meta, &run.calls, &run.trials);
+    assert!(!s.complete && s.comparisons.is_empty());
+    let md = text(&Markdown, &s);
+    assert!(md.contains("the run stopped before"), "{md}");
+    assert!(!md.contains("no arm has a counterpart"), "{md}");
+}
+
+#[test]
 fn the_terminal_shows_the_papers_comparison_table() {
     let s = fixture();
     let printed = text(&Terminal { color: false }, &s);

@@ -188,3 +188,32 @@ async fn generate_endpoint_streams_the_same_way() {
     assert!(r.decode_tps.unwrap() > 0.0);
     sim.stop().await;
 }
+
+#[test]
+fn the_readme_lists_every_simulator_key_with_its_default() {
+    let readme = std::fs::read_to_string(crate::common::repo_root().join("README.md")).unwrap();
+    let defaults = serde_json::to_value(SimConfig::default()).unwrap();
+    let defaults = defaults.as_object().unwrap();
+    let rows: std::collections::BTreeMap<String, String> = readme
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let key = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            let value = cells.get(2)?.to_string();
+            defaults.contains_key(key).then(|| (key.to_owned(), value))
+        })
+        .collect();
+    for (key, value) in defaults {
+        let shown = rows
+            .get(key)
+            .unwrap_or_else(|| panic!("README's simulator table lacks `{key}`"));
+        let same = match value {
+            serde_json::Value::Array(a) => a.is_empty() && shown == "`[]`",
+            number => shown.parse::<f64>().ok() == number.as_f64(),
+        };
+        assert!(
+            same,
+            "README says `{key}` defaults to {shown}, the code to {value}"
+        );
+    }
+}
