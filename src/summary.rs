@@ -134,6 +134,34 @@ pub struct ComparisonRow {
     /// calls only, and a variant that is faster but fails more is not simply faster.
     #[serde(default)]
     pub failure_warning: Option<String>,
+    /// Set for a metric that depends on how many tokens a call generates (`e2e_ms`,
+    /// `e2e_tps`) when the two sides' mean output lengths differ by more than
+    /// [`LENGTH_TOLERANCE`]: a shorter reply is quicker without being faster.
+    #[serde(default)]
+    pub length_warning: Option<String>,
+}
+
+/// Relative difference of two sides' mean output tokens per call beyond which a
+/// length-dependent comparison carries a warning.
+pub const LENGTH_TOLERANCE: f64 = 0.10;
+
+/// The warning for a length-dependent metric when the two sides' mean output tokens
+/// (`name`, tokens per call) differ beyond [`LENGTH_TOLERANCE`].
+pub fn length_warning(
+    metric: Metric,
+    variant: (&str, f64),
+    baseline: (&str, f64),
+) -> Option<String> {
+    let ((v, v_tokens), (b, b_tokens)) = (variant, baseline);
+    if !metric.depends_on_length() || b_tokens <= 0.0 {
+        return None;
+    }
+    let ratio = v_tokens / b_tokens;
+    ((ratio - 1.0).abs() > LENGTH_TOLERANCE).then(|| {
+        format!(
+            "output lengths differ: {v} generated {v_tokens:.0} tokens per call, {b} {b_tokens:.0} (×{ratio:.2}), and {metric} depends on length"
+        )
+    })
 }
 
 /// Failed and total measured calls of each (arm, variant).
@@ -370,7 +398,7 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
     }
 
     let failures = failure_counts(&meta.arms, calls);
-    let comparisons = compare_all(meta, &samples, &failures);
+    let comparisons = compare_all(meta, &samples, &failures, &groups);
     let concurrency = concurrency(meta, &groups, trials);
     let ran: BTreeSet<u32> = trials.iter().map(|t| t.trial).collect();
     Summary {
@@ -395,7 +423,14 @@ fn compare_all(
     meta: &RunMeta,
     samples: &TrialSamples,
     failures: &FailureCounts,
+    groups: &[GroupSummary],
 ) -> Vec<ComparisonRow> {
+    let tokens = |arm: &str, variant: &str| {
+        groups
+            .iter()
+            .find(|g| g.arm == arm && g.variant == variant)
+            .and_then(|g| g.output_tokens_mean)
+    };
     let mut rows = Vec::new();
     for metric in Metric::ALL {
         for arm in &meta.arms {
@@ -438,6 +473,15 @@ fn compare_all(
                         let (vf, vn) = count(&arm.name, variant);
                         let (bf, bn) = count(&base_arm.name, &meta.baseline);
                         failure_warning((variant, vf, vn), (&meta.baseline, bf, bn))
+                    },
+                    length_warning: match (
+                        tokens(&arm.name, variant),
+                        tokens(&base_arm.name, &meta.baseline),
+                    ) {
+                        (Some(v), Some(b)) => {
+                            length_warning(metric, (variant, v), (&meta.baseline, b))
+                        }
+                        _ => None,
                     },
                 });
             }
@@ -543,6 +587,52 @@ mod tests {
             "cold": false, "response_chars": 10
         }))
         .expect("a valid call record")
+    }
+
+    #[test]
+    fn a_length_dependent_comparison_says_when_output_lengths_differ() {
+        let meta = RunMeta {
+            scenario: "s".into(),
+            seed: 1,
+            baseline: "baseline".into(),
+            arms: vec![arm(&["baseline"]), arm(&["terse"])],
+            simulated: true,
+            planned_trials: 12,
+        };
+        let mut calls = Vec::new();
+        for t in 0..6u32 {
+            let jitter = f64::from(t % 3);
+            calls.push(call(
+                2 * t,
+                "baseline",
+                "baseline",
+                100.0 + jitter,
+                50.0 + jitter,
+            ));
+            // terse generates half as many tokens per call.
+            let mut c = call(2 * t + 1, "terse", "terse", 100.0 - jitter, 50.0 - jitter);
+            c.output_tokens = Some(5);
+            calls.push(c);
+        }
+        let s = summarize(&meta, &calls, &[]);
+        for row in &s.comparisons {
+            match row.metric {
+                Metric::E2eMs | Metric::E2eTps => {
+                    let w = row.length_warning.as_deref().unwrap_or_default();
+                    assert!(
+                        w.contains("terse generated 5 tokens per call, baseline 10"),
+                        "{w}"
+                    );
+                }
+                _ => assert_eq!(row.length_warning, None, "{:?}", row.metric),
+            }
+        }
+        // Within the tolerance (21 against 20 tokens), no warning.
+        for c in &mut calls {
+            c.output_tokens = Some(if c.variant == "terse" { 21 } else { 20 });
+        }
+        let s = summarize(&meta, &calls, &[]);
+        assert!(s.comparisons.iter().all(|r| r.length_warning.is_none()));
     }
 
     #[test]

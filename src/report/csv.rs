@@ -41,6 +41,7 @@ struct Row<'a> {
     median_ratio_ci_high: Option<f64>,
     verdict: Verdict,
     failure_warning: Option<&'a str>,
+    length_warning: Option<&'a str>,
 }
 
 impl Exporter for Csv {
@@ -76,6 +77,7 @@ impl Exporter for Csv {
                 median_ratio_ci_high: s.median_ratio.map(|b| b.high),
                 verdict: r.verdict,
                 failure_warning: r.failure_warning.as_deref(),
+                length_warning: r.length_warning.as_deref(),
             })?;
         }
         if summary.comparisons.is_empty() {
@@ -86,7 +88,7 @@ impl Exporter for Csv {
     }
 }
 
-const HEADER: &str = "metric,direction,arm,variant,baseline_arm,baseline,n_variant,n_baseline,variant_mean,baseline_mean,ratio,ratio_ci_low,ratio_ci_high,welch_t,welch_df,welch_p,holm_p,mann_whitney_u,mann_whitney_p,mann_whitney_method,hedges_g,cliffs_delta,median_ratio,median_ratio_ci_low,median_ratio_ci_high,verdict,failure_warning\n";
+const HEADER: &str = "metric,direction,arm,variant,baseline_arm,baseline,n_variant,n_baseline,variant_mean,baseline_mean,ratio,ratio_ci_low,ratio_ci_high,welch_t,welch_df,welch_p,holm_p,mann_whitney_u,mann_whitney_p,mann_whitney_method,hedges_g,cliffs_delta,median_ratio,median_ratio_ci_low,median_ratio_ci_high,verdict,failure_warning,length_warning\n";
 
 #[cfg(test)]
 mod tests {
@@ -123,6 +125,7 @@ mod tests {
             median_ratio_ci_high: None,
             verdict: Verdict::Undetermined,
             failure_warning: None,
+            length_warning: None,
         })
         .unwrap();
         let text = String::from_utf8(w.into_inner().unwrap()).unwrap();

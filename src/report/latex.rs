@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{Align, Exporter, Grid, Tone, n_range, paper_grid};
+use super::{Align, Exporter, Grid, Tone, all_warnings, n_range, paper_grid};
 use crate::summary::Summary;
 
 /// Writes `table.tex`.
@@ -92,6 +92,20 @@ pub fn tabular(grid: &Grid) -> String {
     out
 }
 
+/// The run's warnings for the caption (different failure rates, different output
+/// lengths), or nothing.
+fn warnings_sentence(s: &Summary) -> String {
+    let warnings = all_warnings(s);
+    if warnings.is_empty() {
+        return String::new();
+    }
+    let listed: Vec<String> = warnings
+        .iter()
+        .map(|(about, w)| escape(&format!("{about}: {w}")))
+        .collect();
+    format!(" \\textbf{{Warnings:}} {}.", listed.join("; "))
+}
+
 impl Exporter for Latex {
     fn render(&self, s: &Summary) -> anyhow::Result<Vec<u8>> {
         let mut out = String::new();
@@ -114,18 +128,20 @@ impl Exporter for Latex {
             out,
             "\\caption{{{scenario}: each variant against {baseline} on per-trial means ({n}); \
              rates in tokens/s, times in ms. \
+             Base arm: the arm whose baseline trials a row is compared with. \
              Ratio: variant/baseline ratio of geometric means with a {conf:.0}\\% CI from \
              Welch's $t$ on log values. $p$ (Holm): Welch's two-sided $p$ on log values, \
              Holm-adjusted over all {m} comparisons; marks $^{{*}}$, $^{{**}}$, $^{{***}}$ for \
              $p<0.05$, $0.01$, $0.001$; bold: significant at $\\alpha={alpha}$. $p$ (MW): \
              two-sided Mann--Whitney $U$ (exact without ties). $g$: Hedges' $g$; $\\delta$: \
-             Cliff's $\\delta$.{simulated}}}",
+             Cliff's $\\delta$.{simulated}{warnings}}}",
             scenario = escape(&s.scenario),
             baseline = escape(&s.baseline),
             n = escape(&n_range(s)),
             conf = s.confidence * 100.0,
             m = s.comparisons.len(),
             alpha = s.alpha,
+            warnings = warnings_sentence(s),
         );
         let label: String = s
             .scenario

@@ -201,10 +201,34 @@ pub fn tone(verdict: Verdict) -> Tone {
 
 /// [`sentence`] with the failure-rate warning, when there is one.
 pub fn sentence_with_warning(row: &ComparisonRow) -> String {
-    match &row.failure_warning {
-        Some(w) => format!("{} **Warning:** {w}.", sentence(row)),
-        None => sentence(row),
+    let mut text = sentence(row);
+    for w in warnings(row) {
+        text.push_str(&format!(" **Warning:** {w}."));
     }
+    text
+}
+
+/// What a comparison's verdict does not show: different failure rates, different output
+/// lengths for a length-dependent metric.
+pub fn warnings(row: &ComparisonRow) -> impl Iterator<Item = &str> {
+    [&row.failure_warning, &row.length_warning]
+        .into_iter()
+        .filter_map(|w| w.as_deref())
+}
+
+/// Every warning of the run's comparisons, each once, in order, with what it is about
+/// (`fast in fast+fast`).
+pub fn all_warnings(summary: &Summary) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for row in &summary.comparisons {
+        for w in warnings(row) {
+            let warning = (format!("{} in {}", row.variant, row.arm), w.to_owned());
+            if !out.contains(&warning) {
+                out.push(warning);
+            }
+        }
+    }
+    out
 }
 
 /// A sentence a reader can quote: "chimera is faster than baseline on decode_tps:
@@ -333,14 +357,15 @@ fn mark_verdict(grid: &mut Grid, row: &ComparisonRow, ratio: usize, holm: usize,
     }
 }
 
-/// Every comparison in one table: per-trial means of baseline and variant, the ratio with
-/// its CI (toned and marked by its verdict), Holm and Mann–Whitney p, and both effect
-/// sizes. The paper's table and the terminal's.
+/// Every comparison in one table: the arm the baseline ran in, per-trial means of baseline
+/// and variant, the ratio with its CI (toned and marked by its verdict), Holm and
+/// Mann–Whitney p, and both effect sizes. The paper's table and the terminal's.
 pub fn paper_grid(summary: &Summary) -> Grid {
     let mut grid = Grid::new(&[
         ("metric", Align::Left),
         ("variant", Align::Left),
         ("arm", Align::Left),
+        ("base arm", Align::Left),
         ("base mean", Align::Right),
         ("var. mean", Align::Right),
         ("ratio [95% CI]", Align::Right),
@@ -354,6 +379,7 @@ pub fn paper_grid(summary: &Summary) -> Grid {
             row.metric.to_string(),
             row.variant.clone(),
             row.arm.clone(),
+            row.baseline_arm.clone(),
             sig4(row.baseline_mean),
             sig4(row.variant_mean),
             ratio_ci(row.stats.ratio),
@@ -363,8 +389,8 @@ pub fn paper_grid(summary: &Summary) -> Grid {
             cliffs_delta(row),
         ]);
         if let Some(cells) = grid.rows.last_mut() {
-            cells[5].mark = stars(row.holm_p);
-            cells[5].tone = tone(row.verdict);
+            cells[6].mark = stars(row.holm_p);
+            cells[6].tone = tone(row.verdict);
         }
     }
     grid

@@ -5,7 +5,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell as ComfyCell, CellAlignment, Color, ContentArrangement, Table};
 
-use super::{Align, Exporter, Grid, Tone, concurrency_grid, gate_grid, paper_grid};
+use super::{Align, Exporter, Grid, Tone, all_warnings, concurrency_grid, gate_grid, paper_grid};
 use crate::gate::GateReport;
 use crate::scenario::Metric;
 use crate::stats::Percentiles;
@@ -67,14 +67,8 @@ impl Terminal {
                 "\nratio = variant / baseline, geometric means of per-trial values, 95% CI (Welch on logs), marked by its Holm p over all {} comparisons (* < 0.05, ** < 0.01, *** < 0.001); above 1 is faster for rates (tps), below 1 for times (ms); MW = Mann–Whitney; g = Hedges' g; δ = Cliff's delta.\n",
                 s.comparisons.len()
             ));
-            for row in s
-                .comparisons
-                .iter()
-                .filter(|r| r.metric == Metric::DecodeTps)
-            {
-                if let Some(w) = &row.failure_warning {
-                    out.push_str(&format!("WARNING ({} in {}): {w}\n", row.variant, row.arm));
-                }
+            for (about, w) in all_warnings(s) {
+                out.push_str(&format!("WARNING ({about}): {w}\n"));
             }
         }
 

@@ -69,6 +69,12 @@ impl Metric {
         }
     }
 
+    /// True for metrics that grow or shrink with the number of tokens a call generates,
+    /// so two sides that generate different lengths are not compared like for like.
+    pub fn depends_on_length(self) -> bool {
+        matches!(self, Metric::E2eMs | Metric::E2eTps)
+    }
+
     /// Times get pooled percentiles over calls as well as per-trial statistics.
     pub fn is_time(self) -> bool {
         self.direction() == Direction::LowerIsBetter
