@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::CallRecord;
 use crate::plan::Phase;
-use crate::scenario::{Arm, Gate};
+use crate::scenario::{Arm, BackendKind, Gate, ModelOptions};
 
 /// What workers send to the collector.
 #[derive(Debug)]
@@ -261,6 +261,8 @@ pub struct RunMeta {
     pub simulated: bool,
     /// Trials in the plan, warmups included.
     pub planned_trials: usize,
+    /// What ran: server, model, the options each variant sent, workload and agents.
+    pub setup: RunSetup,
 }
 
 /// The parts of `manifest.json` a report needs.
@@ -273,6 +275,23 @@ struct RecordedManifest {
     harness_version: Option<String>,
     #[serde(default)]
     server: Option<RunServer>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RecordedServerConfig {
+    backend: BackendKind,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+/// A variant as the manifest recorded it.
+#[derive(Debug, Deserialize)]
+struct RecordedVariant {
+    model: String,
+    #[serde(default)]
+    options: ModelOptions,
+    #[serde(default)]
+    keep_alive: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -291,10 +310,12 @@ struct RecordedScenario {
     workload: Option<serde_json::Value>,
     #[serde(default)]
     agents: Option<Vec<RunAgent>>,
+    #[serde(default)]
+    server: Option<RecordedServerConfig>,
 }
 
 /// An agent as the manifest recorded it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunAgent {
     /// Name.
     pub name: String,
@@ -306,27 +327,56 @@ pub struct RunAgent {
 }
 
 /// The server as the manifest recorded it.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunServer {
+    /// The API harness spoke (`ollama`, `openai`, `sim`).
+    #[serde(default)]
+    pub backend: Option<BackendKind>,
+    /// Base URL.
+    #[serde(default)]
+    pub url: Option<String>,
     /// Server version string.
     #[serde(default)]
     pub version: Option<String>,
+    /// The model that answered, as the server names it.
+    #[serde(default)]
+    pub served_model: Option<String>,
     /// Digest of the model as the server stores it.
     #[serde(default)]
     pub model_digest: Option<String>,
 }
 
-/// What a run ran: the workload, its agents, the server and the harness that sent the
-/// prompts. `None` where the manifest (written by an older harness) does not say.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What one variant's requests carried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantSetup {
+    /// Variant name.
+    pub name: String,
+    /// The model tag requested.
+    pub model: String,
+    /// The options sent, e.g. `num_ctx=512, temperature=1`, or `server defaults`.
+    pub sent: String,
+    /// Settings of the variant the backend cannot send, left unsent as the scenario allowed.
+    pub not_sent: Vec<String>,
+}
+
+/// What a run ran: the server and model, the options each variant sent, the workload,
+/// its agents and the harness that sent the prompts. `None` or empty where the manifest
+/// (written by an older harness) does not say.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunSetup {
+    /// The server that answered.
+    #[serde(default)]
+    pub server: Option<RunServer>,
+    /// Per variant, what its requests carried.
+    #[serde(default)]
+    pub variants: Vec<VariantSetup>,
     /// The scenario's `workload` (kind and data folder).
     pub workload: Option<serde_json::Value>,
     /// The agents in pipeline order.
+    #[serde(default)]
     pub agents: Option<Vec<RunAgent>>,
-    /// The server that answered.
-    pub server: Option<RunServer>,
     /// The harness version, which fixes the workflow's prompt templates.
+    #[serde(default)]
     pub harness_version: Option<String>,
 }
 
@@ -344,8 +394,6 @@ pub struct RunRecords {
     pub variants: BTreeMap<String, serde_json::Value>,
     /// The scenario's gates.
     pub gates: Vec<Gate>,
-    /// What ran, to tell whether two runs are comparable.
-    pub setup: RunSetup,
     /// `calls.jsonl`.
     pub calls: Vec<CallRecord>,
     /// `trials.jsonl`.
@@ -363,24 +411,55 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
     })?;
     let manifest: RecordedManifest = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a harness manifest", manifest_path.display()))?;
+    let scenario = manifest.scenario;
+    let backend = scenario.server.as_ref().map(|s| s.backend);
+    let variants = scenario
+        .variants
+        .iter()
+        .filter_map(|(name, v)| {
+            let v: RecordedVariant = serde_json::from_value(v.clone()).ok()?;
+            let (sent, not_sent) = match backend {
+                Some(b) => v.options.as_sent(v.keep_alive.as_deref(), b),
+                None => (v.options.clone(), Vec::new()),
+            };
+            let mut sent = sent.label();
+            if let (Some(k), true) = (&v.keep_alive, not_sent.is_empty()) {
+                sent.push_str(&format!(", keep_alive={k}"));
+            }
+            Some(VariantSetup {
+                name: name.clone(),
+                model: v.model,
+                sent,
+                not_sent: not_sent.into_iter().map(str::to_owned).collect(),
+            })
+        })
+        .collect();
+    let server = manifest.server.map(|s| RunServer {
+        backend,
+        url: s
+            .url
+            .or_else(|| scenario.server.as_ref().and_then(|c| c.url.clone())),
+        ..s
+    });
     let meta = RunMeta {
-        scenario: manifest.scenario.name,
-        seed: manifest.scenario.seed,
-        baseline: manifest.scenario.baseline,
-        arms: manifest.scenario.arms,
+        scenario: scenario.name,
+        seed: scenario.seed,
+        baseline: scenario.baseline,
+        arms: scenario.arms,
         simulated: manifest.simulated,
         planned_trials: manifest.trials_planned,
+        setup: RunSetup {
+            server,
+            variants,
+            workload: scenario.workload,
+            agents: scenario.agents,
+            harness_version: manifest.harness_version,
+        },
     };
     Ok(RunRecords {
         meta,
-        variants: manifest.scenario.variants,
-        gates: manifest.scenario.gates,
-        setup: RunSetup {
-            workload: manifest.scenario.workload,
-            agents: manifest.scenario.agents,
-            server: manifest.server,
-            harness_version: manifest.harness_version,
-        },
+        variants: scenario.variants,
+        gates: scenario.gates,
         calls: read_jsonl(&dir.join("calls.jsonl"))?,
         trials: read_jsonl(&dir.join("trials.jsonl"))?,
     })

@@ -392,6 +392,7 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         writer,
         cancel.clone(),
         simulated,
+        Arc::new(server_info.clone()),
         config.progress,
     )
     .await?;

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{Backend, ChatRequest};
+use crate::backend::{Backend, ChatRequest, ServerInfo};
 use crate::ingest::{self, DataSummary};
 use crate::metrics::{CallContext, CallRecord, utc_timestamp};
 use crate::plan::{Phase, Plan, PlannedTrial};
@@ -69,6 +69,7 @@ pub async fn execute(
     writer: RecordWriter,
     cancel: CancellationToken,
     simulated: bool,
+    server: Arc<ServerInfo>,
     show_progress: bool,
 ) -> anyhow::Result<RunOutcome> {
     let (tx, rx) = mpsc::channel::<Event>(1024);
@@ -158,6 +159,7 @@ pub async fn execute(
             let scenario = scenario.clone();
             let trial = trial.clone();
             let hard_stop = hard_stop.clone();
+            let server = server.clone();
             tasks.push(tokio::spawn(async move {
                 let ingest_started = Instant::now();
                 let data = tokio::task::spawn_blocking(move || ingest::scan(&data_dir))
@@ -178,6 +180,7 @@ pub async fn execute(
                     ingest_ms: ingest_started.elapsed().as_secs_f64() * 1e3,
                     run_start,
                     simulated,
+                    server,
                     hard_stop,
                 };
                 run_pipeline(spec, backend.as_ref(), &tx).await

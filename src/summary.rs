@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::{CallRecord, ErrorKind};
 use crate::plan::Phase;
-use crate::results::{RunMeta, TrialRecord};
+use crate::results::{RunMeta, RunSetup, TrialRecord};
 use crate::rng::{hash_bytes, mix64};
 use crate::scenario::{Arm, Direction, Metric};
 use crate::stats::bootstrap::DEFAULT_RESAMPLES;
@@ -240,6 +240,9 @@ pub struct Summary {
     pub measured_trials: usize,
     /// The variant the others are compared against.
     pub baseline: String,
+    /// What ran: the server and the model it served, the options each variant sent.
+    #[serde(default)]
+    pub setup: RunSetup,
     /// Significance level of the verdicts (Holm-adjusted).
     pub alpha: f64,
     /// Confidence level of every interval.
@@ -408,6 +411,7 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
         planned_trials: meta.planned_trials,
         measured_trials: trials.iter().filter(|t| t.phase == Phase::Measured).count(),
         baseline: meta.baseline.clone(),
+        setup: meta.setup.clone(),
         alpha: ALPHA,
         confidence: CONFIDENCE,
         definitions: definitions(),
@@ -598,6 +602,7 @@ mod tests {
             arms: vec![arm(&["baseline"]), arm(&["terse"])],
             simulated: true,
             planned_trials: 12,
+            setup: RunSetup::default(),
         };
         let mut calls = Vec::new();
         for t in 0..6u32 {
@@ -644,6 +649,7 @@ mod tests {
             arms: vec![arm(&["baseline"]), arm(&["fast"])],
             simulated: true,
             planned_trials: 12,
+            setup: RunSetup::default(),
         };
         let mut calls = Vec::new();
         for t in 0..6u32 {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use crate::backend::{Backend, ChatRequest};
+use crate::backend::{Backend, ChatRequest, ServerInfo};
 use crate::ingest::DataSummary;
 use crate::metrics::{
     CallContext, CallError, CallOutcome, CallRecord, ErrorKind, StreamTimer, utc_timestamp,
@@ -39,6 +39,8 @@ pub struct PipelineSpec {
     pub run_start: Instant,
     /// Say "simulated" in the report.
     pub simulated: bool,
+    /// The server that answers, and the model it serves.
+    pub server: Arc<ServerInfo>,
     /// Fires when calls still in flight must stop (the stop grace after Ctrl-C/SIGTERM
     /// ran out); they are recorded as `cancelled`.
     pub hard_stop: CancellationToken,
@@ -260,8 +262,34 @@ fn render_report(
         "**Date:** {}  ",
         chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
     );
-    let _ = writeln!(md, "**Model:** {}  ", v.model);
-    let _ = writeln!(md, "**Configuration:** {}  ", v.options.label());
+    let server = &spec.server;
+    let backend = spec.scenario.server.backend;
+    let _ = writeln!(
+        md,
+        "**Server:** {} at {}, version {}  ",
+        backend.as_str(),
+        server.url,
+        server.version.as_deref().unwrap_or("not reported")
+    );
+    let _ = writeln!(
+        md,
+        "**Model:** {} requested, {}  ",
+        v.model,
+        match &server.served_model {
+            Some(m) => format!("{m} served"),
+            None => "the model served not reported".to_owned(),
+        }
+    );
+    let (sent, not_sent) = v.options.as_sent(v.keep_alive.as_deref(), backend);
+    let _ = write!(md, "**Options sent:** {}", sent.label());
+    if !not_sent.is_empty() {
+        let _ = write!(
+            md,
+            "; not sent (server.ignore_options): {}",
+            not_sent.join(", ")
+        );
+    }
+    md.push_str("  \n");
     let _ = writeln!(
         md,
         "**Trial:** {} ({}, round {}), arm `{}`, slot {} of {}\n",

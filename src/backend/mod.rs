@@ -55,6 +55,9 @@ pub struct ServerInfo {
     pub model_details: Option<serde_json::Value>,
     /// Where each server-side field of a call record comes from in this API.
     pub field_sources: BTreeMap<&'static str, &'static str>,
+    /// The model that answers, as the server names it: the requested one when the server
+    /// lists it, or the one model a single-model server serves whatever is asked.
+    pub served_model: Option<String>,
     /// Problems met while asking (the run goes on without the field).
     pub notes: Vec<String>,
 }

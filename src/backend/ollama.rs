@@ -239,7 +239,10 @@ impl Backend for OllamaClient {
                             })
                         });
                         match found {
-                            Some(m) => info.model_digest = m["digest"].as_str().map(str::to_owned),
+                            Some(m) => {
+                                info.model_digest = m["digest"].as_str().map(str::to_owned);
+                                info.served_model = Some(model.to_owned());
+                            }
                             None => info.notes.push(format!("model {model} is not in /api/tags")),
                         }
                     }

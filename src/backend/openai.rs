@@ -407,6 +407,11 @@ impl Backend for OpenAiClient {
                         .as_array()
                         .map(|d| d.iter().filter_map(|m| m["id"].as_str()).collect())
                         .unwrap_or_default();
+                    info.served_model = match ids.as_slice() {
+                        _ if ids.contains(&model) => Some(model.to_owned()),
+                        [only] => Some((*only).to_owned()),
+                        _ => None,
+                    };
                     if !ids.is_empty() && !ids.contains(&model) {
                         info.notes.push(format!(
                             "model {model} is not among the served models ({}); single-model servers answer anyway",

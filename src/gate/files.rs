@@ -131,7 +131,7 @@ pub fn differences(base: &RunRecords, new: &RunRecords) -> Vec<String> {
             what(new.meta.simulated)
         ));
     }
-    out.extend(setup_differences(&base.setup, &new.setup));
+    out.extend(setup_differences(&base.meta.setup, &new.meta.setup));
     for (name, b) in &base.variants {
         let Some(n) = new.variants.get(name) else {
             continue;

@@ -4,7 +4,9 @@
 
 use std::fmt::Write;
 
-use super::{Align, Exporter, Grid, Tone, all_warnings, n_range, paper_grid};
+use super::{
+    Align, Exporter, Grid, Tone, all_warnings, n_range, paper_grid, server_words, variant_words,
+};
 use crate::summary::Summary;
 
 /// Writes `table.tex`.
@@ -92,6 +94,16 @@ pub fn tabular(grid: &Grid) -> String {
     out
 }
 
+/// The server and what each variant sent, for the caption.
+fn setup_sentence(s: &Summary) -> String {
+    let mut text = format!("Server: {}.", server_words(&s.setup));
+    if !s.setup.variants.is_empty() {
+        let variants: Vec<String> = s.setup.variants.iter().map(variant_words).collect();
+        text.push_str(&format!(" Variants: {}.", variants.join("; ")));
+    }
+    escape(&text)
+}
+
 /// The run's warnings for the caption (different failure rates, different output
 /// lengths), or nothing.
 fn warnings_sentence(s: &Summary) -> String {
@@ -134,7 +146,7 @@ impl Exporter for Latex {
              Holm-adjusted over all {m} comparisons; marks $^{{*}}$, $^{{**}}$, $^{{***}}$ for \
              $p<0.05$, $0.01$, $0.001$; bold: significant at $\\alpha={alpha}$. $p$ (MW): \
              two-sided Mann--Whitney $U$ (exact without ties). $g$: Hedges' $g$; $\\delta$: \
-             Cliff's $\\delta$.{simulated}{warnings}}}",
+             Cliff's $\\delta$. {setup}{simulated}{warnings}}}",
             scenario = escape(&s.scenario),
             baseline = escape(&s.baseline),
             n = escape(&n_range(s)),
@@ -142,6 +154,7 @@ impl Exporter for Latex {
             m = s.comparisons.len(),
             alpha = s.alpha,
             warnings = warnings_sentence(s),
+            setup = setup_sentence(s),
         );
         let label: String = s
             .scenario

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::{
     Align, Exporter, Grid, comparisons_grid, concurrency_grid, gate_grid, groups_grid,
-    sentence_with_warning,
+    sentence_with_warning, server_words, variant_words,
 };
 use crate::gate::GateReport;
 use crate::scenario::{Direction, Metric};
@@ -89,6 +89,18 @@ impl Exporter for Markdown {
             s.alpha,
             s.comparisons.len()
         );
+
+        out.push_str("## Setup\n\n");
+        let _ = writeln!(out, "- Server: {}", server_words(&s.setup));
+        let _ = writeln!(
+            out,
+            "- Simulated: {}",
+            if s.simulated { "yes" } else { "no" }
+        );
+        for v in &s.setup.variants {
+            let _ = writeln!(out, "- {}", variant_words(v));
+        }
+        out.push('\n');
 
         out.push_str("## Verdicts\n\n");
         if s.comparisons.is_empty() && !s.complete {

@@ -14,7 +14,7 @@ pub mod terminal;
 use std::path::Path;
 
 use crate::gate::{GateReport, GateVerdict};
-use crate::results::{ResultsDir, RunRecords, load};
+use crate::results::{ResultsDir, RunRecords, RunSetup, VariantSetup, load};
 use crate::scenario::{Bound, Metric, threshold_text};
 use crate::stats::{Descriptive, RatioCi};
 use crate::summary::{ComparisonRow, Slowdown, Summary, Verdict, holm_p_phrase, summarize};
@@ -178,6 +178,41 @@ pub fn mean_ci(d: &Descriptive) -> String {
         (Some(lo), Some(hi)) => format!("{} [{}, {}]", sig4(d.mean), sig4(lo), sig4(hi)),
         _ => sig4(d.mean),
     }
+}
+
+/// The server in words: `openai at http://h:8088, version b4567, serving smollm2-135m`
+/// (what the manifest does not say is left out).
+pub fn server_words(setup: &RunSetup) -> String {
+    let Some(s) = &setup.server else {
+        return "not recorded".to_owned();
+    };
+    let mut words = match (&s.backend, &s.url) {
+        (Some(b), Some(url)) => format!("{} at {url}", b.as_str()),
+        (Some(b), None) => b.as_str().to_owned(),
+        (None, Some(url)) => url.clone(),
+        (None, None) => "a server".to_owned(),
+    };
+    if let Some(v) = &s.version {
+        words.push_str(&format!(", version {v}"));
+    }
+    match &s.served_model {
+        Some(m) => words.push_str(&format!(", serving {m}")),
+        None => words.push_str(", model served not reported"),
+    }
+    words
+}
+
+/// What one variant's requests carried, in words: `chimera: model gemma3:latest, options
+/// sent: temperature=1; not sent: num_ctx, num_gpu`.
+pub fn variant_words(v: &VariantSetup) -> String {
+    let mut words = format!("{}: model {}, options sent: {}", v.name, v.model, v.sent);
+    if !v.not_sent.is_empty() {
+        words.push_str(&format!(
+            "; not sent (server.ignore_options): {}",
+            v.not_sent.join(", ")
+        ));
+    }
+    words
 }
 
 /// Hedges' g with two decimals.

@@ -157,6 +157,33 @@ pub struct ModelOptions {
 }
 
 impl ModelOptions {
+    /// What requests to `backend` carry of these options, and the names of the settings
+    /// (of these and `keep_alive`) they cannot carry, which the scenario let go unsent
+    /// (`server.ignore_options`). An OpenAI-compatible server takes no `num_ctx`, `num_gpu`
+    /// or `keep_alive`, and a `num_predict` of zero or less (no limit) is its default.
+    pub fn as_sent(
+        &self,
+        keep_alive: Option<&str>,
+        backend: BackendKind,
+    ) -> (ModelOptions, Vec<&'static str>) {
+        if backend != BackendKind::Openai {
+            return (self.clone(), Vec::new());
+        }
+        let ignored = [
+            ("num_ctx", self.num_ctx.is_some()),
+            ("num_gpu", self.num_gpu.is_some()),
+            ("keep_alive", keep_alive.is_some()),
+        ];
+        let sent = ModelOptions {
+            num_ctx: None,
+            num_gpu: None,
+            num_predict: self.num_predict.filter(|&n| n > 0),
+            ..self.clone()
+        };
+        let ignored = ignored.into_iter().filter(|&(_, set)| set).map(|(k, _)| k);
+        (sent, ignored.collect())
+    }
+
     /// True when no option is set, so the request carries no `options` key at all.
     pub fn is_empty(&self) -> bool {
         *self == ModelOptions::default()

@@ -254,3 +254,71 @@ async fn the_key_goes_in_the_authorization_header_and_options_in_the_body() {
     assert_eq!(body["max_tokens"], 32);
     assert_eq!(body["top_k"], 10);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_report_says_what_was_served_and_which_options_were_not_sent() {
+    // A single-model server that serves `m` whatever the scenario asks for.
+    let fake = fake_server(Reply::Stream(vec![
+        content("- finding one\n- finding two"),
+        Step::Send(FINISH),
+        Step::Send(USAGE_WITH_TIMINGS),
+        Step::Send(DONE),
+    ]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("served.yaml");
+    let data = crate::common::repo_root().join("scenarios/data");
+    let text = format!(
+        r#"
+name: served
+model: gemma3:latest
+server: {{ backend: openai, url: "{}", ignore_options: [num_ctx] }}
+workload: {{ kind: agent_report, data_dir: "{}" }}
+agents:
+  a: {{ persona: "You list findings." }}
+variants:
+  baseline: {{}}
+  cool: {{ options: {{ num_ctx: 512, temperature: 0.5 }} }}
+arms: [[baseline], [cool]]
+trials: 2
+warmup: 0
+"#,
+        fake.url,
+        data.display()
+    );
+    std::fs::write(&scenario, text).unwrap();
+    let out = dir.path().join("out");
+    let run = tokio::task::spawn_blocking(move || {
+        crate::common::harness()
+            .args(["run", "-q", "--out"])
+            .arg(&out)
+            .arg(&scenario)
+            .assert()
+            .success();
+        crate::common::only_subdir(&out)
+    })
+    .await
+    .unwrap();
+    let read = |f: &str| std::fs::read_to_string(run.join(f)).unwrap();
+    let report = read("report.md");
+    assert!(report.contains("serving m"), "{report}");
+    assert!(
+        report.contains("cool: model gemma3:latest, options sent: temperature=0.5; not sent (server.ignore_options): num_ctx"),
+        "{report}"
+    );
+    let agent = read("agents/cool/run_1.md");
+    assert!(
+        agent.contains("gemma3:latest requested, m served"),
+        "{agent}"
+    );
+    assert!(
+        agent.contains("**Options sent:** temperature=0.5; not sent"),
+        "{agent}"
+    );
+    assert!(!agent.contains("num_ctx=512"), "{agent}");
+    let table = read("table.tex");
+    assert!(
+        table.contains("serving m") && table.contains("not sent"),
+        "{table}"
+    );
+}
