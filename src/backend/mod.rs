@@ -98,11 +98,14 @@ pub trait LineParser {
     }
 }
 
-/// Sends `request` (the clock starts right before) and feeds the streamed body to a
-/// fresh parser `P` line by line, each line stamped when its bytes arrived, until the parser is
+/// Sends `request` (the clock starts right before) and feeds the streamed body to a fresh
+/// parser `P` line by line, each line stamped when its bytes arrived, until the parser is
 /// done, something fails, or `timeout` has passed since the start — in which case what
 /// was measured until then is kept. HTTP errors become [`ErrorKind::Http`] (or
-/// `ModelNotFound` for a 404 about the model).
+/// `ModelNotFound` for a 404 about the model); a successful reply the parser cannot read
+/// as its stream, [`ErrorKind::NotAStream`]. After the final event the rest of the body is
+/// read, so the connection is kept for the next call; [`CallOutcome::connect_ms`] says
+/// whether this call opened one.
 ///
 /// A request written onto a pooled connection that the server had already closed fails
 /// before any response byte arrives (servers such as llama.cpp's close the connection
