@@ -422,10 +422,15 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
                 Some(b) => v.options.as_sent(v.keep_alive.as_deref(), b),
                 None => (v.options.clone(), Vec::new()),
             };
-            let mut sent = sent.label();
-            if let (Some(k), true) = (&v.keep_alive, not_sent.is_empty()) {
-                sent.push_str(&format!(", keep_alive={k}"));
-            }
+            let sent = match &v.keep_alive {
+                Some(k) if !not_sent.contains(&"keep_alive") && sent.is_empty() => {
+                    format!("keep_alive={k}")
+                }
+                Some(k) if !not_sent.contains(&"keep_alive") => {
+                    format!("{}, keep_alive={k}", sent.label())
+                }
+                _ => sent.label(),
+            };
             Some(VariantSetup {
                 name: name.clone(),
                 model: v.model,
@@ -514,6 +519,54 @@ mod tests {
             "cold": false, "response_chars": 9
         }))
         .expect("a valid call record")
+    }
+
+    #[test]
+    fn the_setup_says_what_each_variant_sent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let manifest = |backend: &str| {
+            serde_json::json!({
+                "simulated": false, "trials_planned": 1, "harness_version": "0.1.0",
+                "server": {"url": "http://h", "version": "1", "served_model": "m"},
+                "scenario": {
+                    "name": "s", "seed": 1, "arms": [], "server": {"backend": backend},
+                    "variants": {
+                        "a": {"model": "m", "options": {}, "keep_alive": "5m"},
+                        "b": {"model": "m", "options": {"num_ctx": 512, "temperature": 0.5}, "keep_alive": null}
+                    }
+                }
+            })
+        };
+        for f in ["calls.jsonl", "trials.jsonl"] {
+            std::fs::write(tmp.path().join(f), "").unwrap();
+        }
+        let sent = |backend: &str| {
+            std::fs::write(
+                tmp.path().join("manifest.json"),
+                manifest(backend).to_string(),
+            )
+            .unwrap();
+            let setup = load(tmp.path()).unwrap().meta.setup;
+            setup
+                .variants
+                .iter()
+                .map(|v| (v.sent.clone(), v.not_sent.join(",")))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            sent("ollama"),
+            [
+                ("keep_alive=5m".to_owned(), String::new()),
+                ("num_ctx=512, temperature=0.5".to_owned(), String::new())
+            ]
+        );
+        assert_eq!(
+            sent("openai"),
+            [
+                ("server defaults".to_owned(), "keep_alive".to_owned()),
+                ("temperature=0.5".to_owned(), "num_ctx".to_owned())
+            ]
+        );
     }
 
     #[test]
