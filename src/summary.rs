@@ -593,17 +593,22 @@ mod tests {
         .expect("a valid call record")
     }
 
-    #[test]
-    fn a_length_dependent_comparison_says_when_output_lengths_differ() {
-        let meta = RunMeta {
+    /// A run of the baseline's solo arm and `variant`'s, 12 trials planned.
+    fn two_arms(variant: &str) -> RunMeta {
+        RunMeta {
             scenario: "s".into(),
             seed: 1,
             baseline: "baseline".into(),
-            arms: vec![arm(&["baseline"]), arm(&["terse"])],
+            arms: vec![arm(&["baseline"]), arm(&[variant])],
             simulated: true,
             planned_trials: 12,
             setup: RunSetup::default(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_length_dependent_comparison_says_when_output_lengths_differ() {
+        let meta = two_arms("terse");
         let mut calls = Vec::new();
         for t in 0..6u32 {
             let jitter = f64::from(t % 3);
@@ -642,15 +647,7 @@ mod tests {
 
     #[test]
     fn verdicts_follow_the_metric_direction_and_holm() {
-        let meta = RunMeta {
-            scenario: "s".into(),
-            seed: 1,
-            baseline: "baseline".into(),
-            arms: vec![arm(&["baseline"]), arm(&["fast"])],
-            simulated: true,
-            planned_trials: 12,
-            setup: RunSetup::default(),
-        };
+        let meta = two_arms("fast");
         let mut calls = Vec::new();
         for t in 0..6u32 {
             let jitter = f64::from(t % 3);
