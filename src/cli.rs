@@ -117,6 +117,11 @@ pub struct GateArgs {
     /// Significance level for --gate gates (default 0.05).
     #[arg(long, value_name = "A")]
     pub alpha: Option<f64>,
+    /// Judge every gate even when its two sides ran under different conditions (one
+    /// reloading the model or opening connections more often); without it such a gate is
+    /// INCONCLUSIVE.
+    #[arg(long)]
+    pub accept_confounded: bool,
     /// Exit 3 when no gate failed but some were inconclusive.
     #[arg(long)]
     pub fail_on_inconclusive: bool,
@@ -129,6 +134,7 @@ impl GateArgs {
                 expressions: self.expressions,
                 min_trials: self.min_trials,
                 alpha: self.alpha,
+                accept_confounded: self.accept_confounded,
             },
             self.fail_on_inconclusive,
         )

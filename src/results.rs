@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::CallRecord;
 use crate::plan::Phase;
-use crate::scenario::{Arm, BackendKind, Gate, ModelOptions};
+use crate::scenario::{Arm, BackendKind, Gate, ModelOptions, Order};
 
 /// What workers send to the collector.
 #[derive(Debug)]
@@ -261,6 +261,8 @@ pub struct RunMeta {
     pub simulated: bool,
     /// Trials in the plan, warmups included.
     pub planned_trials: usize,
+    /// The order trials ran in (`None` in folders written before it was recorded).
+    pub order: Option<Order>,
     /// What ran: server, model, the options each variant sent, workload and agents.
     pub setup: RunSetup,
 }
@@ -302,6 +304,8 @@ struct RecordedScenario {
     #[serde(default = "default_baseline")]
     baseline: String,
     arms: Vec<Arm>,
+    #[serde(default)]
+    order: Option<Order>,
     #[serde(default)]
     variants: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
@@ -453,6 +457,7 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
         arms: scenario.arms,
         simulated: manifest.simulated,
         planned_trials: manifest.trials_planned,
+        order: scenario.order,
         setup: RunSetup {
             server,
             variants,

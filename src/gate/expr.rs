@@ -6,7 +6,7 @@
 //! - `e2e_ms:chimera@chimera+chimera<=baseline`: in the shared arm, no slower at all;
 //! - `decode_tps:chimera>=baseline+5%`: chimera must be at least 5% faster.
 
-use crate::scenario::{Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate, Metric, percent};
+use crate::scenario::{Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Direction, Gate, Metric, percent};
 
 const EXAMPLE: &str = "e.g. `decode_tps:chimera>=baseline-5%` or `ttft_ms:chimera<=baseline+10%`";
 
@@ -50,7 +50,7 @@ pub fn parse(expr: &str) -> Result<Gate, String> {
             "the baseline variant is missing after the comparison".into(),
         ));
     }
-    Ok(Gate {
+    let gate = Gate {
         metric,
         variant: variant.to_owned(),
         arm,
@@ -59,7 +59,26 @@ pub fn parse(expr: &str) -> Result<Gate, String> {
         threshold: 1.0 + change,
         alpha: DEFAULT_ALPHA,
         min_trials: DEFAULT_MIN_TRIALS,
-    })
+        accept_confounded: false,
+    };
+    if bound != Bound::for_metric(metric) {
+        // The same change allowed the other way round: `ttft_ms:a>=b-5%` → `ttft_ms:a<=b+5%`.
+        let right = Gate {
+            bound: bound.flipped(),
+            threshold: 1.0 - change,
+            ..gate.clone()
+        };
+        let (better, worse) = match metric.direction() {
+            Direction::HigherIsBetter => ("higher", "lower"),
+            Direction::LowerIsBetter => ("lower", "higher"),
+        };
+        return Err(format!(
+            "gate `{expr}`: {metric} is {better}-is-better, so `{}` would fail when the variant improves; a gate bounds how much {worse} it may get: write `{}`",
+            bound.symbol(),
+            right.expression()
+        ));
+    }
+    Ok(gate)
 }
 
 #[cfg(test)]
@@ -103,6 +122,32 @@ mod tests {
             let err = parse(expr).unwrap_err();
             assert!(err.contains(why), "{expr}: {err}");
             assert!(err.contains("e.g."), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_operator_against_the_metric_direction_is_refused_with_the_right_form() {
+        for (expr, right) in [
+            (
+                "ttft_ms:chimera>=baseline-5%",
+                "ttft_ms:chimera<=baseline+5%",
+            ),
+            (
+                "e2e_ms:chimera@chimera+chimera>=baseline",
+                "e2e_ms:chimera@chimera+chimera<=baseline",
+            ),
+            (
+                "decode_tps:chimera<=baseline+10%",
+                "decode_tps:chimera>=baseline-10%",
+            ),
+        ] {
+            let err = parse(expr).unwrap_err();
+            assert!(err.contains(&format!("write `{right}`")), "{expr}: {err}");
+            assert!(
+                err.contains("would fail when the variant improves"),
+                "{err}"
+            );
+            parse(right).unwrap_or_else(|e| panic!("{right}: {e}"));
         }
     }
 }

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::results::{RunRecords, RunServer, RunSetup, load};
 use crate::scenario::{Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate, Metric};
-use crate::summary::{failure_counts, trial_samples};
+use crate::summary::RunSamples;
 
 /// Tolerance of the gates `harness compare` makes up when none is given: 5%.
 pub const DEFAULT_COMPARE_TOLERANCE: f64 = 0.05;
@@ -23,6 +23,9 @@ pub struct GateOptions {
     pub min_trials: Option<usize>,
     /// `--alpha` for those gates.
     pub alpha: Option<f64>,
+    /// `--accept-confounded`: judge every gate (the scenario's too) even when its sides
+    /// ran under different conditions.
+    pub accept_confounded: bool,
 }
 
 impl GateOptions {
@@ -40,6 +43,7 @@ impl GateOptions {
                 let mut gate = super::expr::parse(e).map_err(anyhow::Error::msg)?;
                 gate.alpha = self.alpha.unwrap_or(DEFAULT_ALPHA);
                 gate.min_trials = self.min_trials.unwrap_or(DEFAULT_MIN_TRIALS);
+                gate.accept_confounded = self.accept_confounded;
                 Ok(gate)
             })
             .collect()
@@ -99,14 +103,16 @@ pub fn gate_records(
     let extra = options.gates()?;
     check_names(&extra, run, false)?;
     let mut gates = run.gates.clone();
+    if options.accept_confounded {
+        gates.iter_mut().for_each(|g| g.accept_confounded = true);
+    }
     gates.extend(extra);
     anyhow::ensure!(
         !gates.is_empty(),
         "no gates to evaluate: declare `gates:` in the scenario or pass --gate, e.g. --gate 'decode_tps:chimera>=baseline-5%'"
     );
-    let samples = trial_samples(&run.meta.arms, &run.calls);
-    let failures = failure_counts(&run.meta.arms, &run.calls);
-    let results = within_run(&gates, &run.meta.arms, &samples, &failures);
+    let samples = RunSamples::of(&run.meta.arms, &run.calls);
+    let results = within_run(&gates, &run.meta.arms, &samples);
     let report = GateReport {
         verdict: overall(&results),
         mode: "within one run".to_owned(),
@@ -228,6 +234,7 @@ fn default_compare_gates(base: &RunRecords, new: &RunRecords) -> Vec<Gate> {
                     threshold: bound.threshold(DEFAULT_COMPARE_TOLERANCE),
                     alpha: DEFAULT_ALPHA,
                     min_trials: DEFAULT_MIN_TRIALS,
+                    accept_confounded: false,
                 });
             }
         }
@@ -262,19 +269,12 @@ pub fn compare_dirs(
     // Across runs a variant is judged against itself in the base run.
     for g in &mut gates {
         g.baseline = g.variant.clone();
+        g.accept_confounded |= options.accept_confounded;
     }
-    let new_samples = trial_samples(&new_run.meta.arms, &new_run.calls);
-    let base_samples = trial_samples(&base_run.meta.arms, &base_run.calls);
     let results = across_runs(
         &gates,
-        (
-            &new_samples,
-            &failure_counts(&new_run.meta.arms, &new_run.calls),
-        ),
-        (
-            &base_samples,
-            &failure_counts(&base_run.meta.arms, &base_run.calls),
-        ),
+        &RunSamples::of(&new_run.meta.arms, &new_run.calls),
+        &RunSamples::of(&base_run.meta.arms, &base_run.calls),
     );
     let report = GateReport {
         verdict: overall(&results),

@@ -4,11 +4,16 @@
 //! A gate bounds the ratio variant / baseline of one metric's per-trial values (geometric
 //! means, Welch CI on logs, as in every comparison) by a threshold τ = 1 ± tolerance:
 //!
-//! - **FAIL** when the Holm-adjusted p (over the gates evaluated together) is below the
-//!   gate's α *and* the whole CI lies beyond τ on the bad side;
-//! - **PASS** when the whole CI lies on the good side of τ;
-//! - **INCONCLUSIVE** otherwise: the CI straddles τ, the test is not significant, or a side
-//!   has fewer than the gate's minimum trials (never PASS on too little data).
+//! - **FAIL** when the one-sided test of H0 "the ratio is not beyond τ" rejects at the
+//!   gate's α after Holm's adjustment over the gates judged together, so that the chance
+//!   of any false FAIL among them stays at most α (the true ratio exactly at τ is the
+//!   worst case);
+//! - **PASS** when the whole 95% CI lies on the good side of τ (an overall PASS needs every
+//!   gate to pass, which needs no adjustment);
+//! - **INCONCLUSIVE** otherwise: neither is shown, a side has fewer than the gate's minimum
+//!   trials (never PASS on too little data), the variant failed more calls than what it is
+//!   compared with (a PASS only), or the two sides ran under different conditions (reloads,
+//!   new connections) and the gate does not say it accepts that.
 //!
 //! Within one run ([`within_run`]) a gate compares its variant with the baseline in the
 //! arm that has the baseline in the variant's place; across runs ([`across_runs`]) it
@@ -26,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::scenario::{Arm, Bound, Gate, Metric, threshold_text};
 use crate::stats::compare::log_ratio;
 use crate::stats::{CONFIDENCE, RatioCi, Sample, holm};
-use crate::summary::{FailureCounts, TrialSamples, holm_p_phrase};
+use crate::summary::{RunSamples, confound_warning};
 
 /// What a gate says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -74,10 +79,14 @@ pub struct GateResult {
     pub threshold: f64,
     /// Which side of τ is good.
     pub bound: Bound,
-    /// Welch's p on log values.
+    /// One-sided p of H0 "the ratio is not beyond the threshold" (Welch's t on log
+    /// values, shifted by ln τ).
     pub p: Option<f64>,
-    /// `p` Holm-adjusted over the gates evaluated together.
+    /// `p` Holm-adjusted over the gates judged together.
     pub holm_p: Option<f64>,
+    /// Set when the two sides ran under different conditions (reloads, new connections).
+    #[serde(default)]
+    pub confound_warning: Option<String>,
     /// α of this gate.
     pub alpha: f64,
     /// The verdict.
@@ -125,7 +134,7 @@ impl GateReport {
 pub type GateSamples<'a> = Result<(&'a Sample, &'a Sample, String), String>;
 
 /// Evaluates `gates`, each with the samples `lookup` finds for it; Holm's adjustment runs
-/// over the gates that got a p-value.
+/// over the gates that got a p-value and have their minimum trials.
 pub fn evaluate<'a>(gates: &[Gate], lookup: impl Fn(&Gate) -> GateSamples<'a>) -> Vec<GateResult> {
     let mut results: Vec<GateResult> = gates
         .iter()
@@ -143,6 +152,7 @@ pub fn evaluate<'a>(gates: &[Gate], lookup: impl Fn(&Gate) -> GateSamples<'a>) -
                 bound: gate.bound,
                 p: None,
                 holm_p: None,
+                confound_warning: None,
                 alpha: gate.alpha,
                 verdict: GateVerdict::Inconclusive,
                 reason: String::new(),
@@ -155,15 +165,17 @@ pub fn evaluate<'a>(gates: &[Gate], lookup: impl Fn(&Gate) -> GateSamples<'a>) -
                     result.n_baseline = y.len();
                     if let Some((ratio, welch)) = log_ratio(x, y, CONFIDENCE) {
                         result.ratio = Some(ratio);
-                        result.p = Some(welch.p);
+                        let below = gate.bound == Bound::AtLeast;
+                        result.p = Some(welch.one_sided_p(gate.threshold.ln(), below));
                     }
                 }
             }
             result
         })
         .collect();
+    let enough = |r: &GateResult, g: &Gate| r.n_variant.min(r.n_baseline) >= g.min_trials;
     let tested: Vec<usize> = (0..results.len())
-        .filter(|&i| results[i].p.is_some())
+        .filter(|&i| results[i].p.is_some() && enough(&results[i], &gates[i]))
         .collect();
     let raw: Vec<f64> = tested.iter().filter_map(|&i| results[i].p).collect();
     for (&i, adjusted) in tested.iter().zip(holm(&raw)) {
@@ -205,41 +217,71 @@ fn judge(gate: &Gate, r: &GateResult) -> (GateVerdict, String) {
         gate.bound.symbol(),
         threshold_text(tau)
     );
-    let interval = format!("CI [{:.3}, {:.3}]", ci.low, ci.high);
-    let p = holm_p_phrase(r.holm_p);
-    let (good, bad) = match gate.bound {
-        Bound::AtLeast => (ci.low >= tau, ci.high < tau),
-        Bound::AtMost => (ci.high <= tau, ci.low > tau),
-    };
+    let interval = format!("ratio {:.3}, CI [{:.3}, {:.3}]", ci.ratio, ci.low, ci.high);
     let (good_side, bad_side) = match gate.bound {
         Bound::AtLeast => ("above", "below"),
         Bound::AtMost => ("below", "above"),
+    };
+    let good = match gate.bound {
+        Bound::AtLeast => ci.low >= tau,
+        Bound::AtMost => ci.high <= tau,
+    };
+    let test = match (r.p, r.holm_p) {
+        (Some(p), Some(h)) => format!(
+            "one-sided p {} against \"not {bad_side} {}\", Holm-adjusted p {}",
+            p_text(p),
+            threshold_text(tau),
+            p_text(h)
+        ),
+        _ => "no test".to_owned(),
     };
     let significant = r.holm_p.is_some_and(|p| p < gate.alpha);
     if good {
         (
             GateVerdict::Pass,
-            format!("{interval} lies {good_side} {bound}; {p}"),
+            format!("{interval} lies {good_side} {bound}"),
         )
-    } else if bad && significant {
+    } else if significant {
         (
             GateVerdict::Fail,
-            format!("{interval} lies {bad_side} {bound}; {p}"),
-        )
-    } else if bad {
-        (
-            GateVerdict::Inconclusive,
             format!(
-                "{interval} lies {bad_side} {bound}, but {p} is not below α = {}",
+                "{interval}: {bad_side} {bound} with confidence: {test}, below α = {}",
                 gate.alpha
             ),
         )
     } else {
         (
             GateVerdict::Inconclusive,
-            format!("{interval} straddles {bound}; {p}"),
+            format!(
+                "{interval} is neither shown {good_side} nor {bad_side} {bound}: {test}, not below α = {}",
+                gate.alpha
+            ),
         )
     }
+}
+
+/// A p-value's relation in a sentence: `= 0.012`, `< 0.001`.
+fn p_text(p: f64) -> String {
+    if p < 0.001 {
+        "< 0.001".to_owned()
+    } else {
+        format!("= {p:.3}")
+    }
+}
+
+/// A verdict on two sides that ran under different conditions is not a verdict on the
+/// variant, unless the gate says it accepts that.
+fn downgrade_if_confounded(r: &mut GateResult, gate: &Gate, warning: Option<String>) {
+    r.confound_warning = warning;
+    let Some(w) = &r.confound_warning else { return };
+    if gate.accept_confounded || r.verdict == GateVerdict::Inconclusive {
+        return;
+    }
+    r.reason = format!(
+        "{}; but the sides are {w}: INCONCLUSIVE unless the gate accepts it (`accept_confounded: true`, or --accept-confounded)",
+        r.reason
+    );
+    r.verdict = GateVerdict::Inconclusive;
 }
 
 /// A PASS for a variant that failed more often than what it was compared with is not a
@@ -257,13 +299,8 @@ fn downgrade_if_failing(r: &mut GateResult, variant: (usize, usize), baseline: (
 
 /// Gates within one run: each variant against the baseline in the arm with the baseline
 /// in the variant's place.
-pub fn within_run(
-    gates: &[Gate],
-    arms: &[Arm],
-    samples: &TrialSamples,
-    failures: &FailureCounts,
-) -> Vec<GateResult> {
-    let mut results = evaluate(gates, |g| {
+pub fn within_run(gates: &[Gate], arms: &[Arm], run: &RunSamples) -> Vec<GateResult> {
+    let base_arm = |g: &Gate| -> Result<&Arm, String> {
         let arm = arms
             .iter()
             .find(|a| a.name == g.arm())
@@ -271,42 +308,38 @@ pub fn within_run(
         if !arm.variants.contains(&g.variant) {
             return Err(format!("arm `{}` has no `{}`", arm.name, g.variant));
         }
-        let base_arm = arm
-            .counterpart(&g.variant, &g.baseline, arms)
+        arm.counterpart(&g.variant, &g.baseline, arms)
             .ok_or_else(|| {
                 format!(
                     "no arm with `{}` in place of `{}` in `{}` to compare against",
                     g.baseline, g.variant, arm.name
                 )
-            })?;
+            })
+    };
+    let mut results = evaluate(gates, |g| {
+        let base_arm = base_arm(g)?;
         let get = |a: &str, v: &str| {
-            samples
-                .get(&(a.to_owned(), v.to_owned(), g.metric))
+            run.sample(a, v, g.metric)
                 .ok_or_else(|| format!("no successful measured calls of `{v}` in `{a}`"))
         };
         Ok((
-            get(&arm.name, &g.variant)?,
+            get(g.arm(), &g.variant)?,
             get(&base_arm.name, &g.baseline)?,
             format!("{} in {}", g.baseline, base_arm.name),
         ))
     });
-    let count = |a: &str, v: &str| {
-        failures
-            .get(&(a.to_owned(), v.to_owned()))
-            .copied()
-            .unwrap_or((0, 0))
-    };
     for (r, g) in results.iter_mut().zip(gates) {
-        let base_arm = arms
-            .iter()
-            .find(|a| a.name == g.arm())
-            .and_then(|a| a.counterpart(&g.variant, &g.baseline, arms));
-        if let Some(base_arm) = base_arm {
+        if let Ok(base_arm) = base_arm(g) {
             downgrade_if_failing(
                 r,
-                count(g.arm(), &g.variant),
-                count(&base_arm.name, &g.baseline),
+                run.failures(g.arm(), &g.variant),
+                run.failures(&base_arm.name, &g.baseline),
             );
+            let warning = confound_warning(
+                (&g.variant, &run.conditions(g.arm(), &g.variant)),
+                (&g.baseline, &run.conditions(&base_arm.name, &g.baseline)),
+            );
+            downgrade_if_confounded(r, g, warning);
         }
     }
     results
@@ -314,19 +347,13 @@ pub fn within_run(
 
 /// Gates across runs: the variant in the new run against the same variant, same arm, in
 /// the base run.
-pub fn across_runs<'a>(
-    gates: &[Gate],
-    new: (&'a TrialSamples, &FailureCounts),
-    base: (&'a TrialSamples, &FailureCounts),
-) -> Vec<GateResult> {
-    let ((new, new_failures), (base, base_failures)) = (new, base);
+pub fn across_runs(gates: &[Gate], new: &RunSamples, base: &RunSamples) -> Vec<GateResult> {
     let mut results = evaluate(gates, |g| {
-        let key = (g.arm().to_owned(), g.variant.clone(), g.metric);
         let x = new
-            .get(&key)
+            .sample(g.arm(), &g.variant, g.metric)
             .ok_or_else(|| format!("no `{}` in `{}` in the new run", g.variant, g.arm()))?;
         let y = base
-            .get(&key)
+            .sample(g.arm(), &g.variant, g.metric)
             .ok_or_else(|| format!("no `{}` in `{}` in the base run", g.variant, g.arm()))?;
         Ok((
             x,
@@ -335,9 +362,20 @@ pub fn across_runs<'a>(
         ))
     });
     for (r, g) in results.iter_mut().zip(gates) {
-        let key = (g.arm().to_owned(), g.variant.clone());
-        let count = |f: &FailureCounts| f.get(&key).copied().unwrap_or((0, 0));
-        downgrade_if_failing(r, count(new_failures), count(base_failures));
+        downgrade_if_failing(
+            r,
+            new.failures(g.arm(), &g.variant),
+            base.failures(g.arm(), &g.variant),
+        );
+        let (this, before) = (
+            format!("{} now", g.variant),
+            format!("{} before", g.variant),
+        );
+        let warning = confound_warning(
+            (&this, &new.conditions(g.arm(), &g.variant)),
+            (&before, &base.conditions(g.arm(), &g.variant)),
+        );
+        downgrade_if_confounded(r, g, warning);
     }
     results
 }

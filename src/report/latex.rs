@@ -5,7 +5,8 @@
 use std::fmt::Write;
 
 use super::{
-    Align, Exporter, Grid, Tone, all_warnings, n_range, paper_grid, server_words, variant_words,
+    Align, CONFOUNDED_MARK, Exporter, Grid, Tone, all_warnings, n_range, order_words, paper_grid,
+    server_words, variant_words,
 };
 use crate::summary::Summary;
 
@@ -83,7 +84,8 @@ pub fn tabular(grid: &Grid) -> String {
                     text = format!("\\textbf{{{text}}}");
                 }
                 if !c.mark.is_empty() {
-                    let _ = write!(text, "$^{{{}}}$", c.mark);
+                    let mark = c.mark.replace(CONFOUNDED_MARK, "\\dagger");
+                    let _ = write!(text, "$^{{{mark}}}$");
                 }
                 text
             })
@@ -140,13 +142,19 @@ impl Exporter for Latex {
             out,
             "\\caption{{{scenario}: each variant against {baseline} on per-trial means ({n}); \
              rates in tokens/s, times in ms. \
-             Base arm: the arm whose baseline trials a row is compared with. \
+             Base arm: the arm whose baseline trials a row is compared with; same trials: \
+             variant and baseline ran together and are paired by trial. \
              Ratio: variant/baseline ratio of geometric means with a {conf:.0}\\% CI from \
-             Welch's $t$ on log values. $p$ (Holm): Welch's two-sided $p$ on log values, \
+             Welch's $t$ on log values (paired $t$ for paired rows), not adjusted for \
+             multiplicity. $p$ (Holm): that test's two-sided $p$, \
              Holm-adjusted over all {m} comparisons; marks $^{{*}}$, $^{{**}}$, $^{{***}}$ for \
              $p<0.05$, $0.01$, $0.001$; bold: significant at $\\alpha={alpha}$. $p$ (MW): \
-             two-sided Mann--Whitney $U$ (exact without ties). $g$: Hedges' $g$; $\\delta$: \
-             Cliff's $\\delta$. {setup}{simulated}{warnings}}}",
+             two-sided Mann--Whitney $U$ (exact without ties), unadjusted. $g$: Hedges' $g$; \
+             $\\delta$: Cliff's $\\delta$; both signed variant $-$ baseline (positive: the \
+             variant's values are higher). Cold, new conn: shares of the variant's / \
+             baseline's calls that reloaded the model / opened a connection; $^{{\\dagger}}$: \
+             they differ by more than 10 points and the ratio is confounded with them. \
+             {order} {setup}{simulated}{warnings}}}",
             scenario = escape(&s.scenario),
             baseline = escape(&s.baseline),
             n = escape(&n_range(s)),
@@ -155,6 +163,7 @@ impl Exporter for Latex {
             alpha = s.alpha,
             warnings = warnings_sentence(s),
             setup = setup_sentence(s),
+            order = escape(&order_words(s)),
         );
         let label: String = s
             .scenario

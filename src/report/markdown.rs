@@ -4,8 +4,9 @@
 use std::fmt::Write;
 
 use super::{
-    Align, Exporter, Grid, comparisons_grid, concurrency_grid, gate_grid, groups_grid,
-    sentence_with_warning, server_words, variant_words,
+    Align, COMPARISON_NOTE, CONCURRENCY_NOTE, Exporter, Grid, comparisons_grid, concurrency_grid,
+    drift_grid, gate_grid, groups_grid, order_words, sentence_with_warning, server_words,
+    variant_words,
 };
 use crate::gate::GateReport;
 use crate::scenario::{Direction, Metric};
@@ -81,13 +82,14 @@ impl Exporter for Markdown {
             out,
             "Baseline `{}`; {} measured trials ({} planned in all, warmups included). \
              Statistics are over per-trial means; intervals are {:.0}% and verdicts use \
-             Holm-adjusted p < {} across all {} comparisons.\n",
+             Holm-adjusted p < {} across all {} comparisons. {}\n",
             s.baseline,
             s.measured_trials,
             s.planned_trials,
             s.confidence * 100.0,
             s.alpha,
-            s.comparisons.len()
+            s.comparisons.len(),
+            order_words(s)
         );
 
         out.push_str("## Setup\n\n");
@@ -113,7 +115,8 @@ impl Exporter for Markdown {
         }
 
         out.push_str("\n## Comparisons against the baseline\n\n");
-        out.push_str("Ratio = variant / baseline (geometric means); significance marks on Holm p: `*` < 0.05, `**` < 0.01, `***` < 0.001.\n");
+        out.push_str(COMPARISON_NOTE);
+        out.push('\n');
         per_metric(
             &mut out,
             |m| comparisons_grid(s, m),
@@ -163,8 +166,26 @@ impl Exporter for Markdown {
 
         if !s.concurrency.is_empty() {
             out.push_str("\n## Concurrency\n\n");
-            out.push_str("speedup = Σ solo wall / concurrent wall (1.0 = no gain); efficiency = speedup / agents; × = concurrent / solo.\n\n");
+            out.push_str(CONCURRENCY_NOTE);
+            out.push_str("\n\n");
             out.push_str(&table(&concurrency_grid(s)));
+        }
+
+        out.push_str("\n## Drift\n\n");
+        let drifting = drift_grid(s);
+        let _ = write!(
+            out,
+            "Trend of each series' log per-trial values over its arm's rounds (least squares), {} series tested, Holm-adjusted together: ",
+            s.drift.len()
+        );
+        if drifting.rows.is_empty() {
+            out.push_str("none drifts significantly.\n");
+        } else {
+            let _ = writeln!(out, "{} drift.\n", drifting.rows.len());
+            out.push_str(&table(&drifting));
+            if let Some(w) = &s.drift_warning {
+                let _ = writeln!(out, "\n**Warning:** {w}.");
+            }
         }
 
         out.push_str("\n## Methods\n\n");
@@ -192,7 +213,7 @@ impl Exporter<GateReport> for Markdown {
         if let Some(base) = &r.base {
             let _ = write!(out, ", base `{base}`");
         }
-        out.push_str(". Ratio = variant / baseline of per-trial geometric means, 95% CI from Welch's t on logs; FAIL needs the whole CI beyond the bound and Holm p < α; fewer than the minimum trials is INCONCLUSIVE.\n");
+        out.push_str(". Ratio = variant / baseline of per-trial geometric means, 95% CI from Welch's t on logs. FAIL needs the one-sided test of \"the ratio is not beyond the bound\" to reject at α after Holm's adjustment over the gates judged together (so the 95% two-sided CI may still touch the bound); PASS needs the whole CI on the good side; fewer than the minimum trials, or sides that ran under different conditions (reloads, new connections) without `accept_confounded`, is INCONCLUSIVE.\n");
         if r.simulated {
             out.push_str(
                 "\n> **Simulated**: numbers from harness's built-in simulator, not a GPU server.\n",

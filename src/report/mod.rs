@@ -234,43 +234,87 @@ pub fn tone(verdict: Verdict) -> Tone {
     }
 }
 
-/// [`sentence`] with the failure-rate warning, when there is one.
+/// [`sentence`] with the comparison's warnings, when there are any.
 pub fn sentence_with_warning(row: &ComparisonRow) -> String {
     let mut text = sentence(row);
-    for w in warnings(row) {
+    for w in row.warnings() {
         text.push_str(&format!(" **Warning:** {w}."));
     }
     text
 }
 
-/// What a comparison's verdict does not show: different failure rates, different output
-/// lengths for a length-dependent metric.
-pub fn warnings(row: &ComparisonRow) -> impl Iterator<Item = &str> {
-    [&row.failure_warning, &row.length_warning]
-        .into_iter()
-        .filter_map(|w| w.as_deref())
-}
-
-/// Every warning of the run's comparisons, each once, in order, with what it is about
-/// (`fast in fast+fast`).
+/// Every warning of the run, each once, in order, with what it is about (`fast in
+/// fast+fast`, or `the run` for drift).
 pub fn all_warnings(summary: &Summary) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for row in &summary.comparisons {
-        for w in warnings(row) {
+        for w in row.warnings() {
             let warning = (format!("{} in {}", row.variant, row.arm), w.to_owned());
             if !out.contains(&warning) {
                 out.push(warning);
             }
         }
     }
+    if let Some(w) = &summary.drift_warning {
+        out.push(("the run".to_owned(), w.clone()));
+    }
     out
+}
+
+/// The arm a comparison's baseline ran in: `baseline+baseline`, or `same trials` for a
+/// paired comparison within one arm.
+pub fn base_arm(row: &ComparisonRow) -> String {
+    if row.paired {
+        "same trials".to_owned()
+    } else {
+        row.baseline_arm.clone()
+    }
+}
+
+/// A share as a whole percentage, `–` without calls.
+fn share(x: Option<f64>) -> String {
+    opt(x, |s| format!("{:.0}%", s * 100.0))
+}
+
+/// Cold shares of both sides, `90% / 0%`.
+pub fn cold_shares(row: &ComparisonRow) -> String {
+    format!(
+        "{} / {}",
+        share(row.variant_conditions.cold_share()),
+        share(row.baseline_conditions.cold_share())
+    )
+}
+
+/// New-connection shares of both sides, `5% / 0%`.
+pub fn connection_shares(row: &ComparisonRow) -> String {
+    format!(
+        "{} / {}",
+        share(row.variant_conditions.new_connection_share()),
+        share(row.baseline_conditions.new_connection_share())
+    )
+}
+
+/// The mark of a confounded comparison, after its significance stars.
+pub const CONFOUNDED_MARK: &str = "†";
+
+/// How the order trials ran in reads in the methods: what it protects against.
+pub fn order_words(summary: &Summary) -> String {
+    use crate::scenario::Order;
+    match summary.order {
+        Some(Order::Interleaved) => "Trials ran interleaved: each round ran every arm once, in its own seeded random order, so drift over time hits every arm alike.".to_owned(),
+        Some(Order::Random) => "Trials ran in one seeded random order over all arms, so drift over time hits every arm alike on average.".to_owned(),
+        Some(Order::Sequential) => "Trials ran sequentially: all trials of one arm, then the next, so any drift over time is mixed into the differences between arms.".to_owned(),
+        None => "The order trials ran in is not recorded.".to_owned(),
+    }
 }
 
 /// A sentence a reader can quote: "chimera is faster than baseline on decode_tps:
 /// ×1.213 [1.180, 1.247], Holm p < 0.001."
 pub fn sentence(row: &ComparisonRow) -> String {
     // Solo arms are named after their variant; only shared arms need naming.
-    let vs = if row.arm == row.variant {
+    let vs = if row.paired {
+        format!(" (in {}, paired by trial)", row.arm)
+    } else if row.arm == row.variant {
         String::new()
     } else {
         format!(" (in {}, against {})", row.arm, row.baseline_arm)
@@ -356,28 +400,37 @@ pub fn comparisons_grid(summary: &Summary, metric: Metric) -> Grid {
         ("vs baseline arm", Align::Left),
         ("n", Align::Right),
         ("ratio [95% CI]", Align::Right),
-        ("Welch p", Align::Right),
+        ("t-test p", Align::Right),
         ("Holm p", Align::Right),
         ("MW p", Align::Right),
         ("Hedges g", Align::Right),
         ("Cliff δ", Align::Right),
+        ("cold var./base", Align::Right),
+        ("new conn var./base", Align::Right),
         ("verdict", Align::Left),
     ]);
     for row in summary.comparisons.iter().filter(|r| r.metric == metric) {
+        let n = if row.paired {
+            format!("{} pairs", row.stats.n_variant)
+        } else {
+            format!("{} vs {}", row.stats.n_variant, row.stats.n_baseline)
+        };
         grid.push(vec![
             row.variant.clone(),
             row.arm.clone(),
-            row.baseline_arm.clone(),
-            format!("{} vs {}", row.stats.n_variant, row.stats.n_baseline),
+            base_arm(row),
+            n,
             ratio_ci(row.stats.ratio),
             p_value(row.stats.welch.map(|w| w.p)),
             p_value(row.holm_p),
-            p_value(Some(row.stats.mann_whitney.p)),
+            opt(row.stats.mann_whitney.map(|m| m.p), |p| p_value(Some(p))),
             hedges_g(row),
             cliffs_delta(row),
+            cold_shares(row),
+            connection_shares(row),
             row.verdict.words().to_owned(),
         ]);
-        mark_verdict(&mut grid, row, 4, 6, 10);
+        mark_verdict(&mut grid, row, 4, 6, 12);
     }
     grid
 }
@@ -389,6 +442,9 @@ fn mark_verdict(grid: &mut Grid, row: &ComparisonRow, ratio: usize, holm: usize,
         cells[ratio].tone = t;
         cells[verdict].tone = t;
         cells[holm].mark = stars(row.holm_p);
+        if row.confound_warning.is_some() {
+            cells[ratio].mark = CONFOUNDED_MARK;
+        }
     }
 }
 
@@ -408,25 +464,61 @@ pub fn paper_grid(summary: &Summary) -> Grid {
         ("p (MW)", Align::Right),
         ("g", Align::Right),
         ("δ", Align::Right),
+        ("cold", Align::Right),
+        ("new conn", Align::Right),
     ]);
     for row in &summary.comparisons {
         grid.push(vec![
             row.metric.to_string(),
             row.variant.clone(),
             row.arm.clone(),
-            row.baseline_arm.clone(),
+            base_arm(row),
             sig4(row.baseline_mean),
             sig4(row.variant_mean),
             ratio_ci(row.stats.ratio),
             p_value(row.holm_p),
-            p_value(Some(row.stats.mann_whitney.p)),
+            opt(row.stats.mann_whitney.map(|m| m.p), |p| p_value(Some(p))),
             hedges_g(row),
             cliffs_delta(row),
+            cold_shares(row),
+            connection_shares(row),
         ]);
         if let Some(cells) = grid.rows.last_mut() {
             cells[6].mark = stars(row.holm_p);
             cells[6].tone = tone(row.verdict);
+            if row.confound_warning.is_some() {
+                cells[11].mark = CONFOUNDED_MARK;
+                cells[12].mark = CONFOUNDED_MARK;
+            }
         }
+    }
+    grid
+}
+
+/// The run's drifting series: change per round with its CI and Holm p.
+pub fn drift_grid(summary: &Summary) -> Grid {
+    let mut grid = Grid::new(&[
+        ("arm", Align::Left),
+        ("variant", Align::Left),
+        ("metric", Align::Left),
+        ("n", Align::Right),
+        ("change per round [95% CI]", Align::Right),
+        ("p (Holm)", Align::Right),
+    ]);
+    for d in summary.drift.iter().filter(|d| d.drifting) {
+        grid.push(vec![
+            d.arm.clone(),
+            d.variant.clone(),
+            d.metric.to_string(),
+            d.n.to_string(),
+            format!(
+                "{:+.2}% [{:+.2}%, {:+.2}%]",
+                d.change_per_round * 100.0,
+                d.low * 100.0,
+                d.high * 100.0
+            ),
+            p_value(Some(d.holm_p)),
+        ]);
     }
     grid
 }
@@ -438,16 +530,20 @@ pub fn concurrency_grid(summary: &Summary) -> Grid {
         ("agents", Align::Right),
         ("wall ms", Align::Right),
         ("Σ solo ms", Align::Right),
-        ("speedup", Align::Right),
-        ("efficiency", Align::Right),
+        ("speedup [95% CI]", Align::Right),
+        ("efficiency [95% CI]", Align::Right),
+        ("agent wall ×", Align::Left),
         ("decode ×", Align::Left),
-        ("TTFT p50 ×", Align::Left),
+        ("TTFT p50 × (pooled)", Align::Left),
     ]);
     for a in &summary.concurrency {
-        let per = |f: &dyn Fn(&Slowdown) -> Option<f64>| {
+        let per = |f: &dyn Fn(&Slowdown) -> Estimate| {
             a.slowdown
                 .iter()
-                .map(|s| format!("{} {}", s.variant, opt(f(s), |x| format!("{x:.2}"))))
+                .map(|s| {
+                    let (x, ci) = f(s);
+                    format!("{} {}", s.variant, with_ci(x, ci))
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -456,14 +552,33 @@ pub fn concurrency_grid(summary: &Summary) -> Grid {
             a.agents.to_string(),
             format!("{:.0}", a.wall_ms),
             opt(a.solo_wall_sum_ms, |x| format!("{x:.0}")),
-            opt(a.speedup, |x| format!("{x:.2}")),
-            opt(a.efficiency, |x| format!("{x:.2}")),
-            per(&|s| s.decode_tps_ratio),
-            per(&|s| s.ttft_p50_ratio),
+            with_ci(a.speedup, a.speedup_ci),
+            with_ci(a.efficiency, a.efficiency_ci),
+            per(&|s| (s.wall_ratio, s.wall_ratio_ci)),
+            per(&|s| (s.decode_tps_ratio, s.decode_tps_ratio_ci)),
+            per(&|s| (s.ttft_p50_ratio, s.ttft_p50_ratio_ci)),
         ]);
     }
     grid
 }
+
+/// A value and its 95% CI, where there is one.
+type Estimate = (Option<f64>, Option<[f64; 2]>);
+
+/// `1.63 [1.50, 1.77]`, or the value alone without an interval.
+fn with_ci(x: Option<f64>, ci: Option<[f64; 2]>) -> String {
+    match (x, ci) {
+        (Some(x), Some([lo, hi])) => format!("{x:.2} [{lo:.2}, {hi:.2}]"),
+        (x, _) => opt(x, |x| format!("{x:.2}")),
+    }
+}
+
+/// What the concurrency table's columns mean, for every format.
+pub const CONCURRENCY_NOTE: &str = "speedup = Σ solo wall / concurrent wall (1.0 = no gain); efficiency = speedup / agents; agent wall × = an agent's pipeline wall time here / alone (what the agent experienced); decode × = per-trial decode rate here / alone; TTFT p50 × = median TTFT pooled over calls here / alone; 95% CIs from a percentile bootstrap over rounds (each round's solo and concurrent trials resampled together).";
+
+/// What the comparison tables' numbers mean: which are adjusted and which way effect sizes
+/// point.
+pub const COMPARISON_NOTE: &str = "ratio = variant / baseline of per-trial geometric means with a 95% CI (Welch's t on logs; paired t for `same trials` rows, where both ran in the same trials); p (Holm) = that test's p, Holm-adjusted over all comparisons, marked * < 0.05, ** < 0.01, *** < 0.001; the CIs are not adjusted, so a CI can exclude 1 beside \"no significant difference\"; MW = Mann–Whitney p (unadjusted; not for paired rows); g (Hedges) and δ (Cliff) are signed variant − baseline: positive = the variant's values are higher (faster for tok/s, slower for ms); cold, new conn = shares of the variant's / the baseline's calls that reloaded the model / opened a connection, † = they differ by more than 10 points, so the ratio is confounded with them.";
 
 /// Every gate: its verdict, the ratio against the bound, and why.
 pub fn gate_grid(report: &GateReport) -> Grid {
@@ -473,7 +588,7 @@ pub fn gate_grid(report: &GateReport) -> Grid {
         ("n", Align::Right),
         ("ratio [95% CI]", Align::Right),
         ("bound", Align::Right),
-        ("Holm p", Align::Right),
+        ("p beyond bound (Holm)", Align::Right),
         ("why", Align::Left),
     ]);
     for g in &report.gates {

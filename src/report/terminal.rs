@@ -5,7 +5,10 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell as ComfyCell, CellAlignment, Color, ContentArrangement, Table};
 
-use super::{Align, Exporter, Grid, Tone, all_warnings, concurrency_grid, gate_grid, paper_grid};
+use super::{
+    Align, COMPARISON_NOTE, CONCURRENCY_NOTE, Exporter, Grid, Tone, all_warnings, concurrency_grid,
+    drift_grid, gate_grid, paper_grid,
+};
 use crate::gate::GateReport;
 use crate::scenario::Metric;
 use crate::stats::Percentiles;
@@ -64,7 +67,7 @@ impl Terminal {
             out.push('\n');
             out.push_str(&self.table(&paper_grid(s)));
             out.push_str(&format!(
-                "\nratio = variant / baseline, geometric means of per-trial values, 95% CI (Welch on logs), marked by its Holm p over all {} comparisons (* < 0.05, ** < 0.01, *** < 0.001); above 1 is faster for rates (tps), below 1 for times (ms); MW = Mann–Whitney; g = Hedges' g; δ = Cliff's delta.\n",
+                "\n{} comparisons; above 1 is faster for rates (tps), below 1 for times (ms). {COMPARISON_NOTE}\n",
                 s.comparisons.len()
             ));
             for (about, w) in all_warnings(s) {
@@ -75,7 +78,15 @@ impl Terminal {
         if !s.concurrency.is_empty() {
             out.push('\n');
             out.push_str(&self.table(&concurrency_grid(s)));
-            out.push_str("\nspeedup = Σ solo wall / concurrent wall (1.0 = no gain); efficiency = speedup / agents; × = concurrent / solo.\n");
+            out.push('\n');
+            out.push_str(CONCURRENCY_NOTE);
+            out.push('\n');
+        }
+        let drifting = drift_grid(s);
+        if !drifting.rows.is_empty() {
+            out.push('\n');
+            out.push_str(&self.table(&drifting));
+            out.push_str("\ndrift = trend of the log per-trial values over the arm's rounds, Holm-adjusted over every series.\n");
         }
         out
     }

@@ -8,7 +8,7 @@ use serde_saphyr::Spanned;
 use super::check::Checker;
 use super::gate::percent;
 use super::raw::{GoodDirection, RawGate, RawTolerance};
-use super::{Arm, Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate, Metric, Variant};
+use super::{Arm, Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Direction, Gate, Metric, Variant};
 
 impl Checker {
     pub(super) fn gates(
@@ -85,11 +85,23 @@ impl Checker {
                     })
                 }
             };
-            let bound = match g.direction {
-                None => Bound::for_metric(metric),
-                Some(GoodDirection::Higher) => Bound::AtLeast,
-                Some(GoodDirection::Lower) => Bound::AtMost,
-            };
+            let bound = Bound::for_metric(metric);
+            if let Some(d) = &g.direction {
+                let (said, own) = match (d.value, metric.direction()) {
+                    (GoodDirection::Higher, Direction::LowerIsBetter) => ("higher", "lower"),
+                    (GoodDirection::Lower, Direction::HigherIsBetter) => ("lower", "higher"),
+                    _ => ("", ""),
+                };
+                if !said.is_empty() {
+                    self.report(
+                        d,
+                        &at("direction"),
+                        format!(
+                            "`{said}` is the wrong way for {metric}, where {own} is better: the gate would fail when the variant improves; leave `direction` out (a gate bounds how much worse the metric may get)"
+                        ),
+                    );
+                }
+            }
             let alpha = g
                 .alpha
                 .as_ref()
@@ -109,6 +121,7 @@ impl Checker {
                 threshold: bound.threshold(tolerance),
                 alpha,
                 min_trials,
+                accept_confounded: g.accept_confounded.unwrap_or(false),
             });
         }
         gates

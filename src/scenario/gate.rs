@@ -31,6 +31,14 @@ impl Bound {
         }
     }
 
+    /// The other bound.
+    pub fn flipped(self) -> Bound {
+        match self {
+            Bound::AtLeast => Bound::AtMost,
+            Bound::AtMost => Bound::AtLeast,
+        }
+    }
+
     /// `>=` or `<=`.
     pub fn symbol(self) -> &'static str {
         match self {
@@ -68,6 +76,11 @@ pub struct Gate {
     pub alpha: f64,
     /// Fewer trials than this on either side: INCONCLUSIVE.
     pub min_trials: usize,
+    /// Judge the comparison even when its sides ran under different conditions (one side
+    /// reloading the model or opening connections more often); otherwise such a gate is
+    /// INCONCLUSIVE.
+    #[serde(default)]
+    pub accept_confounded: bool,
 }
 
 impl Gate {

@@ -217,7 +217,7 @@ trials: 3
 gates:
   - { metric: decode_tps, variant: fast, tolerance: 5% }
   - { metric: ttft_ms, variant: fast, tolerance: 0.1, alpha: 0.01, min_trials: 8 }
-  - { metric: e2e_tps, variant: fast, direction: lower }",
+  - { metric: e2e_tps, variant: fast, direction: higher, accept_confounded: true }",
         );
         let s = Scenario::parse(&with_gates, &data_dir(), None).expect("valid");
         let exprs: Vec<String> = s.gates.iter().map(|g| g.expression()).collect();
@@ -226,9 +226,10 @@ gates:
             [
                 "decode_tps:fast>=baseline-5%",
                 "ttft_ms:fast<=baseline+10%",
-                "e2e_tps:fast<=baseline"
+                "e2e_tps:fast>=baseline"
             ]
         );
+        assert!(s.gates[2].accept_confounded && !s.gates[0].accept_confounded);
         assert_eq!((s.gates[1].alpha, s.gates[1].min_trials), (0.01, 8));
         assert_eq!(s.gates[0].min_trials, DEFAULT_MIN_TRIALS);
 
@@ -240,7 +241,8 @@ gates:
   - { metric: decode_tps, variant: fsat }
   - { metric: decode_tps, variant: fast, tolerance: 5 }
   - { metric: decode_tps, variant: fast, alpha: 0.9 }
-  - { metric: decode_tps, variant: fast, arm: nope }",
+  - { metric: decode_tps, variant: fast, arm: nope }
+  - { metric: e2e_tps, variant: fast, direction: lower }",
         );
         let problems = Scenario::parse(&bad, &data_dir(), None).unwrap_err();
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
@@ -251,9 +253,17 @@ gates:
                 "gates[1].variant",
                 "gates[2].tolerance",
                 "gates[3].alpha",
-                "gates[4].arm"
+                "gates[4].arm",
+                "gates[5].direction"
             ],
             "{problems:?}"
+        );
+        assert!(
+            problems[5]
+                .message
+                .contains("would fail when the variant improves"),
+            "{}",
+            problems[5].message
         );
         assert!(problems[0].message.contains("unknown metric `decode`"));
         assert!(problems.iter().all(|p| p.line.is_some()));

@@ -130,13 +130,15 @@ pub(super) struct RawGate {
     #[serde(default)]
     pub(super) baseline: Option<Spanned<String>>,
     #[serde(default)]
-    pub(super) direction: Option<GoodDirection>,
+    pub(super) direction: Option<Spanned<GoodDirection>>,
     #[serde(default)]
     pub(super) tolerance: Option<Spanned<RawTolerance>>,
     #[serde(default)]
     pub(super) alpha: Option<Spanned<f64>>,
     #[serde(default)]
     pub(super) min_trials: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(super) accept_confounded: Option<bool>,
 }
 
 /// `5%` or `0.05`.
@@ -147,7 +149,7 @@ pub(super) enum RawTolerance {
     Text(String),
 }
 
-/// Which way is good for a gate, when it differs from the metric's own.
+/// Which way is good for a gate; it must agree with the metric's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(super) enum GoodDirection {

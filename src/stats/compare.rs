@@ -8,7 +8,8 @@ use super::bootstrap::{BootstrapCi, median_ratio_bca};
 use super::mann_whitney::{MannWhitney, mann_whitney};
 use super::{Sample, dist};
 
-/// Welch's unequal-variance t-test of `mean(x) − mean(y)`.
+/// A t-test of a difference of means: Welch's unequal-variance test of `mean(x) − mean(y)`
+/// for two independent samples, or the paired t-test of the mean within-pair difference.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WelchTest {
     /// `(mean(x) − mean(y)) / se`.
@@ -17,7 +18,7 @@ pub struct WelchTest {
     pub df: f64,
     /// Two-sided p-value.
     pub p: f64,
-    /// `mean(x) − mean(y)`.
+    /// `mean(x) − mean(y)` (paired: the mean of the differences).
     pub difference: f64,
     /// Standard error of the difference.
     pub se: f64,
@@ -28,6 +29,18 @@ impl WelchTest {
     pub fn difference_ci(&self, level: f64) -> (f64, f64) {
         let half = dist::t_quantile(0.5 + level / 2.0, self.df) * self.se;
         (self.difference - half, self.difference + half)
+    }
+
+    /// One-sided p of H0 "the difference is at least `bound`" (`below` = true: the
+    /// alternative is a difference below `bound`), or of H0 "at most `bound`" against a
+    /// difference above it. The test a gate needs: is the change beyond the tolerance?
+    pub fn one_sided_p(&self, bound: f64, below: bool) -> f64 {
+        let t = (self.difference - bound) / self.se;
+        if below {
+            dist::t_sf(-t, self.df)
+        } else {
+            dist::t_sf(t, self.df)
+        }
     }
 }
 
@@ -80,6 +93,40 @@ pub fn log_ratio(x: &Sample, y: &Sample, level: f64) -> Option<(RatioCi, WelchTe
     ))
 }
 
+/// Ratio of geometric means of paired values `(x, y)` (a variant and the baseline in the
+/// same trial) with a CI from the paired t-test on the log differences `ln x − ln y`.
+/// `None` with fewer than 2 pairs, a value that is not positive, or differences that do
+/// not vary (the test is undefined, not infinitely significant).
+pub fn paired_log_ratio(pairs: &[(f64, f64)], level: f64) -> Option<(RatioCi, WelchTest)> {
+    if pairs.iter().any(|&(x, y)| x <= 0.0 || y <= 0.0) {
+        return None;
+    }
+    let diffs = Sample::new(pairs.iter().map(|&(x, y)| x.ln() - y.ln()))?;
+    if diffs.len() < 2 || diffs.min() == diffs.max() {
+        return None;
+    }
+    let n = diffs.len() as f64;
+    let se = diffs.std_dev()? / n.sqrt();
+    let difference = diffs.mean();
+    let t = difference / se;
+    let test = WelchTest {
+        t,
+        df: n - 1.0,
+        p: dist::t_two_sided_p(t, n - 1.0),
+        difference,
+        se,
+    };
+    let (lo, hi) = test.difference_ci(level);
+    Some((
+        RatioCi {
+            ratio: difference.exp(),
+            low: lo.exp(),
+            high: hi.exp(),
+        },
+        test,
+    ))
+}
+
 /// Hedges' g: `(mean(x) − mean(y)) / s_pooled`, times the exact small-sample correction
 /// `J(ν) = Γ(ν/2) / (√(ν/2) · Γ((ν−1)/2))`, ν = n₁ + n₂ − 2. `None` when ν < 2 or the
 /// pooled standard deviation is 0.
@@ -121,15 +168,22 @@ pub struct Comparison {
     pub ratio: Option<RatioCi>,
     /// Welch's test on log values.
     pub welch: Option<WelchTest>,
-    /// Mann–Whitney U of the variant, two-sided.
-    pub mann_whitney: MannWhitney,
+    /// Mann–Whitney U of the variant, two-sided; `None` for paired values, which it would
+    /// treat as independent.
+    pub mann_whitney: Option<MannWhitney>,
     /// Hedges' g on the raw values (variant − baseline).
     pub hedges_g: Option<f64>,
     /// Cliff's δ (variant vs baseline).
     pub cliffs_delta: f64,
-    /// Ratio of medians with a seeded BCa bootstrap CI.
+    /// Ratio of medians with a seeded BCa bootstrap CI; `None` for paired values and below
+    /// [`MIN_BCA_TRIALS`] a side.
     pub median_ratio: Option<BootstrapCi>,
 }
+
+/// Fewest values a side for the BCa interval of the median ratio: below about ten, the
+/// bootstrap distribution of a median takes a handful of values and the interval
+/// degenerates to ratios of order statistics, which is not a 95% interval.
+pub const MIN_BCA_TRIALS: usize = 10;
 
 /// Compares `variant` against `baseline` at `level`, bootstrapping with `resamples` draws
 /// from `seed`. Cost O(resamples · (n₁ + n₂)).
@@ -146,11 +200,36 @@ pub fn compare(
         n_baseline: baseline.len(),
         ratio: ratio.map(|r| r.0),
         welch: ratio.map(|r| r.1),
-        mann_whitney: mann_whitney(variant, baseline),
+        mann_whitney: Some(mann_whitney(variant, baseline)),
         hedges_g: hedges_g(variant, baseline),
         cliffs_delta: cliffs_delta(variant, baseline),
-        median_ratio: median_ratio_bca(variant, baseline, level, resamples, seed),
+        median_ratio: (variant.len().min(baseline.len()) >= MIN_BCA_TRIALS)
+            .then(|| median_ratio_bca(variant, baseline, level, resamples, seed))
+            .flatten(),
     }
+}
+
+/// Compares a variant with the baseline where each value of one is paired with a value of
+/// the other (`(variant, baseline)` in the same trial): the ratio and p from the paired
+/// t-test on log differences; Hedges' g and Cliff's δ describe the two sets of values as
+/// they are. `None` when fewer than 2 pairs.
+pub fn compare_paired(pairs: &[(f64, f64)], level: f64) -> Option<Comparison> {
+    let x = Sample::new(pairs.iter().map(|p| p.0))?;
+    let y = Sample::new(pairs.iter().map(|p| p.1))?;
+    if pairs.len() < 2 || x.len() != pairs.len() || y.len() != pairs.len() {
+        return None;
+    }
+    let ratio = paired_log_ratio(pairs, level);
+    Some(Comparison {
+        n_variant: x.len(),
+        n_baseline: y.len(),
+        ratio: ratio.map(|r| r.0),
+        welch: ratio.map(|r| r.1),
+        mann_whitney: None,
+        hedges_g: hedges_g(&x, &y),
+        cliffs_delta: cliffs_delta(&x, &y),
+        median_ratio: None,
+    })
 }
 
 #[cfg(test)]
@@ -179,6 +258,51 @@ mod tests {
         assert!(r.low < 1.2 && r.high > 1.2);
         assert!(w.p > 0.0 && w.p < 1.0);
         assert!(log_ratio(&s(&[0.0, 1.0]), &y, 0.95).is_none());
+    }
+
+    #[test]
+    fn paired_ratio_uses_the_within_pair_differences() {
+        // y varies a lot between pairs, x is y × 1.1 up to a small wobble: the paired CI is
+        // tight around 1.1 where two independent samples would see mostly the spread of y.
+        let pairs = [(110.0, 100.0), (222.0, 200.0), (54.5, 50.0), (329.0, 300.0)];
+        let (r, t) = paired_log_ratio(&pairs, 0.95).unwrap();
+        assert!((t.df - 3.0).abs() < 1e-12);
+        assert!(r.low > 1.08 && r.high < 1.12, "{r:?}");
+        let x = s(&pairs.map(|p| p.0));
+        let y = s(&pairs.map(|p| p.1));
+        let (independent, _) = log_ratio(&x, &y, 0.95).unwrap();
+        assert!(
+            independent.low < 0.5 && independent.high > 2.0,
+            "{independent:?}"
+        );
+        // Differences that do not vary: no test.
+        assert!(paired_log_ratio(&[(2.0, 1.0), (4.0, 2.0)], 0.95).is_none());
+        assert!(paired_log_ratio(&[(2.0, 1.0)], 0.95).is_none());
+    }
+
+    #[test]
+    fn one_sided_p_tests_against_the_bound() {
+        let w = WelchTest {
+            t: 0.0,
+            df: 10.0,
+            p: 1.0,
+            difference: 0.0,
+            se: 0.1,
+        };
+        // At the bound: one half either way.
+        assert!((w.one_sided_p(0.0, true) - 0.5).abs() < 1e-12);
+        // The estimate lies 2 se below a bound of 0.2: strong evidence of "below".
+        let below = w.one_sided_p(0.2, true);
+        assert!((below - dist::t_sf(2.0, 10.0)).abs() < 1e-15 && below < 0.05);
+        assert!((w.one_sided_p(0.2, false) - (1.0 - below)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bca_median_ratio_needs_ten_values_a_side() {
+        let nine = s(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        let ten = s(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
+        assert!(compare(&nine, &ten, 0.95, 1000, 1).median_ratio.is_none());
+        assert!(compare(&ten, &ten, 0.95, 1000, 1).median_ratio.is_some());
     }
 
     #[test]

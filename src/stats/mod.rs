@@ -5,6 +5,8 @@
 //! - [`compare`]: a variant against a baseline: ratio of geometric means with a Welch CI on
 //!   log values, Welch's p, Mann–Whitney U ([`mann_whitney`]), Hedges' g, Cliff's δ and a
 //!   seeded BCa bootstrap CI of the ratio of medians ([`bootstrap`]).
+//! - [`compare_paired`]: the same for values paired by trial (paired t on log differences).
+//! - [`trend`]: the least-squares trend of a series over rounds (drift).
 //! - [`holm`]: the Holm step-down adjustment across every comparison of a run.
 //! - [`LatencyHistogram`]: per-call latencies pooled in an HdrHistogram (integer µs).
 //!
@@ -19,8 +21,9 @@ pub mod dist;
 mod histogram;
 pub mod holm;
 pub mod mann_whitney;
+pub mod trend;
 
-pub use compare::{Comparison, RatioCi, WelchTest, compare};
+pub use compare::{Comparison, RatioCi, WelchTest, compare, compare_paired};
 pub use histogram::{LatencyHistogram, Percentiles};
 pub use holm::holm;
 

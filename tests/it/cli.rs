@@ -270,11 +270,27 @@ fn end_to_end_run_on_the_simulator_writes_every_results_file() {
     );
     assert_eq!(summary.concurrency.len(), 1);
     assert!(summary.concurrency[0].speedup.unwrap() > 0.0);
-    // Only the solo arm has a baseline counterpart: 5 metrics, Holm-adjusted together.
-    assert_eq!(summary.comparisons.len(), 5);
-    assert!(summary.comparisons.iter().all(|c| c.arm == "fast"
-        && c.baseline_arm == "baseline"
-        && c.holm_p.unwrap() >= c.stats.welch.unwrap().p));
+    // Only the solo arm has a baseline counterpart (5 metrics); the mixed arm compares fast
+    // with baseline in the same trials (5 more, paired); all Holm-adjusted together.
+    assert_eq!(summary.comparisons.len(), 10);
+    let (paired, independent): (Vec<_>, Vec<_>) =
+        summary.comparisons.iter().partition(|c| c.paired);
+    assert!(
+        independent
+            .iter()
+            .all(|c| c.arm == "fast" && c.baseline_arm == "baseline")
+    );
+    assert!(
+        paired
+            .iter()
+            .all(|c| c.arm == "baseline+fast" && c.baseline_arm == "baseline+fast")
+    );
+    assert!(
+        summary
+            .comparisons
+            .iter()
+            .all(|c| c.holm_p.unwrap() >= c.stats.welch.unwrap().p)
+    );
 
     // `harness report` recomputes the same summary from the records, byte for byte, and
     // rewrites the other formats identically too.

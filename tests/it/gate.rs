@@ -88,7 +88,7 @@ fn each_verdict_says_why_in_numbers() {
     check(
         &[80.0, 81.0, 79.5, 80.5],
         GateVerdict::Fail,
-        "lies below the -5% bound",
+        "below the -5% bound (ratio >= 0.950) with confidence: one-sided p",
     );
     check(
         &[100.0, 101.5, 99.5, 100.0],
@@ -98,7 +98,7 @@ fn each_verdict_says_why_in_numbers() {
     check(
         &[90.0, 100.0, 95.0, 99.0],
         GateVerdict::Inconclusive,
-        "straddles",
+        "is neither shown above nor below the -5% bound",
     );
     // A bound that is not round is shown as it is, not rounded to three decimals.
     let mut odd = gate.clone();
@@ -160,7 +160,13 @@ fn gate_exit_codes_and_files() {
     .code(1)
     .stdout(predicates::str::contains("FAIL: 1 of 2 gates failed"));
     let report: GateReport = json(&run.join("gate.json"));
-    assert!(report.gates[0].reason.contains("lies below the -5% bound"));
+    assert!(
+        report.gates[0]
+            .reason
+            .contains("below the -5% bound (ratio >= 0.950) with confidence"),
+        "{}",
+        report.gates[0].reason
+    );
 
     // Default minimum of 5 trials: the fixture's 4 are not enough.
     gate_cmd(&run, &["decode_tps:fast>=baseline-5%"], &[]).code(0);
@@ -384,7 +390,7 @@ gates:
 fn gate_markdown_snapshot() {
     use harness::report::{Exporter, markdown::Markdown};
     let run = harness::results::load(&repo_root().join("tests/data/results-fixture")).unwrap();
-    let samples = harness::summary::trial_samples(&run.meta.arms, &run.calls);
+    let samples = harness::summary::RunSamples::of(&run.meta.arms, &run.calls);
     let gates: Vec<Gate> = [
         "decode_tps:fast>=baseline-5%",
         "ttft_ms:fast<=baseline+10%",
@@ -398,8 +404,7 @@ fn gate_markdown_snapshot() {
         g
     })
     .collect();
-    let failures = harness::summary::failure_counts(&run.meta.arms, &run.calls);
-    let results = harness::gate::within_run(&gates, &run.meta.arms, &samples, &failures);
+    let results = harness::gate::within_run(&gates, &run.meta.arms, &samples);
     let report = GateReport {
         verdict: harness::gate::overall(&results),
         mode: "within one run".to_owned(),

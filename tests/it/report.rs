@@ -112,7 +112,7 @@ fn terminal_colours_only_when_asked() {
         coloured.contains("\u{1b}["),
         "significant rows are coloured"
     );
-    assert!(plain.contains("ratio [95% CI]") && plain.contains("Holm p"));
+    assert!(plain.contains("ratio [95% CI]") && plain.contains("p (Holm)"));
 }
 
 /// Runs `scenario` (YAML with `DATA` standing for the shipped data folder) on the

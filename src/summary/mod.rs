@@ -1,21 +1,34 @@
-//! `summary.json`: per arm and variant statistics, comparisons against the baseline and
-//! what concurrency did, computed from the records alone (measured phase, successful
+//! `summary.json`: per arm and variant statistics, comparisons against the baseline, drift
+//! and what concurrency did, computed from the records alone (measured phase, successful
 //! calls), so `harness report` recomputes it from the files of any results folder.
+//!
+//! - [`samples`]: per-trial values, failure counts and call conditions per arm and variant;
+//! - [`drift`]: trends over the run;
+//! - [`concurrency`]: speedup, efficiency and slowdowns with bootstrap CIs over rounds.
+
+pub mod concurrency;
+pub mod drift;
+pub mod samples;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+pub use concurrency::{ConcurrencySummary, Slowdown};
+pub use drift::DriftRow;
+pub use samples::{Conditions, FailureCounts, RunSamples, TrialSamples, confound_warning};
+
 use crate::metrics::{CallRecord, ErrorKind};
 use crate::plan::Phase;
 use crate::results::{RunMeta, RunSetup, TrialRecord};
 use crate::rng::{hash_bytes, mix64};
-use crate::scenario::{Arm, Direction, Metric};
+use crate::scenario::{Direction, Metric, Order};
 use crate::stats::bootstrap::DEFAULT_RESAMPLES;
 use crate::stats::{
     ALPHA, CONFIDENCE, Comparison, Descriptive, LatencyHistogram, Percentiles, Sample, compare,
-    holm,
+    compare_paired, holm,
 };
+use samples::measured;
 
 /// One metric of one variant in one arm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,7 +117,9 @@ pub fn holm_p_phrase(p: Option<f64>) -> String {
     }
 }
 
-/// One variant against the baseline on one metric.
+/// One variant against the baseline on one metric: across arms (the variant's arm against
+/// the arm with the baseline in its place, independent trials), or within one arm that runs
+/// both (`paired`: the two in the same trials).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComparisonRow {
     /// The metric compared (per-trial means).
@@ -115,18 +130,28 @@ pub struct ComparisonRow {
     pub arm: String,
     /// The variant.
     pub variant: String,
-    /// The same arm with the baseline in the variant's place.
+    /// The same arm with the baseline in the variant's place (paired: the same arm).
     pub baseline_arm: String,
+    /// Variant and baseline ran in the same trials of `arm` and are compared trial by
+    /// trial (paired t-test on log ratios); otherwise as independent samples (Welch).
+    #[serde(default)]
+    pub paired: bool,
     /// The baseline variant.
     pub baseline: String,
     /// Mean of the variant's per-trial values.
     pub variant_mean: f64,
     /// Mean of the baseline's per-trial values.
     pub baseline_mean: f64,
-    /// The statistics.
+    /// The statistics (for a paired row, `welch` holds the paired t-test).
     #[serde(flatten)]
     pub stats: Comparison,
-    /// Welch's p on log values, Holm-adjusted over every comparison of the run.
+    /// How the variant's calls ran: how many reloaded the model or opened a connection.
+    #[serde(default)]
+    pub variant_conditions: Conditions,
+    /// How the baseline's calls ran.
+    #[serde(default)]
+    pub baseline_conditions: Conditions,
+    /// The t-test's p on log values, Holm-adjusted over every comparison of the run.
     pub holm_p: Option<f64>,
     /// What it means.
     pub verdict: Verdict,
@@ -139,6 +164,23 @@ pub struct ComparisonRow {
     /// [`LENGTH_TOLERANCE`]: a shorter reply is quicker without being faster.
     #[serde(default)]
     pub length_warning: Option<String>,
+    /// Set when the two sides' shares of cold calls or new connections differ by more than
+    /// [`samples::CONDITION_TOLERANCE`]: the ratio charges reloads or connecting to one side.
+    #[serde(default)]
+    pub confound_warning: Option<String>,
+}
+
+impl ComparisonRow {
+    /// The comparison's warnings: different failure rates, output lengths, conditions.
+    pub fn warnings(&self) -> impl Iterator<Item = &str> {
+        [
+            &self.confound_warning,
+            &self.failure_warning,
+            &self.length_warning,
+        ]
+        .into_iter()
+        .filter_map(|w| w.as_deref())
+    }
 }
 
 /// Relative difference of two sides' mean output tokens per call beyond which a
@@ -164,9 +206,6 @@ pub fn length_warning(
     })
 }
 
-/// Failed and total measured calls of each (arm, variant).
-pub type FailureCounts = BTreeMap<(String, String), (usize, usize)>;
-
 /// The warning for two sides' failure counts, when their rates differ.
 pub fn failure_warning(
     variant: (&str, usize, usize),
@@ -180,49 +219,6 @@ pub fn failure_warning(
     Some(format!(
         "failure rates differ: {v} failed {v_failed} of {v_calls} calls, {b} {b_failed} of {b_calls}; the statistics use successful calls only"
     ))
-}
-
-/// Failed and total measured calls of every arm and variant in `arms`.
-pub fn failure_counts(arms: &[Arm], calls: &[CallRecord]) -> FailureCounts {
-    let mut counts = FailureCounts::new();
-    for arm in arms {
-        for variant in arm.distinct_variants() {
-            let all = measured(calls, arm, variant);
-            let failed = all.iter().filter(|c| !c.ok).count();
-            counts.insert((arm.name.clone(), variant.to_owned()), (failed, all.len()));
-        }
-    }
-    counts
-}
-
-/// One variant's cost of sharing the server in a concurrent arm.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Slowdown {
-    /// Variant name.
-    pub variant: String,
-    /// `decode_tps(concurrent) / decode_tps(solo)`: below 1 means slower when sharing.
-    pub decode_tps_ratio: Option<f64>,
-    /// `ttft p50(concurrent) / ttft p50(solo)`: above 1 means waiting (queueing, loads).
-    pub ttft_p50_ratio: Option<f64>,
-}
-
-/// What running an arm's variants together gained against running each alone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConcurrencySummary {
-    /// Arm name.
-    pub arm: String,
-    /// Pipelines launched together.
-    pub agents: usize,
-    /// Mean trial wall time of this arm, ms.
-    pub wall_ms: f64,
-    /// Σ over the arm's variants of the mean wall time of that variant's solo arm, ms.
-    pub solo_wall_sum_ms: Option<f64>,
-    /// `solo_wall_sum_ms / wall_ms`.
-    pub speedup: Option<f64>,
-    /// `speedup / agents`.
-    pub efficiency: Option<f64>,
-    /// Per variant.
-    pub slowdown: Vec<Slowdown>,
 }
 
 /// The whole `summary.json`.
@@ -243,6 +239,9 @@ pub struct Summary {
     /// What ran: the server and the model it served, the options each variant sent.
     #[serde(default)]
     pub setup: RunSetup,
+    /// The order trials ran in (`None` in folders written before it was recorded).
+    #[serde(default)]
+    pub order: Option<Order>,
     /// Significance level of the verdicts (Holm-adjusted).
     pub alpha: f64,
     /// Confidence level of every interval.
@@ -255,6 +254,12 @@ pub struct Summary {
     pub comparisons: Vec<ComparisonRow>,
     /// Per concurrent arm.
     pub concurrency: Vec<ConcurrencySummary>,
+    /// The trend of every series over the run.
+    #[serde(default)]
+    pub drift: Vec<DriftRow>,
+    /// What the drift means for this run's comparisons, when there is any.
+    #[serde(default)]
+    pub drift_warning: Option<String>,
 }
 
 impl Summary {
@@ -277,35 +282,24 @@ fn definitions() -> BTreeMap<String, String> {
         ("tpot_ms", "(e2e_ms - time to the first generated token) / (output_tokens - 1); the first token is the first of the answer or of reasoning sent apart, since output_tokens counts both (without reasoning: (e2e_ms - ttft_ms) / (output_tokens - 1))"),
         ("per_trial", "n, mean with a 95% Student-t CI, sample standard deviation (n-1), CV, min, median, max of the per-trial means; percentiles are Hyndman-Fan type 7"),
         ("pooled", "times only: p50/p90/p95/p99/max pooled over every successful measured call (HdrHistogram, integer microseconds, 3 significant digits), labelled pooled because calls within a trial are not independent"),
-        ("comparison", "each variant against the baseline in the same arm with the baseline in the variant's place, per metric, on per-trial means"),
-        ("ratio", "ratio of geometric means variant/baseline with a 95% CI from Welch's t on log values"),
-        ("welch_p", "two-sided Welch t-test on log values (agrees with the ratio CI)"),
-        ("holm_p", "Welch p adjusted by Holm's step-down method over every comparison of the run"),
-        ("mann_whitney", "two-sided Mann-Whitney U of the variant: exact null distribution when there are no ties and n1+n2 <= 120, else normal approximation with tie and continuity corrections"),
-        ("hedges_g", "(mean variant - mean baseline) / pooled SD, times the exact small-sample correction J"),
-        ("cliffs_delta", "P(variant > baseline) - P(variant < baseline) over all pairs of trials"),
-        ("median_ratio", "ratio of medians with a seeded BCa bootstrap 95% CI (10,000 resamples, each sample resampled on its own)"),
+        ("comparison", "each variant against the baseline in the same arm with the baseline in the variant's place, per metric, on per-trial means (independent trials); and, in an arm that runs both, the variant against the baseline in the same trials (paired)"),
+        ("ratio", "ratio of geometric means variant/baseline with a 95% CI from Welch's t on log values (paired rows: the paired t on log ratios); the CI is not adjusted for multiplicity, so it can exclude 1 while the Holm-adjusted verdict says no significant difference"),
+        ("welch_p", "two-sided Welch t-test on log values (agrees with the ratio CI); for paired rows the paired t-test"),
+        ("holm_p", "the t-test's p adjusted by Holm's step-down method over every comparison of the run, paired ones included"),
+        ("mann_whitney", "two-sided Mann-Whitney U of the variant, unadjusted: exact null distribution when there are no ties and n1+n2 <= 120, else normal approximation with tie and continuity corrections; not computed for paired rows"),
+        ("hedges_g", "signed, variant minus baseline: (mean variant - mean baseline) / pooled SD, times the exact small-sample correction J; positive = the variant's values are higher"),
+        ("cliffs_delta", "signed, variant against baseline: P(variant > baseline) - P(variant < baseline) over all pairs of trials; positive = the variant's values tend to be higher"),
+        ("median_ratio", "ratio of medians with a seeded BCa bootstrap 95% CI (10,000 resamples, each sample resampled on its own); omitted below 10 trials a side, where it degenerates to ratios of order statistics, and for paired rows"),
+        ("conditions", "per side, successful measured calls, how many reloaded the model (cold) and how many opened a new connection; a comparison whose sides' shares differ by more than 10 percentage points is flagged as confounded (its ratio charges reloads or connecting to one side), and a gate on it is INCONCLUSIVE unless it accepts that"),
         ("verdict", "faster/slower when the Holm-adjusted p < alpha, on the side the ratio lies; otherwise no significant difference; undetermined without a test"),
-        ("speedup", "sum over the arm's variants of their solo arms' mean trial wall time, divided by this arm's mean trial wall time"),
-        ("efficiency", "speedup / number of agents launched together"),
-        ("slowdown", "decode_tps and TTFT p50 of the variant in this arm divided by the same in its solo arm"),
+        ("speedup", "sum over the arm's variants of their solo arms' mean trial wall time, divided by this arm's mean trial wall time, with a 95% percentile bootstrap CI over rounds (2,000 resamples; a round's solo and concurrent trials are drawn together); with fewer than about 10 rounds a percentile bootstrap is too narrow, so read it as a rough range"),
+        ("efficiency", "speedup / number of agents launched together, with the speedup's CI divided likewise"),
+        ("slowdown", "per variant in a concurrent arm against its solo arm, each with a bootstrap CI over rounds: agent wall = mean pipeline wall time (what the agent experienced); decode = mean per-trial decode_tps; TTFT p50 = median TTFT pooled over calls (exact, not the histogram's)"),
+        ("drift", "per arm, variant and metric with at least 4 trials: least-squares slope of the log per-trial values over the arm's rounds in the order they ran, reported as change per round with a 95% CI; Holm-adjusted over every series, drifting when the adjusted p < alpha"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
-}
-
-/// Per-trial mean of `metric` over `calls` (successful, one variant, one arm).
-fn per_trial(calls: &[&CallRecord], metric: Metric) -> Option<Sample> {
-    let mut by_trial: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
-    for c in calls {
-        if let Some(v) = c.value(metric).filter(|v| v.is_finite()) {
-            let e = by_trial.entry(c.trial).or_default();
-            e.0 += v;
-            e.1 += 1;
-        }
-    }
-    Sample::new(by_trial.values().map(|(sum, n)| sum / *n as f64))
 }
 
 fn pooled(calls: &[&CallRecord], metric: Metric) -> Option<Percentiles> {
@@ -318,46 +312,14 @@ fn pooled(calls: &[&CallRecord], metric: Metric) -> Option<Percentiles> {
     h.percentiles()
 }
 
-/// Per-trial samples of every metric, keyed by (arm, variant, metric): what comparisons
-/// and gates are computed from.
-pub type TrialSamples = BTreeMap<(String, String, Metric), Sample>;
-
-/// Measured (not warmup, not priming) calls of `variant` in `arm`, failed ones included.
-fn measured<'a>(calls: &'a [CallRecord], arm: &Arm, variant: &str) -> Vec<&'a CallRecord> {
-    calls
-        .iter()
-        .filter(|c| c.phase == Phase::Measured && c.step != "prime")
-        .filter(|c| c.arm == arm.name && c.variant == variant)
-        .collect()
-}
-
-/// The per-trial samples of every arm and variant in `arms`, from successful measured calls.
-pub fn trial_samples(arms: &[Arm], calls: &[CallRecord]) -> TrialSamples {
-    let mut samples = TrialSamples::new();
-    for arm in arms {
-        for variant in arm.distinct_variants() {
-            let ok: Vec<&CallRecord> = measured(calls, arm, variant)
-                .into_iter()
-                .filter(|c| c.ok)
-                .collect();
-            for metric in Metric::ALL {
-                if let Some(sample) = per_trial(&ok, metric) {
-                    samples.insert((arm.name.clone(), variant.to_owned(), metric), sample);
-                }
-            }
-        }
-    }
-    samples
-}
-
 /// Computes the summary from a run's records. Records of arms not in `meta.arms` are
 /// ignored. Deterministic: the same records give the same summary, bit for bit.
 pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -> Summary {
-    let samples = trial_samples(&meta.arms, calls);
+    let samples = RunSamples::of(&meta.arms, calls);
     let mut groups = Vec::new();
     for arm in &meta.arms {
         for variant in arm.distinct_variants() {
-            let all = measured(calls, arm, variant);
+            let all = measured(calls, &arm.name, variant);
             let ok: Vec<&CallRecord> = all.iter().copied().filter(|c| c.ok).collect();
             let mut failures_by_kind = BTreeMap::new();
             for c in all.iter().filter(|c| !c.ok) {
@@ -367,8 +329,7 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
             }
             let mut metrics = BTreeMap::new();
             for metric in Metric::ALL {
-                let key = (arm.name.clone(), variant.to_owned(), metric);
-                let Some(sample) = samples.get(&key) else {
+                let Some(sample) = samples.sample(&arm.name, variant, metric) else {
                     continue;
                 };
                 metrics.insert(
@@ -384,6 +345,7 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
                 );
             }
             let tokens = ok.iter().filter_map(|c| c.output_tokens.map(|n| n as f64));
+            let conditions = samples.conditions(&arm.name, variant);
             groups.push(GroupSummary {
                 arm: arm.name.clone(),
                 variant: variant.to_owned(),
@@ -391,8 +353,8 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
                 calls: all.len(),
                 failed_calls: all.len() - ok.len(),
                 failures_by_kind,
-                cold_calls: ok.iter().filter(|c| c.cold).count(),
-                new_connection_calls: ok.iter().filter(|c| c.connect_ms.is_some()).count(),
+                cold_calls: conditions.cold,
+                new_connection_calls: conditions.new_connections,
                 retried_calls: all.iter().filter(|c| c.attempts > 1 || c.resent).count(),
                 output_tokens_mean: Sample::new(tokens).map(|s| s.mean()),
                 metrics,
@@ -400,9 +362,10 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
         }
     }
 
-    let failures = failure_counts(&meta.arms, calls);
-    let comparisons = compare_all(meta, &samples, &failures, &groups);
-    let concurrency = concurrency(meta, &groups, trials);
+    let comparisons = compare_all(meta, &samples, &groups);
+    let concurrency = concurrency::concurrency(meta, &groups, calls, trials);
+    let drift = drift::drift(&meta.arms, &samples);
+    let drift_warning = drift::drift_warning(&drift, meta.order);
     let ran: BTreeSet<u32> = trials.iter().map(|t| t.trial).collect();
     Summary {
         scenario: meta.scenario.clone(),
@@ -412,21 +375,24 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
         measured_trials: trials.iter().filter(|t| t.phase == Phase::Measured).count(),
         baseline: meta.baseline.clone(),
         setup: meta.setup.clone(),
+        order: meta.order,
         alpha: ALPHA,
         confidence: CONFIDENCE,
         definitions: definitions(),
         groups,
         comparisons,
         concurrency,
+        drift,
+        drift_warning,
     }
 }
 
-/// Every (arm, variant ≠ baseline, metric) with a baseline counterpart, Holm-adjusted
+/// Every (arm, variant ≠ baseline, metric) with a baseline counterpart, and, in an arm
+/// that runs both, the variant against the baseline in the same trials; Holm-adjusted
 /// together.
 fn compare_all(
     meta: &RunMeta,
-    samples: &TrialSamples,
-    failures: &FailureCounts,
+    samples: &RunSamples,
     groups: &[GroupSummary],
 ) -> Vec<ComparisonRow> {
     let tokens = |arm: &str, variant: &str| {
@@ -435,59 +401,90 @@ fn compare_all(
             .find(|g| g.arm == arm && g.variant == variant)
             .and_then(|g| g.output_tokens_mean)
     };
+    let baseline = meta.baseline.as_str();
+    // The row of `variant` in `arm` against the baseline in `base_arm`, once its
+    // statistics are known.
+    let row = |metric: Metric,
+               arm: &str,
+               variant: &str,
+               base_arm: &str,
+               paired: bool,
+               stats: Comparison,
+               means: (f64, f64)| {
+        let (vf, vn) = samples.failures(arm, variant);
+        let (bf, bn) = samples.failures(base_arm, baseline);
+        let (vc, bc) = (
+            samples.conditions(arm, variant),
+            samples.conditions(base_arm, baseline),
+        );
+        ComparisonRow {
+            metric,
+            direction: metric.direction(),
+            arm: arm.to_owned(),
+            variant: variant.to_owned(),
+            baseline_arm: base_arm.to_owned(),
+            paired,
+            baseline: baseline.to_owned(),
+            variant_mean: means.0,
+            baseline_mean: means.1,
+            stats,
+            variant_conditions: vc,
+            baseline_conditions: bc,
+            holm_p: None,
+            verdict: Verdict::Undetermined,
+            failure_warning: failure_warning((variant, vf, vn), (baseline, bf, bn)),
+            length_warning: match (tokens(arm, variant), tokens(base_arm, baseline)) {
+                (Some(v), Some(b)) => length_warning(metric, (variant, v), (baseline, b)),
+                _ => None,
+            },
+            confound_warning: confound_warning((variant, &vc), (baseline, &bc)),
+        }
+    };
     let mut rows = Vec::new();
     for metric in Metric::ALL {
         for arm in &meta.arms {
             for variant in arm.distinct_variants() {
-                if variant == meta.baseline {
+                if variant == baseline {
                     continue;
                 }
-                let Some(base_arm) = arm.counterpart(variant, &meta.baseline, &meta.arms) else {
-                    continue;
-                };
-                let key = |a: &str, v: &str| (a.to_owned(), v.to_owned(), metric);
-                let (Some(x), Some(y)) = (
-                    samples.get(&key(&arm.name, variant)),
-                    samples.get(&key(&base_arm.name, &meta.baseline)),
-                ) else {
-                    continue;
-                };
-                let seed = mix64(
-                    meta.seed ^ hash_bytes(format!("{metric}/{}/{variant}", arm.name).as_bytes()),
-                );
-                rows.push(ComparisonRow {
-                    metric,
-                    direction: metric.direction(),
-                    arm: arm.name.clone(),
-                    variant: variant.to_owned(),
-                    baseline_arm: base_arm.name.clone(),
-                    baseline: meta.baseline.clone(),
-                    variant_mean: x.mean(),
-                    baseline_mean: y.mean(),
-                    stats: compare(x, y, CONFIDENCE, DEFAULT_RESAMPLES, seed),
-                    holm_p: None,
-                    verdict: Verdict::Undetermined,
-                    failure_warning: {
-                        let count = |a: &str, v: &str| {
-                            failures
-                                .get(&(a.to_owned(), v.to_owned()))
-                                .copied()
-                                .unwrap_or((0, 0))
-                        };
-                        let (vf, vn) = count(&arm.name, variant);
-                        let (bf, bn) = count(&base_arm.name, &meta.baseline);
-                        failure_warning((variant, vf, vn), (&meta.baseline, bf, bn))
-                    },
-                    length_warning: match (
-                        tokens(&arm.name, variant),
-                        tokens(&base_arm.name, &meta.baseline),
+                if let Some(base_arm) = arm.counterpart(variant, baseline, &meta.arms) {
+                    if let (Some(x), Some(y)) = (
+                        samples.sample(&arm.name, variant, metric),
+                        samples.sample(&base_arm.name, baseline, metric),
                     ) {
-                        (Some(v), Some(b)) => {
-                            length_warning(metric, (variant, v), (&meta.baseline, b))
-                        }
-                        _ => None,
-                    },
-                });
+                        let seed = mix64(
+                            meta.seed
+                                ^ hash_bytes(format!("{metric}/{}/{variant}", arm.name).as_bytes()),
+                        );
+                        let stats = compare(x, y, CONFIDENCE, DEFAULT_RESAMPLES, seed);
+                        rows.push(row(
+                            metric,
+                            &arm.name,
+                            variant,
+                            &base_arm.name,
+                            false,
+                            stats,
+                            (x.mean(), y.mean()),
+                        ));
+                    }
+                }
+                if arm.variants.iter().any(|v| v == baseline) {
+                    let pairs = samples.pairs(&arm.name, variant, baseline, metric);
+                    if let Some(stats) = compare_paired(&pairs, CONFIDENCE) {
+                        let mean = |f: fn(&(f64, f64)) -> f64| {
+                            pairs.iter().map(f).sum::<f64>() / pairs.len() as f64
+                        };
+                        rows.push(row(
+                            metric,
+                            &arm.name,
+                            variant,
+                            &arm.name,
+                            true,
+                            stats,
+                            (mean(|p| p.0), mean(|p| p.1)),
+                        ));
+                    }
+                }
             }
         }
     }
@@ -515,65 +512,10 @@ fn compare_all(
     rows
 }
 
-fn concurrency(
-    meta: &RunMeta,
-    groups: &[GroupSummary],
-    trials: &[TrialRecord],
-) -> Vec<ConcurrencySummary> {
-    let wall = |arm: &str| -> Option<f64> {
-        Sample::new(
-            trials
-                .iter()
-                .filter(|t| t.phase == Phase::Measured && t.arm == arm && t.ok)
-                .map(|t| t.wall_ms),
-        )
-        .map(|s| s.mean())
-    };
-    let group =
-        |arm: &str, variant: &str| groups.iter().find(|g| g.arm == arm && g.variant == variant);
-    let mut out = Vec::new();
-    for arm in meta.arms.iter().filter(|a| a.is_concurrent()) {
-        let Some(wall_ms) = wall(&arm.name) else {
-            continue;
-        };
-        let solo: Option<Vec<f64>> = arm.variants.iter().map(|v| wall(v)).collect();
-        let solo_wall_sum_ms = solo.map(|w| w.iter().sum::<f64>());
-        let speedup = solo_wall_sum_ms.map(|s| s / wall_ms);
-        let slowdown = arm
-            .distinct_variants()
-            .into_iter()
-            .map(|v| {
-                let (here, alone) = (group(&arm.name, v), group(v, v));
-                let ratio = |f: &dyn Fn(&GroupSummary) -> Option<f64>| match (
-                    here.and_then(f),
-                    alone.and_then(f),
-                ) {
-                    (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-                    _ => None,
-                };
-                Slowdown {
-                    variant: v.to_owned(),
-                    decode_tps_ratio: ratio(&|g| g.per_trial(Metric::DecodeTps).map(|d| d.mean)),
-                    ttft_p50_ratio: ratio(&|g| g.pooled(Metric::TtftMs).map(|p| p.p50)),
-                }
-            })
-            .collect();
-        out.push(ConcurrencySummary {
-            arm: arm.name.clone(),
-            agents: arm.variants.len(),
-            wall_ms,
-            solo_wall_sum_ms,
-            speedup,
-            efficiency: speedup.map(|s| s / arm.variants.len() as f64),
-            slowdown,
-        });
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Arm;
 
     fn arm(variants: &[&str]) -> Arm {
         Arm::new(variants.iter().map(|v| v.to_string()).collect())
@@ -602,6 +544,7 @@ mod tests {
             arms: vec![arm(&["baseline"]), arm(&[variant])],
             simulated: true,
             planned_trials: 12,
+            order: Some(Order::Interleaved),
             setup: RunSetup::default(),
         }
     }

@@ -1,0 +1,240 @@
+//! What comparisons, gates and drift checks are computed from: per arm and variant, the
+//! per-trial means of every metric (successful measured calls), the failure counts, and the
+//! conditions the calls ran under (reloads, new connections).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::CallRecord;
+use crate::plan::Phase;
+use crate::scenario::{Arm, Metric};
+use crate::stats::Sample;
+
+/// Absolute difference between two sides' shares of cold calls (or of calls on a new
+/// connection) beyond which a comparison of them is confounded: 10 percentage points.
+pub const CONDITION_TOLERANCE: f64 = 0.10;
+
+/// Under what conditions one side's successful measured calls ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conditions {
+    /// Successful measured calls.
+    pub calls: usize,
+    /// Of those, calls that (re)loaded the model: their TTFT includes the load.
+    pub cold: usize,
+    /// Of those, calls that opened a new connection: their TTFT includes connecting.
+    pub new_connections: usize,
+}
+
+impl Conditions {
+    /// Share of cold calls; `None` without calls.
+    pub fn cold_share(&self) -> Option<f64> {
+        (self.calls > 0).then(|| self.cold as f64 / self.calls as f64)
+    }
+
+    /// Share of calls on a new connection; `None` without calls.
+    pub fn new_connection_share(&self) -> Option<f64> {
+        (self.calls > 0).then(|| self.new_connections as f64 / self.calls as f64)
+    }
+}
+
+/// What differs between the conditions of two sides beyond [`CONDITION_TOLERANCE`], in
+/// words; `None` when they ran alike. A comparison with such a difference is confounded:
+/// its ratio charges reloads or connecting to whichever side had more of them.
+pub fn confound_warning(
+    variant: (&str, &Conditions),
+    baseline: (&str, &Conditions),
+) -> Option<String> {
+    let ((v, vc), (b, bc)) = (variant, baseline);
+    let mut parts = Vec::new();
+    let mut check =
+        |what: &str, share: fn(&Conditions) -> Option<f64>, count: fn(&Conditions) -> usize| {
+            if let (Some(x), Some(y)) = (share(vc), share(bc)) {
+                if (x - y).abs() > CONDITION_TOLERANCE {
+                    parts.push(format!(
+                        "{} of {} of {v}'s calls {what}, {} of {} of {b}'s",
+                        count(vc),
+                        vc.calls,
+                        count(bc),
+                        bc.calls
+                    ));
+                }
+            }
+        };
+    check("reloaded the model", Conditions::cold_share, |c| c.cold);
+    check(
+        "opened a new connection",
+        Conditions::new_connection_share,
+        |c| c.new_connections,
+    );
+    (!parts.is_empty()).then(|| {
+        format!(
+            "confounded: {}; the ratio charges that to one side",
+            parts.join("; ")
+        )
+    })
+}
+
+/// Per-trial samples of every metric, keyed by (arm, variant, metric).
+pub type TrialSamples = BTreeMap<(String, String, Metric), Sample>;
+
+/// Failed and total measured calls of each (arm, variant).
+pub type FailureCounts = BTreeMap<(String, String), (usize, usize)>;
+
+/// Everything comparisons and gates need of one run's records, per (arm, variant).
+#[derive(Debug, Clone, Default)]
+pub struct RunSamples {
+    /// Per-trial means keyed by trial number.
+    pub by_trial: BTreeMap<(String, String, Metric), BTreeMap<u32, f64>>,
+    /// The same values as samples.
+    pub samples: TrialSamples,
+    /// Failed and total measured calls.
+    pub failures: FailureCounts,
+    /// The conditions of the successful measured calls.
+    pub conditions: BTreeMap<(String, String), Conditions>,
+}
+
+/// Measured (not warmup, not priming) calls of `variant` in `arm`, failed ones included.
+pub(crate) fn measured<'a>(
+    calls: &'a [CallRecord],
+    arm: &str,
+    variant: &str,
+) -> Vec<&'a CallRecord> {
+    calls
+        .iter()
+        .filter(|c| c.phase == Phase::Measured && c.step != "prime")
+        .filter(|c| c.arm == arm && c.variant == variant)
+        .collect()
+}
+
+/// Per-trial mean of `metric` over `calls` (successful, one variant, one arm).
+fn per_trial(calls: &[&CallRecord], metric: Metric) -> BTreeMap<u32, f64> {
+    let mut by_trial: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
+    for c in calls {
+        if let Some(v) = c.value(metric).filter(|v| v.is_finite()) {
+            let e = by_trial.entry(c.trial).or_default();
+            e.0 += v;
+            e.1 += 1;
+        }
+    }
+    by_trial
+        .into_iter()
+        .map(|(t, (sum, n))| (t, sum / n as f64))
+        .collect()
+}
+
+impl RunSamples {
+    /// Reads every arm and variant in `arms` out of `calls`.
+    pub fn of(arms: &[Arm], calls: &[CallRecord]) -> RunSamples {
+        let mut out = RunSamples::default();
+        for arm in arms {
+            for variant in arm.distinct_variants() {
+                let side = (arm.name.clone(), variant.to_owned());
+                let all = measured(calls, &arm.name, variant);
+                let ok: Vec<&CallRecord> = all.iter().copied().filter(|c| c.ok).collect();
+                out.failures
+                    .insert(side.clone(), (all.len() - ok.len(), all.len()));
+                out.conditions.insert(
+                    side,
+                    Conditions {
+                        calls: ok.len(),
+                        cold: ok.iter().filter(|c| c.cold).count(),
+                        new_connections: ok.iter().filter(|c| c.connect_ms.is_some()).count(),
+                    },
+                );
+                for metric in Metric::ALL {
+                    let values = per_trial(&ok, metric);
+                    let key = (arm.name.clone(), variant.to_owned(), metric);
+                    if let Some(sample) = Sample::new(values.values().copied()) {
+                        out.samples.insert(key.clone(), sample);
+                        out.by_trial.insert(key, values);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The per-trial sample of `variant` in `arm` on `metric`.
+    pub fn sample(&self, arm: &str, variant: &str, metric: Metric) -> Option<&Sample> {
+        self.samples
+            .get(&(arm.to_owned(), variant.to_owned(), metric))
+    }
+
+    /// Failed and total measured calls of `variant` in `arm`.
+    pub fn failures(&self, arm: &str, variant: &str) -> (usize, usize) {
+        self.failures
+            .get(&(arm.to_owned(), variant.to_owned()))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The conditions of `variant`'s successful measured calls in `arm`.
+    pub fn conditions(&self, arm: &str, variant: &str) -> Conditions {
+        self.conditions
+            .get(&(arm.to_owned(), variant.to_owned()))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Per-trial values of `variant` and `baseline` in the trials of `arm` that have both,
+    /// as `(variant, baseline)` pairs in trial order.
+    pub fn pairs(
+        &self,
+        arm: &str,
+        variant: &str,
+        baseline: &str,
+        metric: Metric,
+    ) -> Vec<(f64, f64)> {
+        let get = |v: &str| self.by_trial.get(&(arm.to_owned(), v.to_owned(), metric));
+        let (Some(x), Some(y)) = (get(variant), get(baseline)) else {
+            return Vec::new();
+        };
+        x.iter()
+            .filter_map(|(t, &xv)| y.get(t).map(|&yv| (xv, yv)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sides_that_reload_differently_are_confounded() {
+        let cold = Conditions {
+            calls: 20,
+            cold: 18,
+            new_connections: 0,
+        };
+        let warm = Conditions {
+            calls: 40,
+            cold: 0,
+            new_connections: 0,
+        };
+        let w = confound_warning(("chimera", &cold), ("baseline", &warm)).unwrap();
+        assert!(
+            w.contains("18 of 20 of chimera's calls reloaded the model, 0 of 40 of baseline's"),
+            "{w}"
+        );
+        assert!(!w.contains("connection"), "{w}");
+        // Within the tolerance (1 in 20 against none): alike.
+        let one = Conditions { cold: 1, ..cold };
+        assert_eq!(confound_warning(("a", &one), ("b", &warm)), None);
+        // Connections count too.
+        let fresh = Conditions {
+            new_connections: 20,
+            ..one
+        };
+        let w = confound_warning(("a", &fresh), ("b", &warm)).unwrap();
+        assert!(
+            w.contains("20 of 20 of a's calls opened a new connection"),
+            "{w}"
+        );
+        // No calls on a side: nothing to compare.
+        assert_eq!(
+            confound_warning(("a", &Conditions::default()), ("b", &warm)),
+            None
+        );
+    }
+}
