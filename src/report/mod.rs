@@ -276,22 +276,38 @@ fn share(x: Option<f64>) -> String {
     opt(x, |s| format!("{:.0}%", s * 100.0))
 }
 
-/// Cold shares of both sides, `90% / 0%`.
-pub fn cold_shares(row: &ComparisonRow) -> String {
-    format!(
-        "{} / {}",
-        share(row.variant_conditions.cold_share()),
-        share(row.baseline_conditions.cold_share())
-    )
+/// Cold shares of both sides, `90% / 0%`, marked when they differ.
+pub fn cold_shares(row: &ComparisonRow) -> Cell {
+    let (v, b) = (&row.variant_conditions, &row.baseline_conditions);
+    Cell {
+        mark: if v.cold_differs(b) {
+            CONFOUNDED_MARK
+        } else {
+            ""
+        },
+        ..Cell::plain(format!(
+            "{} / {}",
+            share(v.cold_share()),
+            share(b.cold_share())
+        ))
+    }
 }
 
-/// New-connection shares of both sides, `5% / 0%`.
-pub fn connection_shares(row: &ComparisonRow) -> String {
-    format!(
-        "{} / {}",
-        share(row.variant_conditions.new_connection_share()),
-        share(row.baseline_conditions.new_connection_share())
-    )
+/// New-connection shares of both sides, `5% / 0%`, marked when they differ.
+pub fn connection_shares(row: &ComparisonRow) -> Cell {
+    let (v, b) = (&row.variant_conditions, &row.baseline_conditions);
+    Cell {
+        mark: if v.connections_differ(b) {
+            CONFOUNDED_MARK
+        } else {
+            ""
+        },
+        ..Cell::plain(format!(
+            "{} / {}",
+            share(v.new_connection_share()),
+            share(b.new_connection_share())
+        ))
+    }
 }
 
 /// The mark of a confounded comparison, after its significance stars.
@@ -426,10 +442,11 @@ pub fn comparisons_grid(summary: &Summary, metric: Metric) -> Grid {
             opt(row.stats.mann_whitney.map(|m| m.p), |p| p_value(Some(p))),
             hedges_g(row),
             cliffs_delta(row),
-            cold_shares(row),
-            connection_shares(row),
+            String::new(),
+            String::new(),
             row.verdict.words().to_owned(),
         ]);
+        set_conditions(&mut grid, row, 10);
         mark_verdict(&mut grid, row, 4, 6, 12);
     }
     grid
@@ -442,9 +459,14 @@ fn mark_verdict(grid: &mut Grid, row: &ComparisonRow, ratio: usize, holm: usize,
         cells[ratio].tone = t;
         cells[verdict].tone = t;
         cells[holm].mark = stars(row.holm_p);
-        if row.confound_warning.is_some() {
-            cells[ratio].mark = CONFOUNDED_MARK;
-        }
+    }
+}
+
+/// Puts the cold and new-connection shares in columns `at` and `at + 1` of the last row.
+fn set_conditions(grid: &mut Grid, row: &ComparisonRow, at: usize) {
+    if let Some(cells) = grid.rows.last_mut() {
+        cells[at] = cold_shares(row);
+        cells[at + 1] = connection_shares(row);
     }
 }
 
@@ -480,16 +502,13 @@ pub fn paper_grid(summary: &Summary) -> Grid {
             opt(row.stats.mann_whitney.map(|m| m.p), |p| p_value(Some(p))),
             hedges_g(row),
             cliffs_delta(row),
-            cold_shares(row),
-            connection_shares(row),
+            String::new(),
+            String::new(),
         ]);
+        set_conditions(&mut grid, row, 11);
         if let Some(cells) = grid.rows.last_mut() {
             cells[6].mark = stars(row.holm_p);
             cells[6].tone = tone(row.verdict);
-            if row.confound_warning.is_some() {
-                cells[11].mark = CONFOUNDED_MARK;
-                cells[12].mark = CONFOUNDED_MARK;
-            }
         }
     }
     grid

@@ -643,4 +643,216 @@ mod tests {
         assert_eq!(by(Metric::DecodeTps).verdict, Verdict::Slower);
         assert_eq!(by(Metric::TtftMs).verdict, Verdict::Slower);
     }
+
+    /// A run with arms `[baseline]`, `[fast]`, `[baseline, baseline]`, `[baseline, fast]`,
+    /// in `order`.
+    fn mixed(order: Order) -> RunMeta {
+        RunMeta {
+            arms: vec![
+                arm(&["baseline"]),
+                arm(&["fast"]),
+                arm(&["baseline", "baseline"]),
+                arm(&["baseline", "fast"]),
+            ],
+            order: Some(order),
+            ..two_arms("fast")
+        }
+    }
+
+    #[test]
+    fn a_mixed_arm_compares_its_variants_paired_by_trial_and_flags_reloads() {
+        let meta = mixed(Order::Interleaved);
+        let mut calls = Vec::new();
+        for t in 0..8u32 {
+            // The server's speed swings ±30% from round to round; within a trial, fast
+            // decodes 10% faster than the baseline beside it (± a little).
+            let swing = [1.0, 1.3, 0.7, 1.2, 0.8, 1.25, 0.75, 1.1][t as usize];
+            let wobble = 1.0 + 0.005 * f64::from(t % 3);
+            let mut b = call(3 * t + 2, "baseline+fast", "baseline", 100.0 * swing, 80.0);
+            let mut f = call(
+                3 * t + 2,
+                "baseline+fast",
+                "fast",
+                110.0 * swing * wobble,
+                80.0,
+            );
+            // Both reload the model on every call in the mixed arm (they evict each other).
+            b.cold = true;
+            f.cold = true;
+            calls.extend([b, f]);
+            calls.push(call(
+                3 * t,
+                "baseline",
+                "baseline",
+                100.0,
+                50.0 + f64::from(t % 3),
+            ));
+            calls.push(call(
+                3 * t + 1,
+                "fast",
+                "fast",
+                110.0 + f64::from(t % 2),
+                50.0,
+            ));
+            let shared = 100.0 * (1.0 + 0.01 * f64::from(t % 3));
+            calls.push(call(100 + t, "baseline+baseline", "baseline", shared, 80.0));
+        }
+        let s = summarize(&meta, &calls, &[]);
+        let row = |arm: &str, paired: bool| {
+            s.comparisons
+                .iter()
+                .find(|c| c.metric == Metric::DecodeTps && c.arm == arm && c.paired == paired)
+                .unwrap()
+        };
+        let paired = row("baseline+fast", true);
+        assert_eq!(paired.baseline_arm, "baseline+fast");
+        assert_eq!((paired.stats.n_variant, paired.stats.n_baseline), (8, 8));
+        assert_eq!(paired.verdict, Verdict::Faster);
+        let r = paired.stats.ratio.unwrap();
+        assert!(r.low > 1.09 && r.high < 1.12, "{r:?}");
+        assert!(paired.stats.mann_whitney.is_none() && paired.confound_warning.is_none());
+        // Against the baseline in [baseline, baseline], the mixed arm's fast calls all
+        // reloaded and the baseline's none: confounded, and said so.
+        let across = row("baseline+fast", false);
+        assert_eq!(across.baseline_arm, "baseline+baseline");
+        assert_eq!(across.variant_conditions.cold, 8);
+        assert_eq!(across.baseline_conditions.cold, 0);
+        let w = across.confound_warning.as_deref().unwrap_or_default();
+        assert!(
+            w.contains("8 of 8 of fast's calls reloaded the model, 0 of 8 of baseline's"),
+            "{w}"
+        );
+        assert!(row("fast", false).confound_warning.is_none());
+        // Paired rows join the Holm family.
+        assert!(paired.holm_p.unwrap() > paired.stats.welch.unwrap().p);
+    }
+
+    #[test]
+    fn drift_over_the_run_is_found_and_worse_when_arms_ran_in_sequence() {
+        let calls_with = |drift: f64| {
+            let mut calls = Vec::new();
+            for t in 0..12u32 {
+                let jitter = 1.0 + 0.01 * f64::from(t % 3);
+                let factor = (1.0 + drift).powi(t as i32) * jitter;
+                calls.push(call(
+                    2 * t,
+                    "baseline",
+                    "baseline",
+                    100.0 * factor,
+                    50.0 * jitter,
+                ));
+                calls.push(call(
+                    2 * t + 1,
+                    "fast",
+                    "fast",
+                    120.0 * jitter,
+                    50.0 * jitter,
+                ));
+            }
+            calls
+        };
+        // The baseline loses 2% a round: its decode rate drifts, and so does e2e_tps.
+        let s = summarize(&two_arms("fast"), &calls_with(-0.02), &[]);
+        let drifting: Vec<&DriftRow> = s.drift.iter().filter(|d| d.drifting).collect();
+        assert!(!drifting.is_empty());
+        assert!(
+            drifting.iter().all(|d| d.variant == "baseline"),
+            "{drifting:?}"
+        );
+        let d = drifting
+            .iter()
+            .find(|d| d.metric == Metric::DecodeTps)
+            .unwrap();
+        assert!(d.low < -0.02 && d.high > -0.02 && d.high < 0.0, "{d:?}");
+        let w = s.drift_warning.as_deref().unwrap();
+        assert!(w.contains("hits every arm alike"), "{w}");
+        let sequential = RunMeta {
+            order: Some(Order::Sequential),
+            ..two_arms("fast")
+        };
+        let s = summarize(&sequential, &calls_with(-0.02), &[]);
+        let w = s.drift_warning.as_deref().unwrap();
+        assert!(
+            w.contains("order: sequential") && w.contains("interleaved"),
+            "{w}"
+        );
+        // Without drift: tested, none flagged, no warning.
+        let s = summarize(&sequential, &calls_with(0.0), &[]);
+        assert!(!s.drift.is_empty() && s.drift.iter().all(|d| !d.drifting));
+        assert_eq!(s.drift_warning, None);
+    }
+
+    /// A trial record of `arm` whose pipelines (one per variant) took `walls` ms.
+    fn trial(trial: u32, round: u32, arm: &str, walls: &[(&str, f64)]) -> TrialRecord {
+        let pipelines: Vec<serde_json::Value> = walls
+            .iter()
+            .enumerate()
+            .map(|(slot, (v, w))| {
+                serde_json::json!({ "variant": v, "slot": slot, "run_number": 1, "wall_ms": w,
+                    "calls": 1, "failed_calls": 0, "decode_tps_mean": null, "ok": true })
+            })
+            .collect();
+        let wall = walls.iter().map(|w| w.1).fold(0.0, f64::max);
+        serde_json::from_value(serde_json::json!({
+            "trial": trial, "round": round, "phase": "measured", "arm": arm,
+            "variants": walls.iter().map(|w| w.0).collect::<Vec<_>>(),
+            "started_at": "t", "wall_ms": wall, "pipelines": pipelines, "primed": false, "ok": true
+        }))
+        .expect("a valid trial record")
+    }
+
+    #[test]
+    fn speedup_and_slowdowns_carry_intervals_that_cover_them() {
+        let meta = RunMeta {
+            arms: vec![arm(&["baseline"]), arm(&["baseline", "baseline"])],
+            ..two_arms("fast")
+        };
+        let (mut calls, mut trials) = (Vec::new(), Vec::new());
+        for r in 0..10u32 {
+            // Alone an agent takes ~1000 ms; two together take ~1250 ms each (wall 1250):
+            // speedup 2000/1250 = 1.6, each agent 1.25× slower, decoding at 0.8×. The noise
+            // of each side averages to exactly 1 over the ten rounds.
+            let noise = |k: u32| 1.0 + 0.01 * (f64::from(k % 5) - 2.0);
+            let (alone, together) = (noise(r), noise(3 * r + 1));
+            trials.push(trial(2 * r, r, "baseline", &[("baseline", 1000.0 * alone)]));
+            trials.push(trial(
+                2 * r + 1,
+                r,
+                "baseline+baseline",
+                &[
+                    ("baseline", 1250.0 * together),
+                    ("baseline", 1250.0 * together),
+                ],
+            ));
+            let mut solo = call(2 * r, "baseline", "baseline", 100.0 * alone, 50.0);
+            solo.round = r;
+            let mut shared = call(
+                2 * r + 1,
+                "baseline+baseline",
+                "baseline",
+                80.0 * together,
+                50.0,
+            );
+            shared.round = r;
+            calls.extend([solo, shared]);
+        }
+        let s = summarize(&meta, &calls, &trials);
+        let c = &s.concurrency[0];
+        assert_eq!(c.rounds, 10);
+        let inside = |x: Option<f64>, ci: Option<[f64; 2]>, truth: f64| {
+            let (x, [lo, hi]) = (x.unwrap(), ci.unwrap());
+            assert!(lo <= x && x <= hi, "{x} outside [{lo}, {hi}]");
+            assert!(lo < truth && truth < hi, "{truth} outside [{lo}, {hi}]");
+            assert!((x - truth).abs() < 1e-9, "{x}");
+            assert!(
+                hi - lo < 0.05 * truth,
+                "[{lo}, {hi}] is too wide for 2% noise"
+            );
+        };
+        inside(c.speedup, c.speedup_ci, 1.6);
+        inside(c.efficiency, c.efficiency_ci, 0.8);
+        let b = &c.slowdown[0];
+        inside(b.wall_ratio, b.wall_ratio_ci, 1.25);
+        inside(b.decode_tps_ratio, b.decode_tps_ratio_ci, 0.8);
+    }
 }

@@ -36,6 +36,20 @@ impl Conditions {
     pub fn new_connection_share(&self) -> Option<f64> {
         (self.calls > 0).then(|| self.new_connections as f64 / self.calls as f64)
     }
+
+    /// The cold shares of `self` and `other` differ beyond [`CONDITION_TOLERANCE`].
+    pub fn cold_differs(&self, other: &Conditions) -> bool {
+        differs(self.cold_share(), other.cold_share())
+    }
+
+    /// The new-connection shares differ beyond [`CONDITION_TOLERANCE`].
+    pub fn connections_differ(&self, other: &Conditions) -> bool {
+        differs(self.new_connection_share(), other.new_connection_share())
+    }
+}
+
+fn differs(a: Option<f64>, b: Option<f64>) -> bool {
+    matches!((a, b), (Some(x), Some(y)) if (x - y).abs() > CONDITION_TOLERANCE)
 }
 
 /// What differs between the conditions of two sides beyond [`CONDITION_TOLERANCE`], in

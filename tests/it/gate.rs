@@ -1,13 +1,11 @@
-//! Regression gates: calibration on samples from the simulator's timing model, and the
-//! `gate`, `compare` and `run --gate` commands with every exit code.
+//! Regression gates: verdicts and their reasons, and the `gate`, `compare` and `run --gate`
+//! commands with every exit code (calibration is in `calibration.rs`).
 
 use std::path::{Path, PathBuf};
 
 use harness::gate::{GateReport, GateVerdict, evaluate};
-use harness::rng::Rng;
 use harness::scenario::Metric;
 use harness::scenario::{Bound, Gate};
-use harness::scenario::{ModelOptions, SimConfig};
 use harness::stats::Sample;
 
 use crate::common::{harness, json, only_subdir, repo_root};
@@ -15,60 +13,6 @@ use crate::common::{harness, json, only_subdir, repo_root};
 /// `decode_tps:chimera>=baseline-5%` with the defaults (α 0.05, 5 trials minimum).
 fn decode_gate() -> Gate {
     harness::gate::expr::parse("decode_tps:chimera>=baseline-5%").unwrap()
-}
-
-/// Per-trial decode rates as the simulator would produce them: its expected rate for the
-/// options, times a lognormal factor with σ = 0.05 (a 5% per-trial CV), times `change`.
-fn trials(rng: &mut Rng, n: usize, change: f64) -> Sample {
-    let rate = SimConfig::default().expected_decode_tps(&ModelOptions::default());
-    Sample::new((0..n).map(|_| rate * change * rng.lognormal_factor(0.05))).unwrap()
-}
-
-/// Verdict counts over `runs` seeded evaluations of one gate.
-fn verdicts(seed: u64, runs: usize, n: usize, change: f64) -> [usize; 3] {
-    let mut rng = Rng::new(seed);
-    let gate = [decode_gate()];
-    let mut counts = [0; 3];
-    for _ in 0..runs {
-        let (new, base) = (trials(&mut rng, n, change), trials(&mut rng, n, 1.0));
-        let r = &evaluate(&gate, |_| Ok((&new, &base, "baseline".to_owned())))[0];
-        counts[match r.verdict {
-            GateVerdict::Pass => 0,
-            GateVerdict::Inconclusive => 1,
-            GateVerdict::Fail => 2,
-        }] += 1;
-    }
-    counts
-}
-
-#[test]
-fn calibration_a_a_rarely_fails() {
-    let [pass, inconclusive, fail] = verdicts(41, 200, 10, 1.0);
-    println!(
-        "A/A, 10 trials a side, 200 gates: PASS {pass}, INCONCLUSIVE {inconclusive}, FAIL {fail}"
-    );
-    assert!(fail <= 2, "A/A failed {fail} of 200 times");
-}
-
-#[test]
-fn calibration_a_15_percent_regression_is_caught() {
-    let [pass, inconclusive, fail] = verdicts(42, 200, 10, 0.85);
-    println!(
-        "15% slower, 10 trials a side, 200 gates: PASS {pass}, INCONCLUSIVE {inconclusive}, FAIL {fail}"
-    );
-    assert!(fail >= 190, "caught only {fail} of 200 regressions");
-    assert_eq!(pass, 0);
-}
-
-#[test]
-fn calibration_three_trials_are_never_enough() {
-    for change in [1.0, 0.85, 1.3] {
-        let [pass, inconclusive, fail] = verdicts(43, 200, 3, change);
-        println!(
-            "×{change}, 3 trials a side, 200 gates: PASS {pass}, INCONCLUSIVE {inconclusive}, FAIL {fail}"
-        );
-        assert_eq!(inconclusive, 200, "3 trials must be INCONCLUSIVE");
-    }
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! Integration tests: one binary, shared helpers in `common`.
 
 mod architecture;
+mod calibration;
 mod cli;
 mod common;
 mod connections;
+mod estimator;
 mod faults;
 mod gate;
 mod ollama_client;

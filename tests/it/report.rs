@@ -102,6 +102,68 @@ fn fixture_compares_solo_and_shared_arms_against_their_baseline_counterparts() {
 }
 
 #[test]
+fn a_confounded_comparison_is_flagged_in_every_format() {
+    // The fixture, with every measured call of `fast` in `fast+fast` a model reload.
+    let dir = repo_root().join("tests/data/results-fixture");
+    let mut run = harness::results::load(&dir).expect("fixture loads");
+    for c in &mut run.calls {
+        if c.arm == "fast+fast" && c.variant == "fast" {
+            c.cold = true;
+        }
+    }
+    let s = harness::summary::summarize(&run.meta, &run.calls, &run.trials);
+    let flagged: Vec<_> = s
+        .comparisons
+        .iter()
+        .filter(|c| c.confound_warning.is_some())
+        .collect();
+    assert_eq!(flagged.len(), Metric::ALL.len());
+    assert!(flagged.iter().all(|c| c.arm == "fast+fast"));
+    let says = "confounded: 31 of 31 of fast's calls reloaded the model, 0 of 32 of baseline's";
+    let terminal = Terminal { color: false }.text(&s);
+    assert!(
+        terminal.contains(&format!("WARNING (fast in fast+fast): {says}")),
+        "{terminal}"
+    );
+    assert!(terminal.contains("100% / 0%†"), "{terminal}");
+    let markdown = text(&Markdown, &s);
+    assert!(
+        markdown.contains(&format!("**Warning:** {says}")),
+        "{markdown}"
+    );
+    let latex = text(&Latex, &s);
+    assert!(latex.contains("100\\% / 0\\%$^{\\dagger}$"), "{latex}");
+    assert!(
+        latex.contains("fast in fast+fast: confounded: 31 of 31"),
+        "{latex}"
+    );
+    let csv = text(&Csv, &s);
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    for row in reader.records().map(|r| r.unwrap()) {
+        let confounded = &row[at("arm")] == "fast+fast";
+        assert_eq!(
+            &row[at("confounded")],
+            if confounded { "true" } else { "false" }
+        );
+        if confounded {
+            assert_eq!(
+                (&row[at("variant_cold")], &row[at("baseline_cold")]),
+                ("31", "0")
+            );
+        }
+    }
+    // The unmodified fixture flags nothing.
+    assert!(
+        fixture()
+            .comparisons
+            .iter()
+            .all(|c| c.confound_warning.is_none())
+    );
+}
+
+#[test]
 fn terminal_colours_only_when_asked() {
     use harness::report::terminal::Terminal;
     let s = fixture();
