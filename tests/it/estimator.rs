@@ -7,7 +7,7 @@
 //! cargo test --release --test it estimator_bias_and_coverage -- --ignored --nocapture
 //! ```
 //!
-//! (`HARNESS_ESTIMATOR_RUNS` sets the number of runs, 240 by default.)
+//! (`HARNESS_ESTIMATOR_RUNS` sets the number of runs, 480 by default.)
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,12 +53,12 @@ fn ratio(s: &Summary, arm: &str) -> RatioCi {
 }
 
 #[test]
-#[ignore = "slow: hundreds of simulated runs in real time (about 8 minutes)"]
+#[ignore = "slow: hundreds of simulated runs in real time (about 15 minutes)"]
 fn estimator_bias_and_coverage() {
     let runs: u64 = std::env::var("HARNESS_ESTIMATOR_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(240);
+        .unwrap_or(480);
     let sim = SimConfig {
         decode_tps: 600.0,
         ctx_cost_per_1k: 1.0 / 14.0,
