@@ -44,8 +44,10 @@ impl WelchTest {
     }
 }
 
-/// Welch's t-test. `None` when either sample has fewer than 2 values or both have zero
-/// variance (the standard error is 0 and t is undefined). Cost O(n).
+/// Welch's t-test. `None` when either sample has fewer than 2 values or neither varies
+/// (every value of each the same: the standard error is 0 and t is undefined, not
+/// infinite; [`Sample::variance`] makes that exactly 0 rather than a rounding residue).
+/// Cost O(n).
 pub fn welch(x: &Sample, y: &Sample) -> Option<WelchTest> {
     let (n1, n2) = (x.len() as f64, y.len() as f64);
     let (v1, v2) = (x.variance()? / n1, y.variance()? / n2);
@@ -247,6 +249,19 @@ mod tests {
         // One constant sample: df is the other's n − 1.
         let w = welch(&s(&[3.0, 3.0, 3.0]), &s(&[1.0, 2.0, 3.0, 4.0])).unwrap();
         assert!((w.df - 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn two_constant_samples_have_no_test_however_the_logs_round() {
+        // ln 8 and ln 7 averaged over five copies leave rounding residue; the two samples
+        // still have no spread, so there is no t, no CI and no verdict (it was t = 1.2e15).
+        let (x, y) = (s(&[8.0; 5]), s(&[7.0; 5]));
+        assert!(log_ratio(&x, &y, 0.95).is_none());
+        let c = compare(&x, &y, 0.95, 200, 1);
+        assert!(c.welch.is_none() && c.ratio.is_none());
+        assert!(hedges_g(&x, &y).is_none());
+        // One constant side is fine: the other's spread makes the standard error.
+        assert!(log_ratio(&s(&[8.0, 8.1, 7.9, 8.05, 7.95]), &y, 0.95).is_some());
     }
 
     #[test]

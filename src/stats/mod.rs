@@ -77,11 +77,17 @@ impl Sample {
         self.sorted.iter().sum::<f64>() / self.sorted.len() as f64
     }
 
-    /// Sample variance (n − 1 denominator, two-pass); `None` when n < 2.
+    /// Sample variance (n − 1 denominator, two-pass); `None` when n < 2. Exactly 0 when
+    /// every value is the same: the mean of n copies of a value need not be that value in
+    /// floating point (five copies of ln 7 are not), and the residue, squared, would pass
+    /// for a spread of 1e-32 that makes a t statistic of 1e15 out of nothing.
     pub fn variance(&self) -> Option<f64> {
         let n = self.sorted.len();
         if n < 2 {
             return None;
+        }
+        if self.min() == self.max() {
+            return Some(0.0);
         }
         let mean = self.mean();
         let ss: f64 = self.sorted.iter().map(|v| (v - mean).powi(2)).sum();
@@ -244,6 +250,17 @@ mod tests {
             );
         }
         assert_eq!(Sample::new([7.0]).unwrap().median(), 7.0);
+    }
+
+    #[test]
+    fn a_sample_without_spread_has_exactly_zero_variance() {
+        // The two-pass variance of five copies of ln 7 is about 6e-32, not 0.
+        let logs = Sample::new([7.0f64.ln(); 5]).unwrap();
+        let mean = logs.mean();
+        let residue: f64 = logs.sorted().iter().map(|v| (v - mean).powi(2)).sum();
+        assert!(residue > 0.0, "this input shows the rounding residue");
+        assert_eq!(logs.variance(), Some(0.0));
+        assert_eq!(logs.cv(), Some(0.0));
     }
 
     #[test]
