@@ -119,7 +119,7 @@ fn a_confounded_comparison_is_flagged_in_every_format() {
         .collect();
     assert_eq!(flagged.len(), Metric::ALL.len());
     assert!(flagged.iter().all(|c| c.arm == "fast+fast"));
-    let says = "confounded: 31 of 31 of fast's calls reloaded the model, 0 of 32 of baseline's";
+    let says = "confounded: 28 of 28 of fast's calls reloaded the model, 0 of 32 of baseline's";
     let terminal = Terminal { color: false }.text(&s);
     assert!(
         terminal.contains(&format!("WARNING (fast in fast+fast): {says}")),
@@ -134,7 +134,7 @@ fn a_confounded_comparison_is_flagged_in_every_format() {
     let latex = text(&Latex, &s);
     assert!(latex.contains("100\\% / 0\\%$^{\\dagger}$"), "{latex}");
     assert!(
-        latex.contains("fast in fast+fast: confounded: 31 of 31"),
+        latex.contains("fast in fast+fast: confounded: 28 of 28"),
         "{latex}"
     );
     let csv = text(&Csv, &s);
@@ -150,7 +150,7 @@ fn a_confounded_comparison_is_flagged_in_every_format() {
         if confounded {
             assert_eq!(
                 (&row[at("variant_cold")], &row[at("baseline_cold")]),
-                ("31", "0")
+                ("28", "0")
             );
         }
     }
@@ -250,11 +250,18 @@ fn a_variant_the_simulator_makes_20_percent_faster_is_found_significantly_faster
     let r = c.stats.ratio.unwrap();
     assert_eq!(c.verdict, Verdict::Faster, "{c:?}");
     assert!(c.holm_p.unwrap() < 0.001, "{c:?}");
+    // The 95% CI misses the truth in one run of twenty by design, and timing noise is not
+    // seeded; what must hold every time is an estimate within five standard errors of the
+    // truth (a miss once in ~10⁵ runs), plus the half-percent bias the estimator check
+    // measured (tests/it/estimator.rs).
+    let w = c.stats.welch.unwrap();
     assert!(
-        r.low <= truth && truth <= r.high,
-        "true ratio {truth} outside [{}, {}]",
+        ((r.ratio / truth).ln()).abs() < 5.0 * w.se + 0.005,
+        "ratio {} [{}, {}] is {:.1} standard errors from the true {truth}",
+        r.ratio,
         r.low,
-        r.high
+        r.high,
+        (r.ratio / truth).ln().abs() / w.se
     );
     // The agent feels it too, if less than the server: prefill and TTFT do not speed up.
     let e2e = s
