@@ -13,6 +13,7 @@ and Cliff's delta, which SciPy lacks, are written out here from their definition
 NumPy so that they are at least a second, independent implementation.
 """
 
+import hashlib
 import json
 import math
 import sys
@@ -217,6 +218,12 @@ def samples(rng):
     out.append(("contains_zero_n5", np.array([0.0, 1.5, 2.0, 2.5, 3.0]), normal(5, 2, 0.5), False))
     # Huge effect: p-values far in the tail.
     out.append(("far_apart_n20", normal(20, 200, 3), normal(20, 100, 3), False))
+    # Mann-Whitney's switch from the exact null to the normal approximation: n1 + n2 = 120
+    # is exact, 121 is not (no ties). Drawn from their own generator so that the cases
+    # above, and the Holm cases after, keep their values.
+    edge = np.random.default_rng(SEED + 120)
+    out.append(("mw_exact_at_120_n60_vs_60", edge.normal(104, 10, 60), edge.normal(100, 10, 60), False))
+    out.append(("mw_normal_at_121_n60_vs_61", edge.normal(104, 10, 60), edge.normal(100, 10, 61), False))
     return out
 
 
@@ -252,8 +259,14 @@ def main():
             "cliffs_delta": cliffs_delta(x, y),
             "bootstrap": bootstrap(name, x, y, SEED + 1000 * i) if with_bootstrap else None,
         })
+    here = Path(__file__).resolve().parent
+    sha256 = lambda name: hashlib.sha256((here / name).read_bytes()).hexdigest()
     doc = {
         "generator": "scripts/stats_reference.py",
+        # What made this file: `make test` checks that neither changed since, so a changed
+        # script or pin cannot go unregenerated.
+        "script_sha256": sha256("stats_reference.py"),
+        "requirements_sha256": sha256("requirements-stats.txt"),
         "versions": {
             "numpy": np.__version__,
             "scipy": scipy.__version__,

@@ -60,6 +60,26 @@ fn close_opt(case: &str, what: &str, got: Option<f64>, want: &Value) {
 }
 
 #[test]
+fn reference_file_is_what_the_pinned_script_makes() {
+    // The script records its own hash and its requirements'; a change to either without
+    // running `scripts/stats-reference.sh` again leaves a stale reference.
+    use sha2::Digest;
+    let r = reference();
+    for (field, file) in [
+        ("script_sha256", "scripts/stats_reference.py"),
+        ("requirements_sha256", "scripts/requirements-stats.txt"),
+    ] {
+        let bytes =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_owned() + file).unwrap();
+        assert_eq!(
+            r[field].as_str(),
+            Some(format!("{:x}", sha2::Sha256::digest(&bytes)).as_str()),
+            "{file} changed since tests/data/stats_reference.json was made: run scripts/stats-reference.sh"
+        );
+    }
+}
+
+#[test]
 fn reference_file_is_big_enough() {
     let r = reference();
     let cases = r["cases"].as_array().unwrap();
@@ -74,7 +94,7 @@ fn reference_file_is_big_enough() {
         })
         .collect();
     assert_eq!(sizes.iter().min(), Some(&3));
-    assert_eq!(sizes.iter().max(), Some(&40));
+    assert_eq!(sizes.iter().max(), Some(&61));
 }
 
 #[test]
@@ -182,6 +202,23 @@ fn mann_whitney_exact_and_asymptotic() {
         close(name, "MW p", got.p, want["p"].as_f64().unwrap());
     }
     assert!(exact >= 20, "only {exact} exact cases");
+    // The switch at n₁ + n₂ = 120, on both sides, is in the reference.
+    let method_of = |name: &str| {
+        reference()["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["mann_whitney"]["method"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        method_of("mw_exact_at_120_n60_vs_60").as_deref(),
+        Some("exact")
+    );
+    assert_eq!(
+        method_of("mw_normal_at_121_n60_vs_61").as_deref(),
+        Some("asymptotic")
+    );
 }
 
 #[test]
