@@ -512,6 +512,64 @@ pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<V
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_reader_never_sees_a_partly_written_file() {
+        // A reader polls while the writer replaces a 1 MB file with another version again
+        // and again: every read is one whole version, never a mix or a truncated file.
+        let dir = tempfile::tempdir().unwrap();
+        let out = ResultsDir::open(dir.path());
+        let version = |k: u8| vec![b'a' + k; 1 << 20];
+        out.write_atomic("summary.json", &version(0)).unwrap();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let reads = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut reads = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let bytes = std::fs::read(dir.path().join("summary.json")).unwrap();
+                    assert_eq!(bytes.len(), 1 << 20, "a truncated file");
+                    assert!(bytes.iter().all(|&b| b == bytes[0]), "a mix of versions");
+                    reads += 1;
+                }
+                reads
+            });
+            for k in 1..=40u8 {
+                out.write_atomic("summary.json", &version(k % 20)).unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            reader.join().unwrap()
+        });
+        assert!(reads > 0);
+        // Nothing but the file itself is left behind.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["summary.json"]);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_and_a_broken_middle_line_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calls.jsonl");
+        let line = |t: u32| serde_json::to_string(&call(t)).unwrap();
+        // A write cut short by a crash: the last line has no newline and no closing brace.
+        let torn = format!("{}\n{}\n{}", line(0), line(1), &line(2)[..40]);
+        std::fs::write(&path, &torn).unwrap();
+        let calls: Vec<CallRecord> = read_jsonl(&path).unwrap();
+        assert_eq!(calls.iter().map(|c| c.trial).collect::<Vec<_>>(), [0, 1]);
+        // The same bytes in the middle of the file are damage, named by line.
+        std::fs::write(
+            &path,
+            format!("{}\n{}\n{}\n", line(0), &line(2)[..40], line(1)),
+        )
+        .unwrap();
+        let err = read_jsonl::<CallRecord>(&path).unwrap_err().to_string();
+        assert!(err.contains("calls.jsonl: line 2, column"), "{err}");
+        // A complete last line that does not parse is damage too.
+        std::fs::write(&path, format!("{}\n{}\n", line(0), &line(2)[..40])).unwrap();
+        assert!(read_jsonl::<CallRecord>(&path).is_err());
+    }
+
     fn call(trial: u32) -> CallRecord {
         serde_json::from_value(serde_json::json!({
             "trial": trial, "round": 0, "phase": "measured", "arm": "a", "variant": "v",

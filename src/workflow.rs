@@ -191,8 +191,8 @@ impl Caller<'_> {
             if !refused || attempts > retries.max || spec.hard_stop.is_cancelled() {
                 break (started_at, outcome);
             }
-            let wait_ms = retries.backoff_ms * 2f64.powi(attempts as i32 - 1);
-            tokio::time::sleep(std::time::Duration::from_secs_f64(wait_ms.max(0.0) / 1e3)).await;
+            let wait_ms = retries.delay_ms(attempts);
+            tokio::time::sleep(std::time::Duration::from_secs_f64(wait_ms / 1e3)).await;
             attempts += 1;
         };
         let ctx = CallContext::of(&spec.trial, &variant.name, spec.slot, &agent.name, step);

@@ -359,6 +359,14 @@ impl Default for Retries {
     }
 }
 
+impl Retries {
+    /// The wait before retry number `retry` (1 for the first), ms: `backoff_ms`, doubled
+    /// for each further retry.
+    pub fn delay_ms(&self, retry: u32) -> f64 {
+        (self.backoff_ms * 2f64.powi(retry.saturating_sub(1) as i32)).max(0.0)
+    }
+}
+
 pub fn is_safe_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
@@ -399,6 +407,16 @@ mod tests {
 
     fn arm(variants: &[&str]) -> Arm {
         Arm::new(variants.iter().map(|v| v.to_string()).collect())
+    }
+
+    #[test]
+    fn the_retry_back_off_doubles() {
+        let r = Retries {
+            max: 4,
+            backoff_ms: 100.0,
+        };
+        let waits: Vec<f64> = (1..=4).map(|k| r.delay_ms(k)).collect();
+        assert_eq!(waits, [100.0, 200.0, 400.0, 800.0]);
     }
 
     #[test]

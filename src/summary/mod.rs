@@ -644,6 +644,43 @@ mod tests {
         assert_eq!(by(Metric::TtftMs).verdict, Verdict::Slower);
     }
 
+    #[test]
+    fn statistics_use_successful_calls_only() {
+        let meta = two_arms("fast");
+        let mut calls = Vec::new();
+        for t in 0..6u32 {
+            let jitter = f64::from(t % 3);
+            calls.push(call(
+                2 * t,
+                "baseline",
+                "baseline",
+                100.0 + jitter,
+                50.0 + jitter,
+            ));
+            calls.push(call(
+                2 * t + 1,
+                "fast",
+                "fast",
+                120.0 + jitter,
+                40.0 + jitter,
+            ));
+        }
+        let clean = summarize(&meta, &calls, &[]);
+        // A failed call with absurd numbers in a trial of fast: counted, never averaged.
+        let mut failed = call(1, "fast", "fast", 1e6, 1e6);
+        failed.ok = false;
+        failed.error_kind = Some(ErrorKind::StreamCut);
+        calls.push(failed);
+        let s = summarize(&meta, &calls, &[]);
+        let fast = s.group("fast", "fast").unwrap();
+        assert_eq!((fast.calls, fast.failed_calls), (7, 1));
+        assert_eq!(fast.failures_by_kind.get(&ErrorKind::StreamCut), Some(&1));
+        assert_eq!(fast.metrics, clean.group("fast", "fast").unwrap().metrics);
+        let ratio = |s: &Summary| s.comparisons[0].stats.ratio;
+        assert_eq!(ratio(&s), ratio(&clean));
+        assert!(s.comparisons[0].failure_warning.is_some());
+    }
+
     /// A run with arms `[baseline]`, `[fast]`, `[baseline, baseline]`, `[baseline, fast]`,
     /// in `order`.
     fn mixed(order: Order) -> RunMeta {

@@ -6,6 +6,7 @@ use harness::metrics::CallRecord;
 use harness::results::TrialRecord;
 use harness::scenario::Metric;
 use harness::summary::Summary;
+use sha2::Digest;
 
 use crate::common::{harness, json, only_subdir, repo_root};
 
@@ -205,12 +206,28 @@ fn end_to_end_run_on_the_simulator_writes_every_results_file() {
         .arg("--out")
         .arg(&out)
         .arg("-q")
+        .env("OLLAMA_NUM_PARALLEL", "3")
+        .env("OLLAMA_API_KEY", "do-not-record")
         .assert()
         .success();
     let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
     assert!(stdout.contains("SIMULATED"), "{stdout}");
     assert!(stdout.contains("baseline+fast"), "{stdout}");
     let run = only_subdir(&out);
+    // What the README promises the manifest records: the harness version, the host, and
+    // the server's OLLAMA_* settings, never anything secret-looking.
+    let manifest: serde_json::Value = json(&run.join("manifest.json"));
+    assert_eq!(manifest["harness_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(manifest["host"]["os"], std::env::consts::OS);
+    assert_eq!(manifest["host"]["arch"], std::env::consts::ARCH);
+    assert!(manifest["host"]["cpus"].as_u64().unwrap() >= 1);
+    assert_eq!(manifest["ollama_env"]["OLLAMA_NUM_PARALLEL"], "3");
+    assert!(manifest["ollama_env"].get("OLLAMA_API_KEY").is_none());
+    assert!(
+        !std::fs::read_to_string(run.join("manifest.json"))
+            .unwrap()
+            .contains("do-not-record")
+    );
     assert!(
         run.file_name()
             .unwrap()
@@ -221,7 +238,12 @@ fn end_to_end_run_on_the_simulator_writes_every_results_file() {
     let manifest: serde_json::Value = json(&run.join("manifest.json"));
     assert_eq!(manifest["simulated"], true);
     assert_eq!(manifest["complete"], true);
-    assert_eq!(manifest["scenario_sha256"].as_str().unwrap().len(), 64);
+    // The hash is of the scenario file as it was run (copied next to the results).
+    let scenario_bytes = std::fs::read(run.join("scenario.yaml")).unwrap();
+    assert_eq!(
+        manifest["scenario_sha256"].as_str().unwrap(),
+        format!("{:x}", sha2::Sha256::digest(&scenario_bytes))
+    );
     assert!(
         manifest["server"]["version"]
             .as_str()
@@ -268,8 +290,26 @@ fn end_to_end_run_on_the_simulator_writes_every_results_file() {
             .iter()
             .all(|g| g.trials == 3 && g.metrics.len() == Metric::ALL.len())
     );
+    // Speedup and efficiency, recomputed from trials.jsonl: Σ solo mean walls / shared mean.
     assert_eq!(summary.concurrency.len(), 1);
-    assert!(summary.concurrency[0].speedup.unwrap() > 0.0);
+    let c = &summary.concurrency[0];
+    let trials_now: Vec<TrialRecord> =
+        harness::results::read_jsonl(&run.join("trials.jsonl")).unwrap();
+    let mean_wall = |arm: &str| {
+        let walls: Vec<f64> = trials_now
+            .iter()
+            .filter(|t| t.arm == arm && t.phase == harness::plan::Phase::Measured && t.ok)
+            .map(|t| t.wall_ms)
+            .collect();
+        walls.iter().sum::<f64>() / walls.len() as f64
+    };
+    let shared = mean_wall(&c.arm);
+    let solo: f64 = c.arm.split('+').map(mean_wall).sum();
+    assert!((c.wall_ms - shared).abs() < 1e-9 * shared);
+    assert!((c.speedup.unwrap() - solo / shared).abs() < 1e-9);
+    assert!((c.efficiency.unwrap() - solo / shared / 2.0).abs() < 1e-9);
+    let [lo, hi] = c.speedup_ci.unwrap();
+    assert!(lo <= c.speedup.unwrap() && c.speedup.unwrap() <= hi);
     // Only the solo arm has a baseline counterpart (5 metrics); the mixed arm compares fast
     // with baseline in the same trials (5 more, paired); all Holm-adjusted together.
     assert_eq!(summary.comparisons.len(), 10);
@@ -394,13 +434,16 @@ fn flagship_on_the_simulator_shows_chimera_faster_and_queueing_when_shared() {
     };
     let base = group("baseline", "baseline");
     let chimera = group("chimera", "chimera");
-    // The model: chimera's 512-token context decodes faster than the 4096-token default.
+    // The model: chimera's 512-token context decodes 1.17× as fast as the 4096-token
+    // default. With 3 trials the CIs are wide; the ratio of means is what must hold (a
+    // loaded machine slows both sides' timers alike).
     let (b, c) = (
         base.per_trial(Metric::DecodeTps).unwrap(),
         chimera.per_trial(Metric::DecodeTps).unwrap(),
     );
+    let ratio = c.mean / b.mean;
     assert!(
-        c.ci_low.unwrap() > b.ci_high.unwrap(),
+        ratio > 1.08 && ratio < 1.27,
         "chimera {c:?} vs baseline {b:?}"
     );
     // Sharing one slot: the concurrent arms wait, so TTFT grows well beyond solo.

@@ -136,6 +136,40 @@ fn every_fault_is_recorded_with_its_kind_and_the_run_goes_on() {
 }
 
 #[test]
+fn max_response_bytes_caps_an_endless_stream() {
+    // No token cap to speak of: only the 4 KiB byte cap ends the endless stream.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = scenario(
+        tmp.path(),
+        ", faults: [{ kind: endless, requests: [1] }]",
+        ", max_response_bytes: 4096, max_response_tokens: 100000000",
+        "",
+    );
+    let r = run(&path, &tmp.path().join("out"));
+    assert_eq!(r.code, 0);
+    let hit = r
+        .calls
+        .iter()
+        .find(|c| c.trial == 0 && c.step == "report")
+        .unwrap();
+    assert_eq!(
+        hit.error_kind,
+        Some(ErrorKind::ResponseTooLong),
+        "{:?}",
+        hit.error
+    );
+    let error = hit.error.as_deref().unwrap();
+    assert!(error.contains("caps 4096 bytes"), "{error}");
+    // The stream stopped at the cap: a few KiB of NDJSON, tens of chunks, not thousands.
+    assert!(
+        hit.content_chunks > 5 && hit.content_chunks < 100,
+        "{}",
+        hit.content_chunks
+    );
+    assert_eq!(r.calls.iter().filter(|c| !c.ok).count(), 1);
+}
+
+#[test]
 fn a_restart_refuses_connections_and_retries_carry_calls_over_it() {
     let tmp = tempfile::tempdir().unwrap();
     // Without retries: the calls that meet the closed port fail as `connect`.
@@ -271,15 +305,81 @@ fn sigint_and_sigterm_stop_cleanly_with_130_and_143() {
 }
 
 #[test]
+fn a_second_ctrl_c_exits_at_once() {
+    // The second call stalls for up to 60 s: after one Ctrl-C the run waits for it (the
+    // trial in flight finishes); a second Ctrl-C leaves at once.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = scenario(
+        tmp.path(),
+        ", faults: [{ kind: stall, requests: [1], after_chunks: 2 }]",
+        ", timeout_s: 60",
+        "",
+    );
+    let out = tmp.path().join("out");
+    let child = Command::new(harness_bin())
+        .arg("run")
+        .arg(&path)
+        .args(["-q", "--out"])
+        .arg(&out)
+        .env_remove("OLLAMA_HOST")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dir = wait_for_lines(&out, "calls.jsonl", 1);
+    // The stalled call has started once the first call is on disk; give it a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "INT");
+    std::thread::sleep(Duration::from_millis(500));
+    let waiting = Instant::now();
+    signal(&child, "INT");
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        waiting.elapsed() < Duration::from_secs(5),
+        "left after {:?}, not at once",
+        waiting.elapsed()
+    );
+    assert_eq!(output.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("again to stop now"), "{stderr}");
+    // What finished before is on disk.
+    let calls: Vec<CallRecord> = read_jsonl(&dir.join("calls.jsonl")).unwrap();
+    assert!(!calls.is_empty() && calls.iter().all(|c| c.ok));
+}
+
+/// The trial of `dir` that has workflow calls (not just its priming call) in `calls.jsonl`
+/// but no row in `trials.jsonl`, and how many such calls it has, if any.
+fn cut_short(dir: &Path) -> Option<(u32, usize)> {
+    let calls: Vec<CallRecord> = read_jsonl(&dir.join("calls.jsonl")).ok()?;
+    let trials: Vec<TrialRecord> = read_jsonl(&dir.join("trials.jsonl")).ok()?;
+    let done: std::collections::BTreeSet<u32> = trials.iter().map(|t| t.trial).collect();
+    let workflow = || calls.iter().filter(|c| c.step != "prime");
+    let cut = workflow().map(|c| c.trial).find(|t| !done.contains(t))?;
+    Some((cut, workflow().filter(|c| c.trial == cut).count()))
+}
+
+#[test]
 fn a_run_killed_with_sigkill_resumes_to_the_files_of_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let killed_out = tmp.path().join("killed");
-    let mut child = slow_run(tmp.path(), &killed_out, 4);
-    let dir = wait_for_lines(&killed_out, "trials.jsonl", 3);
-    // Let the next trial get under way, then kill without warning.
-    std::thread::sleep(Duration::from_millis(150));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Kill without warning while a trial is cut short: calls.jsonl holds a call of a trial
+    // that trials.jsonl has no row for. A trial can finish between the look and the kill,
+    // so look again afterwards and, rarely, start over.
+    let (dir, cut) = (0..5)
+        .find_map(|attempt| {
+            let killed_out = tmp.path().join(format!("killed-{attempt}"));
+            let mut child = slow_run(tmp.path(), &killed_out, 4);
+            let dir = wait_for_lines(&killed_out, "trials.jsonl", 3);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while cut_short(&dir).is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            child.kill().unwrap();
+            child.wait().unwrap();
+            cut_short(&dir).map(|cut| (dir, cut))
+        })
+        .expect("a run killed while a trial was under way");
+    let (cut_trial, cut_calls) = cut;
+    assert!(cut_calls > 0);
     let before: Vec<TrialRecord> = read_jsonl(&dir.join("trials.jsonl")).unwrap();
     assert!(before.len() < 10, "killed mid-run");
 
@@ -322,6 +422,16 @@ fn a_run_killed_with_sigkill_resumes_to_the_files_of_an_uninterrupted_run() {
     };
     assert_eq!(without_primes(&resumed.0), without_primes(&clean_counts.0));
     assert_eq!(resumed.1, clean_counts.1, "every trial once");
+    // The calls the cut trial left behind were dropped and the trial ran again: it has as
+    // many calls as in the clean run, not those plus the leftovers.
+    let calls_of = |d: &Path, trial: u32| {
+        let calls: Vec<CallRecord> = read_jsonl(&d.join("calls.jsonl")).unwrap();
+        calls
+            .iter()
+            .filter(|c| c.trial == trial && c.step != "prime")
+            .count()
+    };
+    assert_eq!(calls_of(&dir, cut_trial), calls_of(&clean, cut_trial));
     assert!(resumed.2);
     let summary: Summary = json(&dir.join("summary.json"));
     assert!(summary.complete);
@@ -342,21 +452,50 @@ fn a_run_killed_with_sigkill_resumes_to_the_files_of_an_uninterrupted_run() {
 }
 
 #[test]
+fn resume_refuses_a_folder_whose_scenario_was_edited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    assert!(slow_run(tmp.path(), &out, 1).wait().unwrap().success());
+    let dir = only_subdir(&out);
+    let copy = dir.join("scenario.yaml");
+    let mut text = std::fs::read_to_string(&copy).unwrap();
+    text.push_str("# edited after the run\n");
+    std::fs::write(&copy, text).unwrap();
+    let calls_before = std::fs::read(dir.join("calls.jsonl")).unwrap();
+    harness()
+        .args(["run", "-q", "--resume"])
+        .arg(&dir)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "does not match the hash in the manifest: the folder was edited; refusing to resume",
+        ));
+    assert_eq!(
+        std::fs::read(dir.join("calls.jsonl")).unwrap(),
+        calls_before
+    );
+}
+
+#[test]
 fn hostile_scenarios_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let data = repo_root().join("scenarios/data").display().to_string();
     let base = format!(
         "name: h\nmodel: m\nworkload: {{ kind: agent_report, data_dir: {data} }}\nagents: {{ a: {{ persona: p }} }}\nvariants: {{ baseline: {{}} }}\narms: [[baseline]]\ntrials: 1\n"
     );
-    let mut bomb = String::from("name: bomb\nmodel: m\ndescription: &s0 x\n");
-    for i in 1..10 {
-        bomb.push_str(&format!(
-            "x{i}: &s{i} [{}]\n",
-            vec![format!("*s{}", i - 1); 10].join(", ")
-        ));
-    }
+    // An alias bomb where it is expanded: `arms` holds a list of 2,000 aliases of a name,
+    // then 1,000 aliases of that list (2 million names from 15 KB of YAML). The parser's
+    // budget stops it; an unknown key holding the bomb would never expand it.
+    let names = vec!["*s0"; 2000].join(", ");
+    let lists = vec!["*s1"; 1000].join(", ");
+    let bomb = base
+        .replace("name: h", "name: h\ndescription: &s0 baseline")
+        .replace(
+            "arms: [[baseline]]",
+            &format!("arms: [&s1 [{names}], {lists}]"),
+        );
     let cases: Vec<(&str, String, &str)> = vec![
-        ("alias bomb", bomb, "unknown field"),
+        ("alias bomb", bomb, "field `arms`: budget breached"),
         (
             "deep nesting",
             base.replace(

@@ -56,6 +56,146 @@ fn each_verdict_says_why_in_numbers() {
     assert_eq!(gate.metric, Metric::DecodeTps);
 }
 
+#[test]
+fn a_ci_beyond_the_bound_is_not_a_fail_without_significance_after_holm() {
+    // 1.5% slower against a no-change bound: alone, the one-sided p is about 0.009 and the
+    // gate FAILs; judged with nine gates that pass easily, Holm multiplies it by ten, and
+    // the gate is INCONCLUSIVE although its 95% CI still lies wholly below 1.
+    let base = Sample::new([100.0, 101.0, 99.0, 100.5, 99.5]).unwrap();
+    let slower = Sample::new(base.sorted().iter().map(|v| v * 0.985)).unwrap();
+    let faster = Sample::new(base.sorted().iter().map(|v| v * 1.3)).unwrap();
+    let gate = |v: &str| harness::gate::expr::parse(&format!("decode_tps:{v}>=baseline")).unwrap();
+    let lookup = |g: &Gate| {
+        let x = if g.variant == "v0" { &slower } else { &faster };
+        Ok((x, &base, "baseline".to_owned()))
+    };
+    let alone = &evaluate(&[gate("v0")], lookup)[0];
+    assert_eq!(alone.verdict, GateVerdict::Fail, "{}", alone.reason);
+    assert!(alone.p.unwrap() < 0.01, "{:?}", alone.p);
+    let gates: Vec<Gate> = (0..10).map(|i| gate(&format!("v{i}"))).collect();
+    let together = &evaluate(&gates, lookup)[0];
+    assert!(together.ratio.unwrap().high < 1.0, "{:?}", together.ratio);
+    assert!((together.holm_p.unwrap() - 10.0 * alone.p.unwrap()).abs() < 1e-12);
+    assert_eq!(
+        together.verdict,
+        GateVerdict::Inconclusive,
+        "{}",
+        together.reason
+    );
+    assert!(
+        together.reason.contains("not below α = 0.05"),
+        "{}",
+        together.reason
+    );
+}
+
+#[test]
+fn alpha_sets_how_sure_a_fail_must_be() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fixture_copy(tmp.path(), "run");
+    // baseline is ~18% slower than fast: beyond a 15% tolerance, but by little.
+    let gate = "decode_tps:baseline>=fast-15%";
+    let four = ["--min-trials", "4"];
+    gate_cmd(&run, &[gate], &four).code(1);
+    let p = json::<GateReport>(&run.join("gate.json")).gates[0]
+        .holm_p
+        .unwrap();
+    assert!(p > 1e-6 && p < 0.05, "{p}");
+    // With α below that p the same gate cannot FAIL.
+    let alpha = format!("{}", p / 2.0);
+    gate_cmd(&run, &[gate], &[&four[..], &["--alpha", &alpha]].concat()).code(0);
+    let report: GateReport = json(&run.join("gate.json"));
+    assert_eq!(report.gates[0].verdict, GateVerdict::Inconclusive);
+    assert_eq!(report.gates[0].alpha, p / 2.0);
+    // α outside (0, 0.5] is refused.
+    gate_cmd(&run, &[gate], &["--alpha", "0.9"])
+        .code(2)
+        .stderr(predicates::str::contains(
+            "--alpha 0.9 must lie in (0, 0.5]",
+        ));
+}
+
+#[test]
+fn a_variant_that_fails_more_often_cannot_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fixture_copy(tmp.path(), "run");
+    let gate = ["decode_tps:fast>=baseline-5%"];
+    let four = ["--min-trials", "4"];
+    gate_cmd(&run, &gate, &four).code(0);
+    assert_eq!(
+        json::<GateReport>(&run.join("gate.json")).verdict,
+        GateVerdict::Pass
+    );
+    // One of fast's solo calls fails: its successful calls are as fast as before, but the
+    // gate no longer passes.
+    let path = run.join("calls.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut failed_one = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let solo_fast = v["arm"] == "fast" && v["phase"] == "measured" && v["step"] == "report";
+            if solo_fast && !failed_one {
+                failed_one = true;
+                v["ok"] = serde_json::json!(false);
+                v["error_kind"] = serde_json::json!("http");
+                v["error"] = serde_json::json!("HTTP 500");
+            }
+            v.to_string()
+        })
+        .collect();
+    assert!(failed_one);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    gate_cmd(&run, &gate, &four).code(0);
+    let report: GateReport = json(&run.join("gate.json"));
+    assert_eq!(report.gates[0].verdict, GateVerdict::Inconclusive);
+    assert!(
+        report.gates[0]
+            .reason
+            .contains("but it failed 1 of 16 calls against 0 of 16"),
+        "{}",
+        report.gates[0].reason
+    );
+}
+
+#[test]
+fn compare_refuses_a_simulated_run_against_a_real_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = fixture_copy(tmp.path(), "base");
+    let new = fixture_copy(tmp.path(), "new");
+    let manifest = std::fs::read_to_string(base.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"simulated\": true"));
+    std::fs::write(
+        base.join("manifest.json"),
+        manifest.replace("\"simulated\": true", "\"simulated\": false"),
+    )
+    .unwrap();
+    harness()
+        .arg("compare")
+        .arg(&base)
+        .arg(&new)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "the base run used a real server, the new one the simulator",
+        ));
+    assert!(!new.join("gate.json").exists());
+    harness()
+        .args(["compare", "--force"])
+        .arg(&base)
+        .arg(&new)
+        .assert()
+        .code(0);
+    let report: GateReport = json(&new.join("gate.json"));
+    assert!(report.simulated);
+    assert!(
+        report.differences[0].contains("a real server"),
+        "{:?}",
+        report.differences
+    );
+}
+
 /// A copy of the results fixture (4 trials; `fast` decodes ~1.22× `baseline`).
 fn fixture_copy(dir: &Path, name: &str) -> PathBuf {
     let to = dir.join(name);
@@ -178,8 +318,28 @@ fn compare_judges_a_new_run_against_a_base_run() {
         .stdout(predicates::str::contains("FAIL: 1 of 1 gates failed"));
     let report: GateReport = json(&new.join("gate.json"));
     assert_eq!(report.mode, "across runs");
+    // Every per-trial value of fast is the base's × 0.8: the ratio is 0.8 exactly, and the
+    // Welch CI on logs, with equal variances and sizes, is 0.8 · exp(± t(0.975, 2n − 2) · se)
+    // where se² = 2 · var(ln base) / n.
     let r = report.gates[0].ratio.unwrap();
-    assert!(r.low < 0.8 && 0.8 < r.high, "{r:?}");
+    assert!((r.ratio - 0.8).abs() < 1e-12, "{r:?}");
+    let run = harness::results::load(&base).unwrap();
+    let samples = harness::summary::RunSamples::of(&run.meta.arms, &run.calls);
+    let logs = samples
+        .sample("fast", "fast", Metric::DecodeTps)
+        .unwrap()
+        .ln()
+        .unwrap();
+    let n = logs.len() as f64;
+    let se = (2.0 * logs.variance().unwrap() / n).sqrt();
+    let q = {
+        use statrs::distribution::{ContinuousCDF, StudentsT};
+        StudentsT::new(0.0, 1.0, 2.0 * n - 2.0)
+            .unwrap()
+            .inverse_cdf(0.975)
+    };
+    assert!((r.low - 0.8 * (-q * se).exp()).abs() < 1e-9, "{r:?}");
+    assert!((r.high - 0.8 * (q * se).exp()).abs() < 1e-9, "{r:?}");
 
     // Without --gate: every (arm, variant) both runs have, every metric, 5% tolerance.
     // Nothing changed for baseline; fast's decode rate dropped.

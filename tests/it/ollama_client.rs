@@ -69,8 +69,13 @@ async fn ttft_is_stamped_at_the_first_non_empty_chunk_and_timers_are_parsed() {
     assert_eq!(r.prompt_eval_ms, Some(8.0));
     assert_eq!(r.server_total_ms, Some(150.0));
     assert!(!r.cold);
+    // The gaps between the three content chunks sum to the time from the first to the last,
+    // which cannot exceed e2e − TTFT however late a loaded machine reads them.
     let itl = r.itl_mean_ms.unwrap();
-    assert!((25.0..60.0).contains(&itl), "itl {itl}");
+    assert!(
+        itl > 0.0 && itl * 2.0 <= r.e2e_ms - ttft + 1e-6,
+        "itl {itl}"
+    );
     assert_eq!(r.content_chunks, 3);
     // Baseline: no `options` key at all.
     let body = &fake.requests.lock().unwrap()[0];

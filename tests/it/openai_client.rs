@@ -110,11 +110,12 @@ async fn reasoning_sent_apart_is_timed_apart() {
     assert!(r.ok, "{:?}", r.error);
     assert_eq!(text, "Answer", "reasoning is not part of the answer");
     assert_eq!(r.reasoning_chunks, 2);
+    // TTFT runs to the answer, which the server sent at least 60 ms into the call; the
+    // reasoning came first. (The gap between the two as read by the client shrinks when a
+    // loaded machine reads late, so it is not what is asserted.)
     let (reasoning, ttft) = (r.reasoning_ttft_ms.unwrap(), r.ttft_ms.unwrap());
-    assert!(
-        ttft >= reasoning + 60.0,
-        "ttft {ttft} vs reasoning {reasoning}"
-    );
+    assert!(ttft >= 60.0, "ttft {ttft}");
+    assert!(reasoning < ttft, "ttft {ttft} vs reasoning {reasoning}");
 }
 
 #[tokio::test]

@@ -217,3 +217,68 @@ fn the_readme_lists_every_simulator_key_with_its_default() {
         );
     }
 }
+
+/// Sends one HTTP/1.1 request to `addr` and returns the whole response.
+fn http(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn sim_server_answers_over_real_http_and_obeys_the_fault_header() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(crate::common::harness_bin())
+        .args(["sim-server", "--port", "0", "--seed", "3"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // "simulated Ollama server (not a real GPU) listening on http://127.0.0.1:PORT"
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
+    assert!(line.contains("not a real GPU"), "{line}");
+    let body = r#"{"model":"m:latest","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
+    let request = |fault: Option<&str>| {
+        let header = fault
+            .map(|f| format!("x-harness-fault: {f}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "POST /api/chat HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n{header}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let version = http(
+        &addr,
+        &format!("GET /api/version HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"),
+    );
+    assert!(version.contains("harness-sim-"), "{version}");
+    let ok = http(&addr, &request(None));
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(
+        ok.contains("application/x-ndjson") && ok.contains("\"done\":true"),
+        "{ok}"
+    );
+    let refused = http(&addr, &request(Some("http_503")));
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("server busy"), "{refused}");
+    // A cut stream: two content chunks, then the connection ends without the final chunk.
+    let cut = http(&addr, &request(Some("cut;after_chunks=2")));
+    assert!(cut.starts_with("HTTP/1.1 200"), "{cut}");
+    assert!(!cut.contains("\"done\":true"), "{cut}");
+    let bad = http(&addr, &request(Some("explode")));
+    assert!(
+        bad.starts_with("HTTP/1.1 400") && bad.contains("unknown fault"),
+        "{bad}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

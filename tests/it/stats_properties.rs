@@ -16,10 +16,19 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn mean_ci_contains_the_mean(values in prop::collection::vec(-1e6f64..1e6, 2..60)) {
+    fn mean_ci_is_the_t_interval(values in prop::collection::vec(-1e6f64..1e6, 2..60)) {
+        // Recomputed here: centred on the mean, half-width t(0.975, n−1)·sd/√n, with the
+        // quantile from statrs rather than harness's own.
+        use statrs::distribution::{ContinuousCDF, StudentsT};
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let q = StudentsT::new(0.0, 1.0, n - 1.0).unwrap().inverse_cdf(0.975);
         let s = Sample::new(values).unwrap();
         let (lo, hi) = s.mean_ci(0.95).unwrap();
-        prop_assert!(lo <= s.mean() && s.mean() <= hi, "{lo} {} {hi}", s.mean());
+        let tol = 1e-6 * (1.0 + mean.abs() + q * sd);
+        prop_assert!(((lo + hi) / 2.0 - mean).abs() <= tol, "{lo} {hi} around {mean}");
+        prop_assert!(((hi - lo) / 2.0 - q * sd / n.sqrt()).abs() <= tol, "{lo} {hi}");
         let d = s.describe();
         prop_assert!(d.min <= d.median && d.median <= d.max);
     }
