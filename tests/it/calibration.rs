@@ -171,13 +171,14 @@ fn a_gate_at_its_bound_fails_about_alpha_and_a_a_almost_never() {
     println!("1 gate at the bound, 400 experiments: {fails} FAIL");
     // One-sided at α: about 5%, and not far below it (the test is not conservative).
     assert!(fails <= at_most_alpha(400) && fails >= 8, "{fails}");
+    assert_eq!(fails, 25, "seeded: the count is exact");
     let a_a = Design {
         change: 1.0,
         ..at_bound
     };
     let (fails, _) = false_fails(14, 400, a_a);
     println!("A/A against a 5% tolerance, 400 experiments: {fails} FAIL");
-    assert!(fails <= 2, "{fails}");
+    assert_eq!(fails, 0, "seeded: the count is exact");
 }
 
 #[test]
@@ -191,8 +192,36 @@ fn a_15_percent_regression_is_caught_at_ten_trials() {
     };
     let (fails, _) = false_fails(15, 200, d);
     println!("15% slower against a 5% tolerance, 200 experiments: {fails} FAIL");
-    assert!(fails >= 195, "caught only {fails} of 200");
+    assert_eq!(fails, 199, "seeded: the count is exact");
 }
+
+#[test]
+fn three_trials_a_side_have_little_power_but_stay_calibrated() {
+    // The statistics at n = 3 with the minimum lowered to 3 (the default minimum of 5
+    // would make every gate INCONCLUSIVE before looking at the data): at the bound a gate
+    // still fails about α of the time, and a 15% regression is caught far less often than
+    // with 10 trials.
+    let at_bound = Design {
+        n: 3,
+        gates: 1,
+        change: 0.95,
+        tolerance: 0.05,
+        sigma: 0.05,
+    };
+    let (fails, _) = false_fails(17, 400, at_bound);
+    println!("3 trials, at the bound, 400 experiments: {fails} FAIL");
+    assert!(fails <= at_most_alpha(400), "{fails}");
+    assert_eq!(fails, 12, "seeded: the count is exact");
+    let regression = Design {
+        change: 0.85,
+        ..at_bound
+    };
+    let (fails, _) = false_fails(18, 400, regression);
+    println!("3 trials, 15% slower, 400 experiments: {fails} FAIL");
+    assert_eq!(fails, 268, "seeded: the count is exact");
+    assert!(fails < 380, "fewer caught than at n = 10 (199 of 200)");
+}
+
 
 #[test]
 fn a_confounded_gate_is_inconclusive_unless_it_accepts_it() {
