@@ -15,6 +15,9 @@
 //!   `streams` the number of responses decoding at that moment; times carry lognormal jitter
 //!   per token and per call.
 //!
+//! The final chunk also carries `sim_timing`: the simulator's own clock for the request
+//! (arrival, slot, decode start and end) and the decode time its model intended.
+//!
 //! Generated text depends only on the seed, the model and the prompt ([`text`]). Nothing
 //! here pretends to be a real GPU: every output of a simulated run says so.
 
@@ -196,6 +199,8 @@ pub struct Engine {
     restart: Notify,
     /// How long the port stays closed on restart, ms.
     down_ms: AtomicU64,
+    /// When the engine started: the origin of the times in a response's `sim_timing`.
+    epoch: Instant,
 }
 
 impl Engine {
@@ -212,7 +217,13 @@ impl Engine {
             seen_models: Mutex::new(vec!["gemma3:latest".to_owned()]),
             restart: Notify::new(),
             down_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
         }
+    }
+
+    /// Milliseconds from the engine's start to `at`.
+    fn ms(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.epoch).as_secs_f64() * 1e3
     }
 
     /// Waits until the runner holds `key`, loading it when it is idle. Returns true when
@@ -466,13 +477,15 @@ async fn run_request(
     let Ok(_slot) = engine.slots.clone().acquire_owned().await else {
         return;
     };
+    let slot_at = Instant::now();
     let key = LoadKey {
         model: request.model.clone(),
         num_ctx: request.options.num_ctx.unwrap_or(config.default_num_ctx),
         num_gpu: request.options.num_gpu.unwrap_or(config.layers),
     };
     let cold = engine.acquire_runner(&key).await;
-    let result = generate_stream(&engine, &request, &key, cold, arrived, &mut rng, &tx).await;
+    let times = (arrived, slot_at);
+    let result = generate_stream(&engine, &request, &key, cold, times, &mut rng, &tx).await;
     engine.release_runner();
     if result.is_err() {
         tracing::debug!("simulator: client went away");
@@ -484,7 +497,7 @@ async fn generate_stream(
     request: &SimRequest,
     key: &LoadKey,
     cold: bool,
-    arrived: Instant,
+    (arrived, slot_at): (Instant, Instant),
     rng: &mut Rng,
     tx: &mpsc::Sender<Bytes>,
 ) -> Result<(), mpsc::error::SendError<Bytes>> {
@@ -546,6 +559,7 @@ async fn generate_stream(
     engine.decoding.fetch_add(1, Ordering::Relaxed);
     let _decoding = CountGuard(&engine.decoding);
     let decode_started = Instant::now();
+    let mut model_eval_ms = 0.0;
     let mut deadline = tokio::time::Instant::now();
     let endless = fault.is_some_and(|f| f.kind == FaultKind::Endless);
     let script: Box<dyn Iterator<Item = &&str> + Send> = if endless {
@@ -562,6 +576,7 @@ async fn generate_stream(
         let streams = engine.decoding.load(Ordering::Relaxed).max(1) as f64;
         let rate = base_rate / (1.0 + config.batch_penalty * (streams - 1.0));
         let token_ms = 1e3 / rate * rng.lognormal_factor(config.jitter_sigma);
+        model_eval_ms += token_ms;
         deadline += Duration::from_secs_f64(token_ms / 1e3);
         tokio::time::sleep_until(deadline).await;
         tx.send(Bytes::from(content_line(request, token))).await?;
@@ -581,6 +596,16 @@ async fn generate_stream(
         "eval_count": n,
         "eval_duration": eval.as_nanos() as u64,
         "simulated": true,
+        // The simulator's own account, in ms since it started: when the request arrived,
+        // got a slot, and decoded, and how long its model meant decoding to take (the
+        // measured `eval_duration` is that plus timer and scheduling delays).
+        "sim_timing": {
+            "arrived_ms": engine.ms(arrived),
+            "slot_ms": engine.ms(slot_at),
+            "decode_started_ms": engine.ms(decode_started),
+            "decode_ended_ms": engine.ms(decode_started + eval),
+            "model_eval_ms": model_eval_ms,
+        },
     });
     let mut line = final_chunk.to_string().into_bytes();
     line.push(b'\n');

@@ -222,7 +222,6 @@ fn three_trials_a_side_have_little_power_but_stay_calibrated() {
     assert!(fails < 380, "fewer caught than at n = 10 (199 of 200)");
 }
 
-
 #[test]
 fn a_confounded_gate_is_inconclusive_unless_it_accepts_it() {
     let root = tempfile::tempdir().unwrap();
