@@ -523,7 +523,11 @@ fn hostile_scenarios_are_clear_errors() {
                 .replace("[[baseline]]", "[['../../etc']]"),
             "safe",
         ),
-        ("not YAML at all", "\u{0}\u{1}{{{{: : -".to_owned(), ""),
+        (
+            "not YAML at all",
+            "\u{0}\u{1}{{{{: : -".to_owned(),
+            "h.yaml:1:1: unexpected character",
+        ),
     ];
     for (what, text, says) in cases {
         let path = tmp.path().join("h.yaml");
