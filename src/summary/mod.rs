@@ -549,23 +549,27 @@ mod tests {
         }
     }
 
+    /// Six rounds of the baseline's solo arm (decode 100 + j tok/s, TTFT 50 + j ms) and
+    /// `variant`'s, whose (decode, TTFT) `values(j)` gives, with j = 0, 1, 2, 0, … a little
+    /// spread so that every test is defined.
+    fn six_rounds(variant: &str, values: impl Fn(f64) -> (f64, f64)) -> Vec<CallRecord> {
+        let mut calls = Vec::new();
+        for t in 0..6u32 {
+            let j = f64::from(t % 3);
+            calls.push(call(2 * t, "baseline", "baseline", 100.0 + j, 50.0 + j));
+            let (decode, ttft) = values(j);
+            calls.push(call(2 * t + 1, variant, variant, decode, ttft));
+        }
+        calls
+    }
+
     #[test]
     fn a_length_dependent_comparison_says_when_output_lengths_differ() {
         let meta = two_arms("terse");
-        let mut calls = Vec::new();
-        for t in 0..6u32 {
-            let jitter = f64::from(t % 3);
-            calls.push(call(
-                2 * t,
-                "baseline",
-                "baseline",
-                100.0 + jitter,
-                50.0 + jitter,
-            ));
-            // terse generates half as many tokens per call.
-            let mut c = call(2 * t + 1, "terse", "terse", 100.0 - jitter, 50.0 - jitter);
+        // terse generates half as many tokens per call.
+        let mut calls = six_rounds("terse", |j| (100.0 - j, 50.0 - j));
+        for c in calls.iter_mut().filter(|c| c.variant == "terse") {
             c.output_tokens = Some(5);
-            calls.push(c);
         }
         let s = summarize(&meta, &calls, &[]);
         for row in &s.comparisons {
@@ -591,25 +595,8 @@ mod tests {
     #[test]
     fn verdicts_follow_the_metric_direction_and_holm() {
         let meta = two_arms("fast");
-        let mut calls = Vec::new();
-        for t in 0..6u32 {
-            let jitter = f64::from(t % 3);
-            // fast decodes 30% faster; TTFT is the same up to noise.
-            calls.push(call(
-                2 * t,
-                "baseline",
-                "baseline",
-                100.0 + jitter,
-                50.0 + jitter,
-            ));
-            calls.push(call(
-                2 * t + 1,
-                "fast",
-                "fast",
-                130.0 + jitter,
-                52.0 - jitter,
-            ));
-        }
+        // fast decodes 30% faster; TTFT is the same up to noise.
+        let calls = six_rounds("fast", |j| (130.0 + j, 52.0 - j));
         let s = summarize(&meta, &calls, &[]);
         assert!(
             !s.complete,
@@ -647,24 +634,7 @@ mod tests {
     #[test]
     fn statistics_use_successful_calls_only() {
         let meta = two_arms("fast");
-        let mut calls = Vec::new();
-        for t in 0..6u32 {
-            let jitter = f64::from(t % 3);
-            calls.push(call(
-                2 * t,
-                "baseline",
-                "baseline",
-                100.0 + jitter,
-                50.0 + jitter,
-            ));
-            calls.push(call(
-                2 * t + 1,
-                "fast",
-                "fast",
-                120.0 + jitter,
-                40.0 + jitter,
-            ));
-        }
+        let mut calls = six_rounds("fast", |j| (120.0 + j, 40.0 + j));
         let clean = summarize(&meta, &calls, &[]);
         // A failed call with absurd numbers in a trial of fast: counted, never averaged.
         let mut failed = call(1, "fast", "fast", 1e6, 1e6);

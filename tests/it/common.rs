@@ -172,3 +172,19 @@ pub fn only_subdir(dir: &std::path::Path) -> std::path::PathBuf {
 pub fn json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> T {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
+
+/// The decode-rate ratio the simulator's model gives a 1024-token context against the
+/// default 4096 with `decode_tps: 600, ctx_cost_per_1k: 1/14`: (1 + 4/14) / (1 + 1/14) = 1.2.
+pub fn true_ratio_1024() -> f64 {
+    use harness::scenario::{ModelOptions, SimConfig};
+    let sim = SimConfig {
+        decode_tps: 600.0,
+        ctx_cost_per_1k: 1.0 / 14.0,
+        ..SimConfig::default()
+    };
+    let fast = ModelOptions {
+        num_ctx: Some(1024),
+        ..ModelOptions::default()
+    };
+    sim.expected_decode_tps(&fast) / sim.expected_decode_tps(&ModelOptions::default())
+}

@@ -12,11 +12,10 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use harness::scenario::{ModelOptions, SimConfig};
 use harness::stats::RatioCi;
 use harness::summary::Summary;
 
-use crate::common::{harness, json, only_subdir, repo_root};
+use crate::common::{harness, json, only_subdir, repo_root, true_ratio_1024};
 
 /// The simulator for the check: two requests decode at once (so the shared arms really
 /// share), and a 1024-token context decodes 1.2× as fast as the default 4096.
@@ -59,17 +58,8 @@ fn estimator_bias_and_coverage() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(480);
-    let sim = SimConfig {
-        decode_tps: 600.0,
-        ctx_cost_per_1k: 1.0 / 14.0,
-        ..SimConfig::default()
-    };
-    let fast = ModelOptions {
-        num_ctx: Some(1024),
-        ..ModelOptions::default()
-    };
     // Two streams at once slow each alike, so the ratio is the same alone and shared.
-    let truth = sim.expected_decode_tps(&fast) / sim.expected_decode_tps(&ModelOptions::default());
+    let truth = true_ratio_1024();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.yaml");
     let data = repo_root().join("scenarios/data");

@@ -230,14 +230,19 @@ warmup: 1
         ),
     )
     .unwrap();
+    spawn_run(&path, out, Stdio::piped())
+}
+
+/// Starts `harness run PATH -q --out OUT` in the background, stdout discarded.
+fn spawn_run(path: &Path, out: &Path, stderr: Stdio) -> std::process::Child {
     Command::new(harness_bin())
         .arg("run")
-        .arg(&path)
+        .arg(path)
         .args(["-q", "--out"])
         .arg(out)
         .env_remove("OLLAMA_HOST")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap()
 }
@@ -316,16 +321,7 @@ fn a_second_ctrl_c_exits_at_once() {
         "",
     );
     let out = tmp.path().join("out");
-    let child = Command::new(harness_bin())
-        .arg("run")
-        .arg(&path)
-        .args(["-q", "--out"])
-        .arg(&out)
-        .env_remove("OLLAMA_HOST")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&path, &out, Stdio::piped());
     let dir = wait_for_lines(&out, "calls.jsonl", 1);
     // The stalled call has started once the first call is on disk; give it a moment.
     std::thread::sleep(Duration::from_millis(300));
@@ -697,15 +693,7 @@ fn a_call_stalled_past_the_stop_grace_is_recorded_as_cancelled() {
         "stop_grace_s: 0.5",
     );
     let out = tmp.path().join("out");
-    let child = Command::new(harness_bin())
-        .arg("run")
-        .arg(&path)
-        .args(["-q", "--out"])
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&path, &out, Stdio::null());
     // The stalled call is under way once the first call is on disk.
     let dir = wait_for_lines(&out, "calls.jsonl", 1);
     std::thread::sleep(Duration::from_millis(200));

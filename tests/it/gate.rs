@@ -128,25 +128,17 @@ fn a_variant_that_fails_more_often_cannot_pass() {
     );
     // One of fast's solo calls fails: its successful calls are as fast as before, but the
     // gate no longer passes.
-    let path = run.join("calls.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap();
     let mut failed_one = false;
-    let lines: Vec<String> = text
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let solo_fast = v["arm"] == "fast" && v["phase"] == "measured" && v["step"] == "report";
-            if solo_fast && !failed_one {
-                failed_one = true;
-                v["ok"] = serde_json::json!(false);
-                v["error_kind"] = serde_json::json!("http");
-                v["error"] = serde_json::json!("HTTP 500");
-            }
-            v.to_string()
-        })
-        .collect();
+    edit_calls(&run, |v| {
+        let solo_fast = v["arm"] == "fast" && v["phase"] == "measured" && v["step"] == "report";
+        if solo_fast && !failed_one {
+            failed_one = true;
+            v["ok"] = serde_json::json!(false);
+            v["error_kind"] = serde_json::json!("http");
+            v["error"] = serde_json::json!("HTTP 500");
+        }
+    });
     assert!(failed_one);
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     gate_cmd(&run, &gate, &four).code(0);
     let report: GateReport = json(&run.join("gate.json"));
     assert_eq!(report.gates[0].verdict, GateVerdict::Inconclusive);
@@ -164,13 +156,11 @@ fn compare_refuses_a_simulated_run_against_a_real_one() {
     let tmp = tempfile::tempdir().unwrap();
     let base = fixture_copy(tmp.path(), "base");
     let new = fixture_copy(tmp.path(), "new");
-    let manifest = std::fs::read_to_string(base.join("manifest.json")).unwrap();
-    assert!(manifest.contains("\"simulated\": true"));
-    std::fs::write(
-        base.join("manifest.json"),
-        manifest.replace("\"simulated\": true", "\"simulated\": false"),
-    )
-    .unwrap();
+    replace_in(
+        &base.join("manifest.json"),
+        "\"simulated\": true",
+        "\"simulated\": false",
+    );
     harness()
         .arg("compare")
         .arg(&base)
@@ -280,21 +270,35 @@ fn gate_exit_codes_and_files() {
 
 /// Rewrites a results folder's calls, scaling `variant`'s decode rate by `factor`.
 fn scale_decode(dir: &Path, variant: &str, factor: f64) {
+    edit_calls(dir, |v| {
+        if v["variant"] == variant {
+            if let Some(d) = v["decode_tps"].as_f64() {
+                v["decode_tps"] = serde_json::json!(d * factor);
+            }
+        }
+    });
+}
+
+/// Rewrites every call of the results folder `dir` with `edit`.
+fn edit_calls(dir: &Path, mut edit: impl FnMut(&mut serde_json::Value)) {
     let path = dir.join("calls.jsonl");
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<String> = text
         .lines()
         .map(|l| {
             let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            if v["variant"] == variant {
-                if let Some(d) = v["decode_tps"].as_f64() {
-                    v["decode_tps"] = serde_json::json!(d * factor);
-                }
-            }
+            edit(&mut v);
             v.to_string()
         })
         .collect();
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+}
+
+/// Replaces `from` (which must be there) with `to` in the file at `path`.
+fn replace_in(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} has no `{from}`", path.display());
+    std::fs::write(path, text.replace(from, to)).unwrap();
 }
 
 #[test]
@@ -354,12 +358,11 @@ fn compare_judges_a_new_run_against_a_base_run() {
     assert_eq!(report.gates.len(), 4 * Metric::ALL.len());
 
     // The same variant name with other options is not the same experiment.
-    let manifest = std::fs::read_to_string(new.join("manifest.json")).unwrap();
-    std::fs::write(
-        new.join("manifest.json"),
-        manifest.replace("\"num_ctx\": 1024", "\"num_ctx\": 2048"),
-    )
-    .unwrap();
+    replace_in(
+        &new.join("manifest.json"),
+        "\"num_ctx\": 1024",
+        "\"num_ctx\": 2048",
+    );
     harness()
         .arg("compare")
         .arg(&base)

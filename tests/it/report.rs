@@ -3,10 +3,10 @@
 
 use harness::report::terminal::Terminal;
 use harness::report::{Exporter, csv::Csv, latex::Latex, markdown::Markdown, paper_grid};
-use harness::scenario::{Metric, ModelOptions, SimConfig};
+use harness::scenario::Metric;
 use harness::summary::{Summary, Verdict};
 
-use crate::common::{harness, json, only_subdir, repo_root};
+use crate::common::{harness, json, only_subdir, repo_root, true_ratio_1024};
 
 /// A results folder recorded from a simulator run (manifest reduced to what a report
 /// reads): arms `[baseline]`, `[fast]`, `[baseline, baseline]`, `[fast, fast]`, 4 trials.
@@ -230,16 +230,7 @@ fn a_variant_the_simulator_makes_20_percent_faster_is_found_significantly_faster
         "[[baseline], [fast]]",
     );
     let s = run_sim(&scenario);
-    let sim = SimConfig {
-        decode_tps: 600.0,
-        ctx_cost_per_1k: 1.0 / 14.0,
-        ..SimConfig::default()
-    };
-    let fast = ModelOptions {
-        num_ctx: Some(1024),
-        ..ModelOptions::default()
-    };
-    let truth = sim.expected_decode_tps(&fast) / sim.expected_decode_tps(&ModelOptions::default());
+    let truth = true_ratio_1024();
     assert!((truth - 1.2).abs() < 1e-9, "{truth}");
 
     let c = s
