@@ -137,12 +137,14 @@ fn every_fault_is_recorded_with_its_kind_and_the_run_goes_on() {
 
 #[test]
 fn max_response_bytes_caps_an_endless_stream() {
-    // No token cap to speak of: only the 4 KiB byte cap ends the endless stream.
+    // No token cap to speak of: only the 64 KiB byte cap ends the endless stream (an
+    // ordinary answer here is a few KiB: its length follows the prompt, which holds the
+    // data folder's path, so a tighter cap could catch one).
     let tmp = tempfile::tempdir().unwrap();
     let path = scenario(
         tmp.path(),
         ", faults: [{ kind: endless, requests: [1] }]",
-        ", max_response_bytes: 4096, max_response_tokens: 100000000",
+        ", max_response_bytes: 65536, max_response_tokens: 100000000",
         "",
     );
     let r = run(&path, &tmp.path().join("out"));
@@ -159,10 +161,10 @@ fn max_response_bytes_caps_an_endless_stream() {
         hit.error
     );
     let error = hit.error.as_deref().unwrap();
-    assert!(error.contains("caps 4096 bytes"), "{error}");
-    // The stream stopped at the cap: a few KiB of NDJSON, tens of chunks, not thousands.
+    assert!(error.contains("caps 65536 bytes"), "{error}");
+    // The stream stopped at the cap: 64 KiB of NDJSON lines of about 100 bytes each.
     assert!(
-        hit.content_chunks > 5 && hit.content_chunks < 100,
+        hit.content_chunks > 200 && hit.content_chunks < 1000,
         "{}",
         hit.content_chunks
     );
