@@ -279,34 +279,24 @@ fn share(x: Option<f64>) -> String {
 /// Cold shares of both sides, `90% / 0%`, marked when they differ.
 pub fn cold_shares(row: &ComparisonRow) -> Cell {
     let (v, b) = (&row.variant_conditions, &row.baseline_conditions);
-    Cell {
-        mark: if v.cold_differs(b) {
-            CONFOUNDED_MARK
-        } else {
-            ""
-        },
-        ..Cell::plain(format!(
-            "{} / {}",
-            share(v.cold_share()),
-            share(b.cold_share())
-        ))
-    }
+    shares_cell(v.cold_share(), b.cold_share(), v.cold_differs(b))
 }
 
 /// New-connection shares of both sides, `5% / 0%`, marked when they differ.
 pub fn connection_shares(row: &ComparisonRow) -> Cell {
     let (v, b) = (&row.variant_conditions, &row.baseline_conditions);
+    shares_cell(
+        v.new_connection_share(),
+        b.new_connection_share(),
+        v.connections_differ(b),
+    )
+}
+
+/// `variant / baseline` shares in one cell, marked [`CONFOUNDED_MARK`] when they `differ`.
+fn shares_cell(variant: Option<f64>, baseline: Option<f64>, differ: bool) -> Cell {
     Cell {
-        mark: if v.connections_differ(b) {
-            CONFOUNDED_MARK
-        } else {
-            ""
-        },
-        ..Cell::plain(format!(
-            "{} / {}",
-            share(v.new_connection_share()),
-            share(b.new_connection_share())
-        ))
+        mark: if differ { CONFOUNDED_MARK } else { "" },
+        ..Cell::plain(format!("{} / {}", share(variant), share(baseline)))
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::GroupSummary;
-use super::samples::measured;
+use super::samples::{RunSamples, measured};
 use crate::metrics::CallRecord;
 use crate::plan::Phase;
 use crate::results::{RunMeta, TrialRecord};
@@ -127,6 +127,7 @@ struct ArmSeries {
 pub fn concurrency(
     meta: &RunMeta,
     groups: &[GroupSummary],
+    samples: &RunSamples,
     calls: &[CallRecord],
     trials: &[TrialRecord],
 ) -> Vec<ConcurrencySummary> {
@@ -160,27 +161,24 @@ pub fn concurrency(
             continue;
         };
         for variant in arm.distinct_variants() {
-            let mut decode: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
             let mut ttft = Series::default();
             for c in measured(calls, &arm.name, variant)
                 .into_iter()
                 .filter(|c| c.ok)
             {
-                let Some(&r) = ok_trials.get(&c.trial) else {
-                    continue;
-                };
-                if let Some(v) = c.value(Metric::DecodeTps) {
-                    let e = decode.entry(c.trial).or_default();
-                    e.0 += v;
-                    e.1 += 1;
-                }
-                if let Some(v) = c.value(Metric::TtftMs) {
+                if let (Some(&r), Some(v)) = (ok_trials.get(&c.trial), c.value(Metric::TtftMs)) {
                     ttft.push(r, v);
                 }
             }
             let mut per_trial = Series::default();
-            for (trial, (sum, n)) in decode {
-                per_trial.push(ok_trials[&trial], sum / n as f64);
+            let decode =
+                samples
+                    .by_trial
+                    .get(&(arm.name.clone(), variant.to_owned(), Metric::DecodeTps));
+            for (trial, &value) in decode.into_iter().flatten() {
+                if let Some(&r) = ok_trials.get(trial) {
+                    per_trial.push(r, value);
+                }
             }
             s.decode.insert(variant.to_owned(), per_trial);
             s.ttft.insert(variant.to_owned(), ttft);

@@ -363,7 +363,7 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
     }
 
     let comparisons = compare_all(meta, &samples, &groups);
-    let concurrency = concurrency::concurrency(meta, &groups, calls, trials);
+    let concurrency = concurrency::concurrency(meta, &groups, &samples, calls, trials);
     let drift = drift::drift(&meta.arms, &samples);
     let drift_warning = drift::drift_warning(&drift, meta.order);
     let ran: BTreeSet<u32> = trials.iter().map(|t| t.trial).collect();
