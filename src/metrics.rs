@@ -190,8 +190,12 @@ pub struct CallContext {
     pub slot: u32,
     /// Agent name.
     pub agent: String,
-    /// Workflow step (`analysis`, `report`, `prime`).
+    /// Workflow step (`analysis`, `report`, `turn`, `replay`, `prime`).
     pub step: String,
+    /// Fan-out instance of the agent (graphs and traces).
+    pub instance: Option<u32>,
+    /// Turn of the agent's conversation, 1-based (graphs and traces).
+    pub turn: Option<u32>,
 }
 
 impl CallContext {
@@ -206,6 +210,8 @@ impl CallContext {
             slot,
             agent: agent.to_owned(),
             step: step.to_owned(),
+            instance: None,
+            turn: None,
         }
     }
 }
@@ -230,6 +236,13 @@ pub struct CallRecord {
     pub agent: String,
     /// Workflow step.
     pub step: String,
+    /// Fan-out instance of the agent (graph node) within the job, 0-based; the job is
+    /// the (`trial`, `slot`) pipeline.
+    #[serde(default)]
+    pub instance: Option<u32>,
+    /// Turn of the agent's conversation, 1-based.
+    #[serde(default)]
+    pub turn: Option<u32>,
     /// Wall-clock start (UTC, RFC 3339).
     pub started_at: String,
     /// Start relative to the run's start, ms (monotonic clock).
@@ -311,9 +324,10 @@ fn one() -> u32 {
 }
 
 impl CallRecord {
-    /// The value of `metric` in this call, when it has one.
+    /// The value of `metric` in this call, when it has one (job metrics have none).
     pub fn value(&self, metric: Metric) -> Option<f64> {
         match metric {
+            Metric::JobE2eMs | Metric::JobsPerMin => None,
             Metric::DecodeTps => self.decode_tps,
             Metric::E2eTps => self.e2e_tps,
             Metric::TtftMs => self.ttft_ms,
@@ -417,6 +431,8 @@ impl CallOutcome {
             slot: ctx.slot,
             agent: ctx.agent.clone(),
             step: ctx.step.clone(),
+            instance: ctx.instance,
+            turn: ctx.turn,
             started_at,
             offset_ms: t.start.saturating_duration_since(run_start).as_secs_f64() * 1e3,
             ok: self.error.is_none(),
@@ -500,6 +516,8 @@ mod tests {
             slot: 0,
             agent: "g".into(),
             step: "analysis".into(),
+            instance: None,
+            turn: None,
         }
     }
 

@@ -81,6 +81,41 @@ pub struct PipelineResult {
     pub decode_tps_mean: Option<f64>,
     /// Every call succeeded and every step ran.
     pub ok: bool,
+    /// Where the job's time went: its critical path, and its time in LLM calls, tool
+    /// waits and waiting for siblings (absent in folders written before jobs were timed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobTiming>,
+}
+
+/// Where one job's time went. A job is one run of the workload by one variant instance
+/// in a trial (one pipeline); its completion time is the pipeline's `wall_ms`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobTiming {
+    /// The chain of agent instances that decided the job's completion time, first to
+    /// last: each one waited for the previous to end (the last input it waited for).
+    pub critical_path: Vec<PathStep>,
+    /// Time in LLM calls along the critical path, ms.
+    pub llm_ms: f64,
+    /// Time in tool waits along the critical path, ms.
+    pub tool_ms: f64,
+    /// Summed over the agents that fanned out: the mean time an instance's output waited
+    /// for its slowest sibling before the agents after it could start, ms.
+    pub sibling_wait_ms: f64,
+}
+
+/// One agent instance on a job's critical path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathStep {
+    /// Agent (graph node), or conversation of a trace.
+    pub node: String,
+    /// Fan-out instance (0-based).
+    pub instance: u32,
+    /// From its start to its end, ms.
+    pub ms: f64,
+    /// Of which in LLM calls, ms.
+    pub llm_ms: f64,
+    /// Of which in tool waits, ms.
+    pub tool_ms: f64,
 }
 
 /// A results folder being written.

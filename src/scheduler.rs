@@ -15,7 +15,7 @@ use crate::metrics::{CallContext, CallRecord, utc_timestamp};
 use crate::plan::{Phase, Plan, PlannedTrial};
 use crate::results::{Event, RecordWriter, TrialRecord};
 use crate::scenario::{Scenario, Variant};
-use crate::workflow::{PipelineSpec, run_pipeline};
+use crate::workflow::{PipelineSpec, run_job};
 
 /// Everything the collector kept, for the summary.
 #[derive(Debug, Default)]
@@ -162,14 +162,17 @@ pub async fn execute(
             let server = server.clone();
             tasks.push(tokio::spawn(async move {
                 let ingest_started = Instant::now();
-                let data = tokio::task::spawn_blocking(move || ingest::scan(&data_dir))
-                    .await
-                    .map_err(anyhow::Error::from)
-                    .and_then(|r| r);
-                let data = data.unwrap_or_else(|e| {
-                    tracing::warn!("ingest failed: {e:#}");
-                    DataSummary::default()
-                });
+                let data = match data_dir {
+                    Some(dir) => tokio::task::spawn_blocking(move || ingest::scan(&dir))
+                        .await
+                        .map_err(anyhow::Error::from)
+                        .and_then(|r| r)
+                        .unwrap_or_else(|e| {
+                            tracing::warn!("ingest failed: {e:#}");
+                            DataSummary::default()
+                        }),
+                    None => DataSummary::default(),
+                };
                 let spec = PipelineSpec {
                     scenario,
                     trial,
@@ -183,7 +186,7 @@ pub async fn execute(
                     server,
                     hard_stop,
                 };
-                run_pipeline(spec, backend.as_ref(), &tx).await
+                run_job(spec, backend, tx).await
             }));
         }
         let mut results = Vec::with_capacity(tasks.len());
@@ -232,6 +235,8 @@ async fn prime(
     let outcome = backend
         .chat(ChatRequest {
             model: &variant.model,
+            history: &[],
+            ignore_eos: false,
             system: "You are a helpful assistant.",
             user: "Reply with OK.",
             options: &options,

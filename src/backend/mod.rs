@@ -27,19 +27,74 @@ pub fn install_tls_provider() {
     });
 }
 
+/// Who wrote a message of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The agent's side: a request, or a tool's result handed back.
+    User,
+    /// The model's reply.
+    Assistant,
+}
+
+/// One earlier message of a multi-turn conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    /// Who wrote it.
+    pub role: Role,
+    /// Its text.
+    pub content: String,
+}
+
 /// One chat request in backend-neutral form.
 #[derive(Debug, Clone, Copy)]
 pub struct ChatRequest<'a> {
     /// Model tag.
     pub model: &'a str,
-    /// System prompt (the persona).
+    /// System prompt (the persona); an empty one is not sent.
     pub system: &'a str,
-    /// User message.
+    /// The conversation so far, oldest first, between the system prompt and `user`.
+    pub history: &'a [Message],
+    /// The new user message.
     pub user: &'a str,
+    /// Generate exactly the `num_predict` tokens asked for, past the end-of-sequence token
+    /// (trace replay): `ignore_eos`, which vLLM, SGLang, llama.cpp and the simulator
+    /// honour and Ollama ignores.
+    pub ignore_eos: bool,
     /// Options; an empty set sends none.
     pub options: &'a ModelOptions,
     /// Ollama `keep_alive`.
     pub keep_alive: Option<&'a str>,
+}
+
+impl ChatRequest<'_> {
+    /// The request's messages in chat order: system (when not empty), history, user.
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::with_capacity(self.history.len() + 2);
+        if !self.system.is_empty() {
+            out.push(serde_json::json!({"role": "system", "content": self.system}));
+        }
+        for m in self.history {
+            out.push(serde_json::json!({"role": m.role, "content": m.content}));
+        }
+        out.push(serde_json::json!({"role": "user", "content": self.user}));
+        out
+    }
+
+    /// The history and the user message as one prompt, for completion-style endpoints
+    /// (Ollama's `/api/generate`): each earlier message on its own paragraph.
+    pub fn flat_prompt(&self) -> String {
+        if self.history.is_empty() {
+            return self.user.to_owned();
+        }
+        let mut prompt = String::new();
+        for m in self.history {
+            prompt.push_str(&m.content);
+            prompt.push_str("\n\n");
+        }
+        prompt.push_str(self.user);
+        prompt
+    }
 }
 
 /// What the server says about itself and the model, for the manifest.

@@ -48,19 +48,19 @@ impl OllamaClient {
         let mut body = match self.api {
             OllamaApi::Chat => json!({
                 "model": req.model,
-                "messages": [
-                    {"role": "system", "content": req.system},
-                    {"role": "user", "content": req.user},
-                ],
+                "messages": req.messages(),
                 "stream": true,
             }),
             OllamaApi::Generate => json!({
                 "model": req.model,
                 "system": req.system,
-                "prompt": req.user,
+                "prompt": req.flat_prompt(),
                 "stream": true,
             }),
         };
+        if req.ignore_eos {
+            body["ignore_eos"] = json!(true);
+        }
         // The baseline sends no `options` key at all: the server's defaults, untouched.
         if !req.options.is_empty() {
             body["options"] = serde_json::to_value(req.options).unwrap_or_default();
@@ -86,6 +86,8 @@ struct Chunk<'a> {
     eval_count: Option<u64>,
     eval_duration: Option<u64>,
     prompt_eval_count: Option<u64>,
+    /// The simulator's own field: prompt tokens taken from its prefix cache.
+    cached_prompt_count: Option<u64>,
     prompt_eval_duration: Option<u64>,
     load_duration: Option<u64>,
     total_duration: Option<u64>,
@@ -129,7 +131,7 @@ impl LineParser for ChunkParser {
             out.server = ServerTimers {
                 eval_count: chunk.eval_count,
                 output_count: None,
-                cached_prompt_count: None,
+                cached_prompt_count: chunk.cached_prompt_count,
                 prompt_eval_count: chunk.prompt_eval_count,
                 load_ms: ms(chunk.load_duration),
                 prompt_eval_ms: ms(chunk.prompt_eval_duration),
@@ -206,6 +208,7 @@ impl Backend for OllamaClient {
                 field_sources: [
                     ("output_tokens", "eval_count (else the count of content chunks, tokens_counted = true)"),
                     ("prompt_tokens", "prompt_eval_count"),
+                    ("cached_prompt_tokens", "cached_prompt_count (the built-in simulator only; Ollama reports none)"),
                     ("eval_ms", "eval_duration"),
                     ("decode_tps", "eval_count / eval_duration"),
                     ("prompt_eval_ms", "prompt_eval_duration"),

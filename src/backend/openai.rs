@@ -80,13 +80,13 @@ impl OpenAiClient {
     pub fn body(req: &ChatRequest<'_>) -> serde_json::Value {
         let mut body = json!({
             "model": req.model,
-            "messages": [
-                {"role": "system", "content": req.system},
-                {"role": "user", "content": req.user},
-            ],
+            "messages": req.messages(),
             "stream": true,
             "stream_options": {"include_usage": true},
         });
+        if req.ignore_eos {
+            body["ignore_eos"] = json!(true);
+        }
         let o = req.options;
         let mut set = |key: &str, value: serde_json::Value| body[key] = value;
         if let Some(t) = o.temperature {
@@ -460,6 +460,8 @@ mod tests {
         let none = ModelOptions::default();
         let req = |o| ChatRequest {
             model: "m",
+            history: &[],
+            ignore_eos: false,
             system: "s",
             user: "u",
             options: o,

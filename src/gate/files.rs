@@ -111,7 +111,7 @@ pub fn gate_records(
         !gates.is_empty(),
         "no gates to evaluate: declare `gates:` in the scenario or pass --gate, e.g. --gate 'decode_tps:chimera>=baseline-5%'"
     );
-    let samples = RunSamples::of(&run.meta.arms, &run.calls);
+    let samples = RunSamples::of(&run.meta.arms, &run.calls, &run.trials);
     let results = within_run(&gates, &run.meta.arms, &samples);
     let report = GateReport {
         verdict: overall(&results),
@@ -273,8 +273,8 @@ pub fn compare_dirs(
     }
     let results = across_runs(
         &gates,
-        &RunSamples::of(&new_run.meta.arms, &new_run.calls),
-        &RunSamples::of(&base_run.meta.arms, &base_run.calls),
+        &RunSamples::of(&new_run.meta.arms, &new_run.calls, &new_run.trials),
+        &RunSamples::of(&base_run.meta.arms, &base_run.calls, &base_run.trials),
     );
     let report = GateReport {
         verdict: overall(&results),

@@ -4,9 +4,9 @@
 use std::fmt::Write;
 
 use super::{
-    Align, COMPARISON_NOTE, CONCURRENCY_NOTE, Exporter, Grid, comparisons_grid, concurrency_grid,
-    drift_grid, gate_grid, groups_grid, order_words, sentence_with_warning, server_words,
-    variant_words,
+    Align, COMPARISON_NOTE, CONCURRENCY_NOTE, Exporter, Grid, JOBS_NOTE, comparisons_grid,
+    concurrency_grid, drift_grid, gate_grid, groups_grid, jobs_grid, order_words,
+    sentence_with_warning, server_words, variant_words,
 };
 use crate::gate::GateReport;
 use crate::scenario::{Direction, Metric};
@@ -162,6 +162,13 @@ impl Exporter for Markdown {
             out.push_str("\n### Failures, cold calls and new connections\n\n");
             out.push_str(&failures.join("\n"));
             out.push('\n');
+        }
+
+        if !s.jobs.is_empty() {
+            out.push_str("\n## Jobs\n\n");
+            out.push_str(JOBS_NOTE);
+            out.push_str("\n\n");
+            out.push_str(&table(&jobs_grid(s)));
         }
 
         if !s.concurrency.is_empty() {

@@ -532,6 +532,54 @@ pub fn drift_grid(summary: &Summary) -> Grid {
     grid
 }
 
+/// Per arm and variant: where the jobs spent their time, and the agents on their critical
+/// path with their shares.
+pub fn jobs_grid(summary: &Summary) -> Grid {
+    let mut grid = Grid::new(&[
+        ("arm", Align::Left),
+        ("variant", Align::Left),
+        ("jobs (failed)", Align::Right),
+        ("job ms", Align::Right),
+        ("LLM ms", Align::Right),
+        ("tool ms", Align::Right),
+        ("sibling wait ms", Align::Right),
+        (
+            "critical path (share of the job, jobs through it)",
+            Align::Left,
+        ),
+    ]);
+    let ms = |x: Option<f64>| opt(x, |v| format!("{v:.0}"));
+    for j in &summary.jobs {
+        let path: Vec<String> = j
+            .critical_path
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {:.0}% ({}/{})",
+                    p.node,
+                    p.share * 100.0,
+                    p.on_path,
+                    j.jobs - j.failed_jobs
+                )
+            })
+            .collect();
+        grid.push(vec![
+            j.arm.clone(),
+            j.variant.clone(),
+            format!("{} ({})", j.jobs, j.failed_jobs),
+            ms(j.completion_ms),
+            ms(j.llm_ms),
+            ms(j.tool_ms),
+            ms(j.sibling_wait_ms),
+            path.join(" → "),
+        ]);
+    }
+    grid
+}
+
+/// What the jobs table's numbers mean.
+pub const JOBS_NOTE: &str = "A job is one run of the workload by one variant instance in a trial; means over the measured jobs that succeeded. LLM and tool ms = time in LLM calls and tool waits along the critical path (the chain of agent instances that decided the completion time); sibling wait = the mean time an instance's output waited for its slowest sibling, summed over agents that fan out; the path lists each agent with its mean share of the job's time and in how many jobs the path ran through it. job_e2e_ms and jobs_per_min are compared with CIs in the comparison tables.";
+
 /// Per concurrent arm: what running together gained.
 pub fn concurrency_grid(summary: &Summary) -> Grid {
     let mut grid = Grid::new(&[

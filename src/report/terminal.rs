@@ -7,7 +7,7 @@ use comfy_table::{Cell as ComfyCell, CellAlignment, Color, ContentArrangement, T
 
 use super::{
     Align, COMPARISON_NOTE, CONCURRENCY_NOTE, Exporter, Grid, Tone, all_warnings, concurrency_grid,
-    drift_grid, gate_grid, paper_grid,
+    drift_grid, gate_grid, jobs_grid, paper_grid,
 };
 use crate::gate::GateReport;
 use crate::scenario::Metric;
@@ -75,6 +75,11 @@ impl Terminal {
             }
         }
 
+        if !s.jobs.is_empty() {
+            out.push('\n');
+            out.push_str(&self.table(&jobs_grid(s)));
+            out.push_str("\njobs: means over successful jobs; LLM, tool = time along the critical path; sibling wait = time outputs waited for a slower sibling; the path gives each agent's mean share of the job.\n");
+        }
         if !s.concurrency.is_empty() {
             out.push('\n');
             out.push_str(&self.table(&concurrency_grid(s)));

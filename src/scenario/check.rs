@@ -4,15 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_saphyr::Spanned;
 
-use super::raw::{RawAgent, RawOptions, RawScenario, RawServer, RawVariant};
+use super::raw::{RawOptions, RawScenario, RawServer, RawVariant};
 use super::{
-    Agent, Arm, BackendKind, DEFAULT_API_KEY_ENV, DEFAULT_OLLAMA_URL, DEFAULT_OPENAI_URL,
-    ModelOptions, Problem, ResponseLimits, Scenario, ServerConfig, Variant, Workload, is_safe_name,
-    normalize_ollama_host,
+    Arm, BackendKind, DEFAULT_API_KEY_ENV, DEFAULT_OLLAMA_URL, DEFAULT_OPENAI_URL, ModelOptions,
+    Problem, ResponseLimits, Scenario, ServerConfig, Variant, is_safe_name, normalize_ollama_host,
 };
 
 /// Options `server.ignore_options` may name.
@@ -150,19 +149,8 @@ impl Checker {
         if model.trim().is_empty() {
             self.report(&raw.model, "model", "must not be empty");
         }
-        let data_dir = {
-            let p = PathBuf::from(&raw.workload.data_dir.value);
-            let p = if p.is_absolute() { p } else { base_dir.join(p) };
-            if let Err(e) = std::fs::read_dir(&p) {
-                self.report(
-                    &raw.workload.data_dir,
-                    "workload.data_dir",
-                    format!("{} is not a readable directory ({e})", p.display()),
-                );
-            }
-            p
-        };
-        let agents = self.agents(&raw.agents);
+        let workload = self.workload(&raw.workload, base_dir);
+        let agents = self.agents(raw.agents.as_ref(), workload.kind);
         let variants = self.variants(&raw.variants, &model);
         if server.backend == BackendKind::Openai {
             self.openai_options(&raw.variants, &server.ignore_options);
@@ -187,10 +175,7 @@ impl Checker {
             server,
             sim: raw.sim.unwrap_or_default(),
             model,
-            workload: Workload {
-                kind: raw.workload.kind,
-                data_dir,
-            },
+            workload,
             agents,
             variants,
             baseline,
@@ -282,78 +267,6 @@ impl Checker {
                     self.range(t, "server.max_response_tokens", 1, 100_000_000)
                 }),
         }
-    }
-
-    fn agents(&mut self, raw: &Spanned<BTreeMap<String, RawAgent>>) -> Vec<Agent> {
-        if raw.value.is_empty() {
-            self.report(raw, "agents", "at least one agent is needed");
-        }
-        for (name, agent) in &raw.value {
-            let field = format!("agents.{name}");
-            if !is_safe_name(name) {
-                self.report(&agent.persona, &field, "agent name is not a safe file name");
-            }
-            if agent.persona.value.trim().is_empty() {
-                self.report(
-                    &agent.persona,
-                    &format!("{field}.persona"),
-                    "must not be empty",
-                );
-            }
-            if let Some(c) = &agent.consumes {
-                if !raw.value.contains_key(&c.value) {
-                    self.report(
-                        c,
-                        &format!("{field}.consumes"),
-                        format!("no agent named `{}`", c.value),
-                    );
-                } else if &c.value == name {
-                    self.report(
-                        c,
-                        &format!("{field}.consumes"),
-                        "an agent cannot consume itself",
-                    );
-                }
-            }
-        }
-        // Pipeline order: producers before consumers. A cycle leaves agents unplaced.
-        let mut ordered: Vec<Agent> = Vec::new();
-        while ordered.len() < raw.value.len() {
-            let before = ordered.len();
-            for (name, agent) in &raw.value {
-                let placed = |n: &str| ordered.iter().any(|a| a.name == n);
-                if placed(name) {
-                    continue;
-                }
-                let ready = agent.consumes.as_ref().is_none_or(|c| placed(&c.value));
-                if ready {
-                    ordered.push(Agent {
-                        name: name.clone(),
-                        persona: agent.persona.value.trim_end().to_owned(),
-                        consumes: agent.consumes.as_ref().map(|c| c.value.clone()),
-                    });
-                }
-            }
-            if ordered.len() == before {
-                if let Some((name, agent)) = raw
-                    .value
-                    .iter()
-                    .find(|(n, _)| !ordered.iter().any(|a| &a.name == *n))
-                {
-                    if let Some(c) = &agent.consumes {
-                        if raw.value.contains_key(&c.value) && &c.value != name {
-                            self.report(
-                                c,
-                                &format!("agents.{name}.consumes"),
-                                "agents consume each other in a cycle",
-                            );
-                        }
-                    }
-                }
-                break;
-            }
-        }
-        ordered
     }
 
     fn variants(

@@ -20,6 +20,11 @@ pub enum Metric {
     E2eMs,
     /// Time per output token after the first.
     TpotMs,
+    /// A job's completion time: one run of the workload by one variant instance.
+    JobE2eMs,
+    /// Jobs the arm completed per minute of its trials' wall time (all its variants' jobs
+    /// together: the arm's throughput).
+    JobsPerMin,
 }
 
 /// Which way is good.
@@ -34,12 +39,14 @@ pub enum Direction {
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 5] = [
+    pub const ALL: [Metric; 7] = [
         Metric::DecodeTps,
         Metric::E2eTps,
         Metric::TtftMs,
         Metric::E2eMs,
         Metric::TpotMs,
+        Metric::JobE2eMs,
+        Metric::JobsPerMin,
     ];
 
     /// The name used in files and on the command line (`decode_tps`, …).
@@ -50,6 +57,8 @@ impl Metric {
             Metric::TtftMs => "ttft_ms",
             Metric::E2eMs => "e2e_ms",
             Metric::TpotMs => "tpot_ms",
+            Metric::JobE2eMs => "job_e2e_ms",
+            Metric::JobsPerMin => "jobs_per_min",
         }
     }
 
@@ -57,27 +66,45 @@ impl Metric {
     pub fn unit(self) -> &'static str {
         match self {
             Metric::DecodeTps | Metric::E2eTps => "tok/s",
-            Metric::TtftMs | Metric::E2eMs | Metric::TpotMs => "ms",
+            Metric::TtftMs | Metric::E2eMs | Metric::TpotMs | Metric::JobE2eMs => "ms",
+            Metric::JobsPerMin => "jobs/min",
         }
     }
 
     /// Which way is faster.
     pub fn direction(self) -> Direction {
         match self {
-            Metric::DecodeTps | Metric::E2eTps => Direction::HigherIsBetter,
-            Metric::TtftMs | Metric::E2eMs | Metric::TpotMs => Direction::LowerIsBetter,
+            Metric::DecodeTps | Metric::E2eTps | Metric::JobsPerMin => Direction::HigherIsBetter,
+            Metric::TtftMs | Metric::E2eMs | Metric::TpotMs | Metric::JobE2eMs => {
+                Direction::LowerIsBetter
+            }
         }
     }
 
     /// True for metrics that grow or shrink with the number of tokens a call generates,
     /// so two sides that generate different lengths are not compared like for like.
     pub fn depends_on_length(self) -> bool {
-        matches!(self, Metric::E2eMs | Metric::E2eTps)
+        matches!(
+            self,
+            Metric::E2eMs | Metric::E2eTps | Metric::JobE2eMs | Metric::JobsPerMin
+        )
     }
 
-    /// Times get pooled percentiles over calls as well as per-trial statistics.
+    /// One value per trial for the whole arm, whichever variant it is read for: the arm's
+    /// throughput.
+    pub fn is_per_arm(self) -> bool {
+        self == Metric::JobsPerMin
+    }
+
+    /// Measured per job (from the trial records) rather than per call.
+    pub fn is_job(self) -> bool {
+        matches!(self, Metric::JobE2eMs | Metric::JobsPerMin)
+    }
+
+    /// Times of calls get pooled percentiles over calls as well as per-trial statistics
+    /// (a job's time is not a call's).
     pub fn is_time(self) -> bool {
-        self.direction() == Direction::LowerIsBetter
+        self.direction() == Direction::LowerIsBetter && !self.is_job()
     }
 }
 
@@ -119,5 +146,6 @@ mod tests {
         );
         assert_eq!(Metric::DecodeTps.direction(), Direction::HigherIsBetter);
         assert!(Metric::TtftMs.is_time() && !Metric::E2eTps.is_time());
+        assert!(!Metric::JobE2eMs.is_time() && Metric::JobE2eMs.is_job());
     }
 }

@@ -17,11 +17,13 @@
 
 mod check;
 mod check_gates;
+mod check_workload;
 mod gate;
 mod metric;
 mod problem;
 mod raw;
 mod sim;
+pub mod trace;
 mod types;
 
 use std::path::Path;
@@ -30,10 +32,11 @@ pub use gate::{Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate, percent, threshol
 pub use metric::{Direction, Metric};
 pub use problem::{Problem, ScenarioError};
 pub use sim::{Fault, FaultKind, SimConfig};
+pub use trace::{Trace, TraceFormat};
 pub use types::{
     Agent, Arm, BackendKind, DEFAULT_API_KEY_ENV, DEFAULT_OLLAMA_URL, DEFAULT_OPENAI_URL,
-    ModelOptions, OllamaApi, Order, ResponseLimits, Retries, Scenario, ServerConfig, Variant,
-    Workload, WorkloadKind, is_safe_name, normalize_ollama_host,
+    ModelOptions, OllamaApi, Order, ResponseLimits, Retries, Scenario, ServerConfig, Split,
+    ToolStep, Variant, Wait, Workload, WorkloadKind, is_safe_name, normalize_ollama_host,
 };
 
 use check::Checker;

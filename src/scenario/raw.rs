@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{BackendKind, OllamaApi, Order, Retries, SimConfig, WorkloadKind};
+use super::{BackendKind, OllamaApi, Order, Retries, SimConfig, Split, TraceFormat, WorkloadKind};
 
 /// A whole scenario file.
 #[derive(Debug, Deserialize)]
@@ -24,7 +24,8 @@ pub(super) struct RawScenario {
     pub(super) sim: Option<SimConfig>,
     pub(super) model: Spanned<String>,
     pub(super) workload: RawWorkload,
-    pub(super) agents: Spanned<BTreeMap<String, RawAgent>>,
+    #[serde(default)]
+    pub(super) agents: Option<Spanned<BTreeMap<String, RawAgent>>>,
     pub(super) variants: Spanned<BTreeMap<String, RawVariant>>,
     #[serde(default)]
     pub(super) baseline: Option<Spanned<String>>,
@@ -70,8 +71,19 @@ pub(super) struct RawServer {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawWorkload {
-    pub(super) kind: WorkloadKind,
-    pub(super) data_dir: Spanned<String>,
+    pub(super) kind: Spanned<WorkloadKind>,
+    #[serde(default)]
+    pub(super) data_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) task: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) trace: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) format: Option<TraceFormat>,
+    #[serde(default)]
+    pub(super) time_scale: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) block_tokens: Option<Spanned<u32>>,
 }
 
 /// One entry of `agents:`.
@@ -81,6 +93,44 @@ pub(super) struct RawAgent {
     pub(super) persona: Spanned<String>,
     #[serde(default)]
     pub(super) consumes: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) after: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub(super) fan_out: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(super) split: Option<Spanned<Split>>,
+    #[serde(default)]
+    pub(super) turns: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(super) tool: Option<Spanned<RawTool>>,
+    #[serde(default)]
+    pub(super) max_tokens: Option<Spanned<u32>>,
+}
+
+/// An agent's `tool:` step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTool {
+    pub(super) wait_ms: Spanned<RawWait>,
+    #[serde(default)]
+    pub(super) result_tokens: Option<Spanned<u32>>,
+}
+
+/// A wait: `250`, `{fixed: 250}`, `{uniform: [100, 400]}` or
+/// `{lognormal: {median: 300, sigma: 0.5}}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawWait {
+    Fixed(f64),
+    Named(RawNamedWait),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub(super) enum RawNamedWait {
+    Fixed(f64),
+    Uniform([f64; 2]),
+    Lognormal { median: f64, sigma: f64 },
 }
 
 /// One entry of `variants:`.

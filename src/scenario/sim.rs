@@ -37,6 +37,11 @@ pub struct SimConfig {
     pub jitter_sigma: f64,
     /// Standard deviation of the log of each call's decode rate (call-to-call drift).
     pub call_sigma: f64,
+    /// Keep the prompts it computed and reuse their longest cached prefix, as llama.cpp's
+    /// and vLLM's prefix caches do: cached prompt tokens cost no prefill and are reported
+    /// as `cached_prompt_count`. The cache holds `parallel × num_ctx` tokens of the loaded
+    /// configuration (least recently used evicted first) and is emptied by a reload.
+    pub prefix_cache: bool,
     /// Seed of the simulator's own randomness.
     pub seed: u64,
     /// Faults to inject (see [`Fault`]); none by default.
@@ -58,6 +63,7 @@ impl Default for SimConfig {
             median_output_tokens: 48,
             jitter_sigma: 0.15,
             call_sigma: 0.04,
+            prefix_cache: true,
             seed: 7,
             faults: Vec::new(),
         }

@@ -63,6 +63,21 @@ pub enum WorkloadKind {
     /// The seed prototype's workflow: ingest a data directory, an analysis call, a report
     /// call, and a per-run Markdown report.
     AgentReport,
+    /// A graph of agents: fan-out, fan-in, and multi-turn tool loops.
+    AgentGraph,
+    /// Recorded agent conversations or requests, replayed with synthetic text.
+    Trace,
+}
+
+impl WorkloadKind {
+    /// The name used in scenarios.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::AgentReport => "agent_report",
+            WorkloadKind::AgentGraph => "agent_graph",
+            WorkloadKind::Trace => "trace",
+        }
+    }
 }
 
 /// Where the server is and how to talk to it.
@@ -218,14 +233,111 @@ pub struct Variant {
 }
 
 /// One agent in the workflow: a persona, and optionally the agent whose output it reads.
+/// In an `agent_graph` workload an agent is a node: it waits for the agents it comes
+/// `after`, may run as several instances at once (`fan_out`) and may loop through
+/// several turns with a tool step between them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Agent {
     /// Agent name.
     pub name: String,
     /// System prompt.
     pub persona: String,
-    /// The agent whose report this agent reads instead of the data summary.
+    /// The agent whose report this agent reads instead of the data summary
+    /// (`agent_report`).
     pub consumes: Option<String>,
+    /// The agents this one waits for and whose outputs it reads, joined (`agent_graph`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// Instances run at once (`agent_graph`); 1 for one.
+    #[serde(skip_serializing_if = "is_one")]
+    pub fan_out: u32,
+    /// What each instance of a fan-out reads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<Split>,
+    /// LLM calls in the agent's conversation, a tool step between each two.
+    #[serde(skip_serializing_if = "is_one")]
+    pub turns: u32,
+    /// The tool step between turns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<ToolStep>,
+    /// Cap on each call's generated tokens (`num_predict`), over the variant's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+impl Agent {
+    /// An `agent_report` agent: a persona, reading `consumes` if set.
+    pub fn new(name: &str, persona: &str, consumes: Option<&str>) -> Agent {
+        Agent {
+            name: name.to_owned(),
+            persona: persona.to_owned(),
+            consumes: consumes.map(str::to_owned),
+            after: Vec::new(),
+            fan_out: 1,
+            split: None,
+            turns: 1,
+            tool: None,
+            max_tokens: None,
+        }
+    }
+
+    /// The agents whose output this one reads.
+    pub fn inputs(&self) -> impl Iterator<Item = &str> {
+        self.consumes.iter().chain(&self.after).map(String::as_str)
+    }
+}
+
+/// What each instance of a fan-out reads of its inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Split {
+    /// Instance k reads the k-th list item of the input (items wrap around when there are
+    /// fewer than instances; the whole input when it has none).
+    Items,
+    /// Every instance reads the whole input.
+    Same,
+}
+
+/// A tool step between two turns: the agent waits for a tool, whose result (of
+/// `result_tokens` tokens) is appended to the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ToolStep {
+    /// How long the tool takes.
+    pub wait: Wait,
+    /// Size of the tool's result, in tokens (about four characters each).
+    pub result_tokens: u32,
+}
+
+/// A seeded distribution of waits, in ms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wait {
+    /// Always this long.
+    Fixed(f64),
+    /// Uniform between the two bounds.
+    Uniform([f64; 2]),
+    /// Lognormal with this median and standard deviation of the log.
+    Lognormal {
+        /// Median wait, ms.
+        median: f64,
+        /// Standard deviation of the log of the wait.
+        sigma: f64,
+    },
+}
+
+impl Wait {
+    /// One wait, ms, drawn from `rng`.
+    pub fn sample(&self, rng: &mut crate::rng::Rng) -> f64 {
+        match *self {
+            Wait::Fixed(ms) => ms,
+            Wait::Uniform([lo, hi]) => lo + (hi - lo) * rng.uniform(),
+            Wait::Lognormal { median, sigma } => median * rng.lognormal_factor(sigma),
+        }
+    }
 }
 
 /// A set of variants launched together in one trial.
@@ -291,8 +403,16 @@ impl Arm {
 pub struct Workload {
     /// Which workflow.
     pub kind: WorkloadKind,
-    /// The data directory the ingest step scans (absolute).
-    pub data_dir: PathBuf,
+    /// The data directory the ingest step scans (absolute); an `agent_graph` without one
+    /// gives its first agents `task` instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// What an `agent_graph`'s first agents are asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// The trace a `trace` workload replays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<super::Trace>,
 }
 
 /// A validated scenario.

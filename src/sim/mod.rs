@@ -15,7 +15,15 @@
 //!   `streams` the number of responses decoding at that moment; times carry lognormal jitter
 //!   per token and per call.
 //!
-//! The final chunk also carries `sim_timing`: the simulator's own clock for the request
+//! - **prefix cache** (`prefix_cache`, on by default): the longest prefix of a prompt
+//!   that an earlier prompt of the loaded configuration shared, in blocks of
+//!   [`PREFIX_BLOCK_CHARS`], costs no prefill; it holds `parallel × num_ctx` tokens,
+//!   least recently used out first, and a reload empties it;
+//! - **`ignore_eos`** with `num_predict`: exactly that many tokens (trace replay).
+//!
+//! The final chunk reports the whole prompt in `prompt_eval_count` and the part taken
+//! from the cache in `cached_prompt_count`, a field of the simulator's own (Ollama has
+//! none). It also carries `sim_timing`: the simulator's own clock for the request
 //! (arrival, slot, decode start and end) and the decode time its model intended.
 //!
 //! Generated text depends only on the seed, the model and the prompt ([`text`]). Nothing
@@ -23,6 +31,7 @@
 
 pub mod text;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -186,6 +195,54 @@ struct Runner {
     active: usize,
 }
 
+/// Characters per block of the prefix cache: 16 tokens at the simulator's four
+/// characters a token. Only whole blocks are cached.
+pub const PREFIX_BLOCK_CHARS: usize = 64;
+
+/// The prompts of the loaded configuration, as chained hashes of their leading blocks
+/// (a block's hash covers everything before it, so a hit is always a prefix), each with
+/// when it was last used.
+#[derive(Debug, Default)]
+struct PrefixCache {
+    key: Option<LoadKey>,
+    blocks: HashMap<u64, u64>,
+    clock: u64,
+}
+
+impl PrefixCache {
+    /// Tokens of `prompt`'s longest cached prefix for `key`; then caches every whole block
+    /// of `prompt`, keeping at most `capacity_blocks`.
+    fn reuse(&mut self, key: &LoadKey, prompt: &[u8], capacity_blocks: usize) -> u64 {
+        if self.key.as_ref() != Some(key) {
+            self.key = Some(key.clone());
+            self.blocks.clear();
+        }
+        self.clock += 1;
+        let mut hash = 0u64;
+        let mut hits = 0u64;
+        let mut missed = false;
+        for block in prompt.chunks_exact(PREFIX_BLOCK_CHARS) {
+            hash = mix64(hash ^ hash_bytes(block));
+            match self.blocks.insert(hash, self.clock) {
+                Some(_) if !missed => hits += 1,
+                _ => missed = true,
+            }
+        }
+        while self.blocks.len() > capacity_blocks {
+            let oldest = self
+                .blocks
+                .iter()
+                .min_by_key(|&(h, &t)| (t, *h))
+                .map(|(&h, _)| h);
+            match oldest {
+                Some(h) => self.blocks.remove(&h),
+                None => break,
+            };
+        }
+        hits * (PREFIX_BLOCK_CHARS as u64 / 4)
+    }
+}
+
 /// The timing model and its shared state.
 pub struct Engine {
     config: SimConfig,
@@ -201,6 +258,7 @@ pub struct Engine {
     down_ms: AtomicU64,
     /// When the engine started: the origin of the times in a response's `sim_timing`.
     epoch: Instant,
+    prefix_cache: Mutex<PrefixCache>,
 }
 
 impl Engine {
@@ -218,7 +276,28 @@ impl Engine {
             restart: Notify::new(),
             down_ms: AtomicU64::new(0),
             epoch: Instant::now(),
+            prefix_cache: Mutex::new(PrefixCache::default()),
         }
+    }
+
+    /// Prompt tokens of `request` the prefix cache already holds (none when it is off).
+    fn cached_tokens(&self, key: &LoadKey, request: &SimRequest, prompt_tokens: u64) -> u64 {
+        if !self.config.prefix_cache {
+            return 0;
+        }
+        let mut text = Vec::with_capacity(request.system.len() + request.prompt.len() + 1);
+        text.extend_from_slice(request.system.as_bytes());
+        text.push(0);
+        text.extend_from_slice(request.prompt.as_bytes());
+        let capacity_tokens = u64::from(self.config.parallel.max(1)) * u64::from(key.num_ctx);
+        let capacity_blocks = (capacity_tokens / (PREFIX_BLOCK_CHARS as u64 / 4)) as usize;
+        let cached = self
+            .prefix_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reuse(key, &text, capacity_blocks);
+        // The last prompt token is always computed: it yields the first output token.
+        cached.min(prompt_tokens.saturating_sub(1))
     }
 
     /// Milliseconds from the engine's start to `at`.
@@ -290,6 +369,8 @@ struct SimRequest {
     options: ModelOptions,
     chat: bool,
     stream: bool,
+    /// Generate exactly `num_predict` tokens.
+    ignore_eos: bool,
     /// The fault this request gets, if any.
     fault: Option<Fault>,
 }
@@ -327,6 +408,7 @@ fn parse_request(body: &[u8], chat: bool) -> Result<SimRequest, String> {
         options,
         chat,
         stream: v["stream"].as_bool().unwrap_or(true),
+        ignore_eos: v["ignore_eos"].as_bool().unwrap_or(false),
         fault: None,
     })
 }
@@ -517,10 +599,11 @@ async fn generate_stream(
 
     let prompt_tokens = (text::approx_tokens(&request.system)
         + text::approx_tokens(&request.prompt))
-    .min(u64::from(key.num_ctx));
+    .clamp(1, u64::from(key.num_ctx));
+    let cached_tokens = engine.cached_tokens(key, request, prompt_tokens);
     let prefill_started = Instant::now();
-    let prefill_ms =
-        config.prefill_ms(options, prompt_tokens) * rng.lognormal_factor(config.jitter_sigma);
+    let prefill_ms = config.prefill_ms(options, prompt_tokens - cached_tokens)
+        * rng.lognormal_factor(config.jitter_sigma);
     tokio::time::sleep(Duration::from_secs_f64(prefill_ms / 1e3)).await;
     let prefill = prefill_started.elapsed();
 
@@ -536,7 +619,16 @@ async fn generate_stream(
         .as_bytes(),
     );
     let full_text = text::compose(text_seed, &request.system, &request.prompt);
-    let tokens = text::tokenize(&full_text);
+    let composed = text::tokenize(&full_text);
+    // Past the end of its text, a request that ignores end-of-sequence gets the text again.
+    let exact = options
+        .num_predict
+        .filter(|&p| p > 0 && request.ignore_eos)
+        .map(|p| p as usize);
+    let tokens: Vec<&str> = match exact {
+        Some(p) => composed.iter().copied().cycle().take(p).collect(),
+        None => composed,
+    };
     let mut length_rng = Rng::new(text_seed);
     let target = (f64::from(config.median_output_tokens) * length_rng.lognormal_factor(0.35))
         .round() as usize;
@@ -544,9 +636,12 @@ async fn generate_stream(
     // A reply to an agent's prompt is never a handful of tokens; the floor also keeps the
     // first section of the composed text whole.
     const MIN_OUTPUT_TOKENS: usize = 16;
-    let mut n = target
-        .clamp(MIN_OUTPUT_TOKENS.min(tokens.len()), tokens.len())
-        .min(room);
+    let mut n = match exact {
+        Some(p) => p.min(room),
+        None => target
+            .clamp(MIN_OUTPUT_TOKENS.min(tokens.len()), tokens.len())
+            .min(room),
+    };
     let mut done_reason = "stop";
     if let Some(limit) = options.num_predict.filter(|&p| p > 0) {
         if (limit as usize) < n {
@@ -592,6 +687,7 @@ async fn generate_stream(
         "total_duration": arrived.elapsed().as_nanos() as u64,
         "load_duration": load.as_nanos() as u64,
         "prompt_eval_count": prompt_tokens,
+        "cached_prompt_count": cached_tokens,
         "prompt_eval_duration": prefill.as_nanos() as u64,
         "eval_count": n,
         "eval_duration": eval.as_nanos() as u64,

@@ -103,9 +103,9 @@ pub fn tokenize(text: &str) -> Vec<&str> {
     out
 }
 
-/// Rough prompt token count: about four characters a token.
+/// Rough prompt token count: about four characters a token (none for no text).
 pub fn approx_tokens(text: &str) -> u64 {
-    (text.chars().count() as u64).div_ceil(4).max(1)
+    (text.chars().count() as u64).div_ceil(4)
 }
 
 #[cfg(test)]

@@ -4,10 +4,12 @@
 //!
 //! - [`samples`]: per-trial values, failure counts and call conditions per arm and variant;
 //! - [`drift`]: trends over the run;
-//! - [`concurrency`]: speedup, efficiency and slowdowns with bootstrap CIs over rounds.
+//! - [`concurrency`]: speedup, efficiency and slowdowns with bootstrap CIs over rounds;
+//! - [`jobs`]: where jobs spent their time, and their critical paths.
 
 pub mod concurrency;
 pub mod drift;
+pub mod jobs;
 pub mod samples;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use concurrency::{ConcurrencySummary, Slowdown};
 pub use drift::DriftRow;
+pub use jobs::{JobSummary, PathShare};
 pub use samples::{Conditions, FailureCounts, RunSamples, TrialSamples, confound_warning};
 
 use crate::metrics::{CallRecord, ErrorKind};
@@ -260,6 +263,9 @@ pub struct Summary {
     /// What the drift means for this run's comparisons, when there is any.
     #[serde(default)]
     pub drift_warning: Option<String>,
+    /// Per arm and variant, where the jobs spent their time.
+    #[serde(default)]
+    pub jobs: Vec<JobSummary>,
 }
 
 impl Summary {
@@ -295,6 +301,10 @@ fn definitions() -> BTreeMap<String, String> {
         ("speedup", "sum over the arm's variants of their solo arms' mean trial wall time, divided by this arm's mean trial wall time, with a 95% percentile bootstrap CI over rounds (2,000 resamples; a round's solo and concurrent trials are drawn together); with fewer than about 10 rounds a percentile bootstrap is too narrow, so read it as a rough range"),
         ("efficiency", "speedup / number of agents launched together, with the speedup's CI divided likewise"),
         ("slowdown", "per variant in a concurrent arm against its solo arm, each with a bootstrap CI over rounds: agent wall = mean pipeline wall time (what the agent experienced); decode = mean per-trial decode_tps; TTFT p50 = median TTFT pooled over calls (exact, not the histogram's)"),
+        ("job", "one run of the workload by one variant instance in a trial (its pipeline): for agent_report the seed workflow, for agent_graph the whole graph, for trace the whole trace replayed"),
+        ("job_e2e_ms", "a job's completion time, launch (ingest included) to the end of its last call, averaged over the variant's jobs that succeeded in the trial"),
+        ("jobs_per_min", "the arm's throughput: jobs of the trial that succeeded (all its variants) per minute of the trial's wall time; the same value for every variant of an arm, so it has no paired rows"),
+        ("critical_path", "from the agent instance that ended last, back through the input each one waited for last; llm and tool = time in LLM calls and tool waits along it; sibling wait = summed over agents that fanned out, the mean time an instance's output waited for its slowest sibling; share = an agent's time on the path / the job's completion time, averaged over jobs"),
         ("drift", "per arm, variant and metric with at least 4 trials: least-squares slope of the log per-trial values over the arm's rounds in the order they ran, reported as change per round with a 95% CI; Holm-adjusted over every series, drifting when the adjusted p < alpha"),
     ]
     .into_iter()
@@ -315,7 +325,7 @@ fn pooled(calls: &[&CallRecord], metric: Metric) -> Option<Percentiles> {
 /// Computes the summary from a run's records. Records of arms not in `meta.arms` are
 /// ignored. Deterministic: the same records give the same summary, bit for bit.
 pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -> Summary {
-    let samples = RunSamples::of(&meta.arms, calls);
+    let samples = RunSamples::of(&meta.arms, calls, trials);
     let mut groups = Vec::new();
     for arm in &meta.arms {
         for variant in arm.distinct_variants() {
@@ -384,6 +394,7 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
         concurrency,
         drift,
         drift_warning,
+        jobs: jobs::jobs(&meta.arms, trials),
     }
 }
 
@@ -468,7 +479,8 @@ fn compare_all(
                         ));
                     }
                 }
-                if arm.variants.iter().any(|v| v == baseline) {
+                // An arm-level metric has one value per trial for all its variants.
+                if arm.variants.iter().any(|v| v == baseline) && !metric.is_per_arm() {
                     let pairs = samples.pairs(&arm.name, variant, baseline, metric);
                     if let Some(stats) = compare_paired(&pairs, CONFIDENCE) {
                         let mean = |f: fn(&(f64, f64)) -> f64| {

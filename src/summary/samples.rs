@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::CallRecord;
 use crate::plan::Phase;
+use crate::results::TrialRecord;
 use crate::scenario::{Arm, Metric};
 use crate::stats::Sample;
 
@@ -137,9 +138,45 @@ fn per_trial(calls: &[&CallRecord], metric: Metric) -> BTreeMap<u32, f64> {
         .collect()
 }
 
+/// Per-trial values of the job metrics of `variant` in `arm`: the mean completion time of
+/// its jobs that succeeded, and how many jobs of the arm succeeded per minute of the
+/// trial's wall time (the arm's throughput, the same for each of its variants).
+fn per_trial_jobs(
+    trials: &[TrialRecord],
+    arm: &str,
+    variant: &str,
+    metric: Metric,
+) -> BTreeMap<u32, f64> {
+    trials
+        .iter()
+        .filter(|t| t.phase == Phase::Measured && t.arm == arm)
+        .filter_map(|t| {
+            let ok: Vec<f64> = t
+                .pipelines
+                .iter()
+                .filter(|p| p.variant == variant && p.ok)
+                .map(|p| p.wall_ms)
+                .collect();
+            if ok.is_empty() {
+                return None;
+            }
+            let value = match metric {
+                Metric::JobsPerMin if t.wall_ms > 0.0 => {
+                    let done = t.pipelines.iter().filter(|p| p.ok).count();
+                    done as f64 / (t.wall_ms / 60_000.0)
+                }
+                Metric::JobE2eMs => ok.iter().sum::<f64>() / ok.len() as f64,
+                _ => return None,
+            };
+            Some((t.trial, value))
+        })
+        .collect()
+}
+
 impl RunSamples {
-    /// Reads every arm and variant in `arms` out of `calls`.
-    pub fn of(arms: &[Arm], calls: &[CallRecord]) -> RunSamples {
+    /// Reads every arm and variant in `arms` out of `calls` and, for the job metrics,
+    /// `trials`.
+    pub fn of(arms: &[Arm], calls: &[CallRecord], trials: &[TrialRecord]) -> RunSamples {
         let mut out = RunSamples::default();
         for arm in arms {
             for variant in arm.distinct_variants() {
@@ -157,7 +194,11 @@ impl RunSamples {
                     },
                 );
                 for metric in Metric::ALL {
-                    let values = per_trial(&ok, metric);
+                    let values = if metric.is_job() {
+                        per_trial_jobs(trials, &arm.name, variant, metric)
+                    } else {
+                        per_trial(&ok, metric)
+                    };
                     let key = (arm.name.clone(), variant.to_owned(), metric);
                     if let Some(sample) = Sample::new(values.values().copied()) {
                         out.samples.insert(key.clone(), sample);

@@ -142,6 +142,8 @@ pub fn call_context() -> harness::metrics::CallContext {
         slot: 0,
         agent: "g".into(),
         step: "analysis".into(),
+        instance: None,
+        turn: None,
     }
 }
 

@@ -32,6 +32,8 @@ async fn calls(url: &str, n: usize) -> Vec<CallRecord> {
         let outcome = client
             .chat(ChatRequest {
                 model: "m",
+                history: &[],
+                ignore_eos: false,
                 system: "sys",
                 user: "hi",
                 options: &ModelOptions::default(),

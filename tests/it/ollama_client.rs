@@ -18,6 +18,8 @@ async fn call(url: &str, options: &ModelOptions, timeout_ms: u64) -> (CallRecord
     let outcome = client
         .chat(ChatRequest {
             model: "m",
+            history: &[],
+            ignore_eos: false,
             system: "sys",
             user: "hi",
             options,

@@ -15,6 +15,8 @@ async fn call_with(url: &str, key: Option<&str>, options: &ModelOptions) -> (Cal
     let outcome = client
         .chat(ChatRequest {
             model: "m",
+            history: &[],
+            ignore_eos: false,
             system: "sys",
             user: "hi",
             options,

@@ -46,6 +46,8 @@ async fn ask_with(
     let outcome = client
         .chat(ChatRequest {
             model: "gemma3:latest",
+            history: &[],
+            ignore_eos: false,
             system: "You are an analyst.",
             user,
             options,
