@@ -86,6 +86,16 @@ pub enum Command {
         /// Scenario YAML file.
         scenario: PathBuf,
     },
+    /// Print a synthetic agentic trace (JSON lines, the `conversations` format of a
+    /// `trace` workload): seeded tool loops with fan-out, as in scenarios/traces/agentic.jsonl.
+    SynthTrace {
+        /// Conversations to write.
+        #[arg(long, default_value_t = 12)]
+        conversations: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Serve the simulated Ollama API (for trying harness, or testing CI pipelines, without a GPU).
     SimServer {
         /// Port to listen on (0: any free port).
@@ -179,6 +189,13 @@ pub enum Action {
         /// OLLAMA_HOST.
         ollama_host: Option<String>,
     },
+    /// `harness synth-trace`.
+    SynthTrace {
+        /// Conversations.
+        conversations: usize,
+        /// Seed.
+        seed: u64,
+    },
     /// `harness sim-server`.
     SimServer {
         /// Address.
@@ -250,6 +267,13 @@ impl Cli {
             Command::Validate { scenario } => Action::Validate {
                 scenario,
                 ollama_host,
+            },
+            Command::SynthTrace {
+                conversations,
+                seed,
+            } => Action::SynthTrace {
+                conversations,
+                seed,
             },
             Command::SimServer {
                 port,

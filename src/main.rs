@@ -100,6 +100,16 @@ async fn dispatch(action: Action, terminal: Terminal) -> anyhow::Result<ExitCode
             );
             Ok(ExitCode::SUCCESS)
         }
+        Action::SynthTrace {
+            conversations,
+            seed,
+        } => {
+            print!(
+                "{}",
+                harness::scenario::trace::synthesize(seed, conversations)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Action::SimServer { addr, config } => {
             harness::sim::serve_forever(config, addr).await?;
             Ok(ExitCode::SUCCESS)

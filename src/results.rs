@@ -363,6 +363,9 @@ pub struct RunAgent {
     /// The agent whose report it reads.
     #[serde(default)]
     pub consumes: Option<String>,
+    /// Its place in an `agent_graph` (`after`, `fan_out`, `turns`, `tool`, …), as written.
+    #[serde(flatten)]
+    pub shape: BTreeMap<String, serde_json::Value>,
 }
 
 /// The server as the manifest recorded it.

@@ -186,7 +186,12 @@ fn setup_differences(base: &RunSetup, new: &RunSetup) -> Vec<String> {
                         .as_ref()
                         .map(|c| format!(", reads {c}"))
                         .unwrap_or_default();
-                    format!("{} (persona {}{consumes})", a.name, &persona[..12])
+                    let shape = if a.shape.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {}", serde_json::to_string(&a.shape).unwrap_or_default())
+                    };
+                    format!("{} (persona {}{consumes}{shape})", a.name, &persona[..12])
                 })
                 .collect();
             listed.join(", ")

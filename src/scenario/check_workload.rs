@@ -252,6 +252,10 @@ impl Checker {
                     c.value
                 ),
             );
+            // Read as meant, so the shape is checked without a second, derived problem.
+            if map.contains_key(&c.value) && c.value != agent.name {
+                agent.after.push(c.value.clone());
+            }
         }
         for input in a.after.iter().flat_map(|l| &l.value) {
             let at = format!("{field}.after");

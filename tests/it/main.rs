@@ -8,6 +8,7 @@ mod connections;
 mod estimator;
 mod faults;
 mod gate;
+mod graph;
 mod ollama_client;
 mod openai_client;
 mod real_llm;
