@@ -202,3 +202,75 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+#[ignore = "needs a real LLM server: make test-real"]
+fn a_small_agent_graph_runs_on_llama_cpp_and_its_conversations_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = format!(
+        r#"
+name: real-graph
+seed: 4
+model: smollm2-135m
+server: {{ backend: openai, url: {}, timeout_s: 120 }}
+workload:
+  kind: agent_graph
+  task: "List two ways to make a web page load faster, one bullet each."
+agents:
+  planner: {{ persona: "You plan. Answer with bullet points only.", max_tokens: 32 }}
+  worker:
+    persona: "You are an engineer. Answer briefly."
+    after: [planner]
+    fan_out: 2
+    turns: 2
+    tool: {{ wait_ms: 20, result_tokens: 30 }}
+    max_tokens: 24
+  writer: {{ persona: "You summarise.", after: [worker], max_tokens: 24 }}
+variants: {{ baseline: {{ options: {{ temperature: 0.2, seed: 1 }} }} }}
+arms: [[baseline]]
+trials: 1
+warmup: 0
+"#,
+        server_url()
+    );
+    let path = dir.path().join("graph.yaml");
+    std::fs::write(&path, scenario).unwrap();
+    let out = dir.path().join("out");
+    harness()
+        .arg("run")
+        .arg(&path)
+        .args(["-q", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let run = only_subdir(&out);
+    let calls = measured(&run);
+    // planner 1 + worker 2 instances × 2 turns + writer 1, none failed.
+    assert_eq!(calls.len(), 6, "{calls:?}");
+    check_calls(&calls);
+    for instance in [0, 1] {
+        let turns: Vec<&CallRecord> = calls
+            .iter()
+            .filter(|c| c.agent == "worker" && c.instance == Some(instance))
+            .collect();
+        assert_eq!(turns.len(), 2);
+        let (first, second) = (turns[0], turns[1]);
+        assert_eq!((first.turn, second.turn), (Some(1), Some(2)));
+        // The second prompt holds the first, its reply and the tool's result.
+        assert!(
+            second.prompt_tokens.unwrap()
+                > first.prompt_tokens.unwrap() + first.output_tokens.unwrap(),
+            "prompt {:?} → {:?} after a {:?}-token reply",
+            first.prompt_tokens,
+            second.prompt_tokens,
+            first.output_tokens
+        );
+    }
+    let trials: Vec<harness::results::TrialRecord> =
+        harness::results::read_jsonl(&run.join("trials.jsonl")).unwrap();
+    let job = trials[0].pipelines[0].job.as_ref().unwrap();
+    let path: Vec<&str> = job.critical_path.iter().map(|p| p.node.as_str()).collect();
+    assert_eq!(path, ["planner", "worker", "writer"]);
+    let summary: Summary = json(&run.join("summary.json"));
+    assert_eq!(summary.jobs[0].jobs, 1);
+}
