@@ -1,7 +1,7 @@
 # The two commands of the README's quick start: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: build demo test test-real lint bench clean-results
+.PHONY: build demo test test-real lint bench bench-fanout clean-results
 
 build:
 	$(CARGO) build --release --locked
@@ -27,6 +27,10 @@ lint:
 bench:
 	$(CARGO) bench --locked --bench stream_parse
 	$(CARGO) bench --locked --bench stats
+
+# The client's CPU while an agent graph fans out to 64 instances on a separate simulator.
+bench-fanout:
+	python3 scripts/bench_fanout_cpu.py
 
 clean-results:
 	find results -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""How much CPU the harness client uses while an agent graph fans out wide.
+
+Starts the simulated server as its own process (so its CPU is not counted), runs an
+agent_graph whose middle agent fans out to 64 instances, each a three-turn tool loop,
+against it with `harness run`, and samples the client's CPU time (/proc/PID/stat) every
+50 ms. The result is the client's CPU over the window from the first call's start to the
+last call's end (the analysis after the run is outside it), as a share of one core, and
+per call.
+
+    make bench-fanout        # or: scripts/bench_fanout_cpu.py [--fan-out 64] [--trials 2]
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BIN = ROOT / "target" / "release" / "harness"
+TICK = os.sysconf("SC_CLK_TCK")
+
+SCENARIO = """
+name: fanout-cpu
+seed: 1
+model: gemma3:latest
+server: {{ backend: ollama, url: "{url}", timeout_s: 600 }}
+workload: {{ kind: agent_graph, task: "Split the work.\\n- a\\n- b\\n- c\\n- d" }}
+prime_on_switch: false
+agents:
+  planner: {{ persona: "You plan.", max_tokens: 16 }}
+  worker:
+    persona: "You research one item and call tools."
+    after: [planner]
+    fan_out: {fan_out}
+    turns: 3
+    tool: {{ wait_ms: {{ lognormal: {{ median: 200, sigma: 0.5 }} }}, result_tokens: 64 }}
+    max_tokens: 32
+  writer: {{ persona: "You merge.", after: [worker], max_tokens: 32 }}
+variants: {{ baseline: {{}} }}
+arms: [[baseline]]
+trials: {trials}
+warmup: 0
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    """utime + stime of `pid`, seconds; None once it has exited."""
+    try:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def at(samples, t):
+    """CPU seconds at wall time `t`, interpolated between samples."""
+    before = [s for s in samples if s[0] <= t]
+    after = [s for s in samples if s[0] >= t]
+    if not before:
+        return samples[0][1]
+    if not after:
+        return samples[-1][1]
+    (t0, c0), (t1, c1) = before[-1], after[0]
+    return c0 if t1 == t0 else c0 + (c1 - c0) * (t - t0) / (t1 - t0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fan-out", type=int, default=64)
+    ap.add_argument("--trials", type=int, default=2)
+    args = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
+
+    port = free_port()
+    sim = subprocess.Popen(
+        [BIN, "sim-server", "--port", str(port), "--parallel", str(args.fan_out)],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.5)
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = pathlib.Path(tmp)
+            scenario = tmp / "fanout.yaml"
+            scenario.write_text(
+                SCENARIO.format(url=f"http://127.0.0.1:{port}", fan_out=args.fan_out, trials=args.trials)
+            )
+            client = subprocess.Popen(
+                [BIN, "run", scenario, "-q", "--out", tmp / "out"],
+                stdout=subprocess.DEVNULL,
+            )
+            samples = []
+            while client.poll() is None:
+                cpu = cpu_seconds(client.pid)
+                if cpu is not None:
+                    samples.append((time.time(), cpu))
+                time.sleep(0.05)
+            if client.returncode != 0:
+                sys.exit(f"harness run failed with {client.returncode}")
+            run = next((tmp / "out").iterdir())
+            calls = [json.loads(l) for l in (run / "calls.jsonl").read_text().splitlines()]
+    finally:
+        sim.terminate()
+        sim.wait()
+
+    def epoch(c):
+        return datetime.datetime.fromisoformat(c["started_at"].replace("Z", "+00:00")).timestamp()
+
+    start = min(epoch(c) for c in calls)
+    end = max(epoch(c) + c["e2e_ms"] / 1e3 for c in calls)
+    cpu = at(samples, end) - at(samples, start)
+    wall = end - start
+    failed = sum(not c["ok"] for c in calls)
+    chunks = sum(c["content_chunks"] for c in calls)
+    print(f"fan-out {args.fan_out}, {args.trials} trials: {len(calls)} calls ({failed} failed), {chunks} streamed chunks")
+    print(f"calling window {wall:.2f} s; client CPU {cpu * 1e3:.0f} ms")
+    print(f"client CPU = {100 * cpu / wall:.2f}% of one core; {cpu * 1e6 / len(calls):.0f} µs per call, {cpu * 1e6 / max(chunks, 1):.1f} µs per chunk")
+
+
+if __name__ == "__main__":
+    main()
