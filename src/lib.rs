@@ -19,7 +19,7 @@
 //!  9  run                       `harness run` end to end
 //!  8  report                    every output format
 //!  7  scheduler, gate           running a plan; gate verdicts
-//!  6  workflow, summary         the agent workflow; records → statistics
+//!  6  workflow, summary         the jobs workloads run; records → statistics
 //!  5  results                   the results folder, written and read
 //!  4  backend, sim, ingest      server APIs; the simulated server; the data scan
 //!  3  metrics                   one streamed call → one record
@@ -38,7 +38,7 @@
 //! - [`ingest`]: the data scan the agent workflow starts with;
 //! - [`results`]: the results folder (append-and-flush records, atomic documents, reading
 //!   a finished folder back);
-//! - [`workflow`]: the agent workflow each variant instance runs;
+//! - [`workflow`]: the job each variant instance runs (seed workflow, agent graph, trace);
 //! - [`scheduler`]: runs the plan on tokio, one collector owning the files;
 //! - [`stats`]: pure statistics (descriptive, comparisons, Holm, bootstrap);
 //! - [`summary`]: records → per-group statistics and comparisons against the baseline;

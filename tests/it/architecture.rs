@@ -27,7 +27,7 @@ const LAYERS: &[(&[&str], &str)] = &[
     (&["results"], "the results folder, written and read"),
     (
         &["workflow", "summary"],
-        "the agent workflow; records → statistics",
+        "the jobs workloads run; records → statistics",
     ),
     (&["scheduler", "gate"], "running a plan; gate verdicts"),
     (&["report"], "every output format"),
