@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::{
     Align, COMPARISON_NOTE, CONCURRENCY_NOTE, Exporter, Grid, JOBS_NOTE, comparisons_grid,
-    concurrency_grid, drift_grid, gate_grid, groups_grid, jobs_grid, order_words,
+    concurrency_grid, drift_grid, gate_grid, groups_grid, job_agents_grid, jobs_grid, order_words,
     sentence_with_warning, server_words, variant_words,
 };
 use crate::gate::GateReport;
@@ -169,6 +169,13 @@ impl Exporter for Markdown {
             out.push_str(JOBS_NOTE);
             out.push_str("\n\n");
             out.push_str(&table(&jobs_grid(s)));
+            let agents = job_agents_grid(s);
+            if !agents.rows.is_empty() {
+                out.push_str(
+                    "\nPer agent (all instances and turns; successful measured calls):\n\n",
+                );
+                out.push_str(&table(&agents));
+            }
         }
 
         if !s.concurrency.is_empty() {

@@ -577,6 +577,35 @@ pub fn jobs_grid(summary: &Summary) -> Grid {
     grid
 }
 
+/// Per arm, variant and agent of the jobs: calls, mean TTFT and end-to-end time, and the
+/// agent's mean share of the job on the critical path.
+pub fn job_agents_grid(summary: &Summary) -> Grid {
+    let mut grid = Grid::new(&[
+        ("arm", Align::Left),
+        ("variant", Align::Left),
+        ("agent", Align::Left),
+        ("calls", Align::Right),
+        ("TTFT ms (mean)", Align::Right),
+        ("e2e ms (mean)", Align::Right),
+        ("share on the critical path", Align::Right),
+    ]);
+    for j in &summary.jobs {
+        for a in &j.agents {
+            let share = j.critical_path.iter().find(|p| p.node == a.agent);
+            grid.push(vec![
+                j.arm.clone(),
+                j.variant.clone(),
+                a.agent.clone(),
+                a.calls.to_string(),
+                opt(a.ttft_ms, |v| format!("{v:.1}")),
+                opt(a.e2e_ms, |v| format!("{v:.1}")),
+                share.map_or_else(|| "0%".to_owned(), |p| format!("{:.0}%", p.share * 100.0)),
+            ]);
+        }
+    }
+    grid
+}
+
 /// What the jobs table's numbers mean.
 pub const JOBS_NOTE: &str = "A job is one run of the workload by one variant instance in a trial; means over the measured jobs that succeeded. LLM and tool ms = time in LLM calls and tool waits along the critical path (the chain of agent instances that decided the completion time); sibling wait = the mean time an instance's output waited for its slowest sibling, summed over agents that fan out; the path lists each agent with its mean share of the job's time and in how many jobs the path ran through it. job_e2e_ms and jobs_per_min are compared with CIs in the comparison tables.";
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::CallRecord;
 use crate::plan::Phase;
 use crate::results::TrialRecord;
 use crate::scenario::Arm;
@@ -31,6 +32,23 @@ pub struct JobSummary {
     pub sibling_wait_ms: Option<f64>,
     /// The agents on the critical path, in the order they first appear on it.
     pub critical_path: Vec<PathShare>,
+    /// Per agent, its successful measured calls (all instances and turns); none for a
+    /// trace, whose agents are its conversations.
+    #[serde(default)]
+    pub agents: Vec<AgentCalls>,
+}
+
+/// The calls of one agent of a variant's jobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentCalls {
+    /// Agent.
+    pub agent: String,
+    /// Successful measured calls.
+    pub calls: usize,
+    /// Mean TTFT, ms.
+    pub ttft_ms: Option<f64>,
+    /// Mean end-to-end time, ms.
+    pub e2e_ms: Option<f64>,
 }
 
 /// One agent's place on the critical paths of a variant's jobs.
@@ -45,8 +63,31 @@ pub struct PathShare {
     pub share: f64,
 }
 
+/// Per agent of `calls` (successful, measured, one arm and variant), in order of first call.
+fn agent_calls(calls: &[&CallRecord]) -> Vec<AgentCalls> {
+    let mut order: Vec<&str> = Vec::new();
+    for c in calls {
+        if !order.contains(&c.agent.as_str()) {
+            order.push(&c.agent);
+        }
+    }
+    let mean = |xs: Vec<f64>| (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
+    order
+        .into_iter()
+        .map(|agent| {
+            let mine: Vec<&&CallRecord> = calls.iter().filter(|c| c.agent == agent).collect();
+            AgentCalls {
+                agent: agent.to_owned(),
+                calls: mine.len(),
+                ttft_ms: mean(mine.iter().filter_map(|c| c.ttft_ms).collect()),
+                e2e_ms: mean(mine.iter().map(|c| c.e2e_ms).collect()),
+            }
+        })
+        .collect()
+}
+
 /// The job summaries of every arm and variant that has timed jobs.
-pub fn jobs(arms: &[Arm], trials: &[TrialRecord]) -> Vec<JobSummary> {
+pub fn jobs(arms: &[Arm], calls: &[CallRecord], trials: &[TrialRecord]) -> Vec<JobSummary> {
     let mut out = Vec::new();
     for arm in arms {
         for variant in arm.distinct_variants() {
@@ -84,6 +125,12 @@ pub fn jobs(arms: &[Arm], trials: &[TrialRecord]) -> Vec<JobSummary> {
                     e.1 += if *wall > 0.0 { ms / wall } else { 0.0 };
                 }
             }
+            let mut ok_calls: Vec<&CallRecord> =
+                super::samples::measured(calls, &arm.name, variant)
+                    .into_iter()
+                    .filter(|c| c.ok && c.step != "replay")
+                    .collect();
+            ok_calls.sort_by(|a, b| a.offset_ms.total_cmp(&b.offset_ms));
             out.push(JobSummary {
                 arm: arm.name.clone(),
                 variant: variant.to_owned(),
@@ -104,8 +151,95 @@ pub fn jobs(arms: &[Arm], trials: &[TrialRecord]) -> Vec<JobSummary> {
                         }
                     })
                     .collect(),
+                agents: agent_calls(&ok_calls),
             });
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{JobTiming, PathStep, PipelineResult};
+
+    fn step(node: &str, ms: f64) -> PathStep {
+        PathStep {
+            node: node.to_owned(),
+            instance: 0,
+            ms,
+            llm_ms: ms,
+            tool_ms: 0.0,
+        }
+    }
+
+    fn trial(trial: u32, phase: Phase, wall_ms: f64, path: Vec<PathStep>, ok: bool) -> TrialRecord {
+        TrialRecord {
+            trial,
+            round: trial,
+            phase,
+            arm: "v".into(),
+            variants: vec!["v".into()],
+            started_at: String::new(),
+            wall_ms,
+            pipelines: vec![PipelineResult {
+                variant: "v".into(),
+                slot: 0,
+                run_number: trial + 1,
+                wall_ms,
+                calls: 3,
+                failed_calls: u32::from(!ok),
+                decode_tps_mean: None,
+                ok,
+                job: Some(JobTiming {
+                    tool_ms: 10.0,
+                    llm_ms: path.iter().map(|p| p.llm_ms).sum(),
+                    sibling_wait_ms: 4.0,
+                    critical_path: path,
+                }),
+            }],
+            primed: false,
+            ok,
+        }
+    }
+
+    #[test]
+    fn shares_and_means_cover_the_measured_jobs_that_succeeded() {
+        let trials = [
+            // A warmup and a failed job are left out of the means.
+            trial(0, Phase::Warmup, 999.0, vec![step("p", 999.0)], true),
+            trial(
+                1,
+                Phase::Measured,
+                100.0,
+                vec![step("p", 20.0), step("r", 80.0)],
+                true,
+            ),
+            trial(
+                2,
+                Phase::Measured,
+                200.0,
+                vec![step("p", 20.0), step("w", 100.0)],
+                true,
+            ),
+            trial(3, Phase::Measured, 50.0, vec![step("p", 50.0)], false),
+        ];
+        let arms = [Arm::new(vec!["v".into()])];
+        let j = &jobs(&arms, &[], &trials)[0];
+        assert_eq!((j.jobs, j.failed_jobs), (3, 1));
+        assert_eq!(j.completion_ms, Some(150.0));
+        assert_eq!(j.llm_ms, Some((100.0 + 120.0) / 2.0));
+        assert_eq!((j.tool_ms, j.sibling_wait_ms), (Some(10.0), Some(4.0)));
+        let path: Vec<(&str, usize, f64)> = j
+            .critical_path
+            .iter()
+            .map(|p| (p.node.as_str(), p.on_path, p.share))
+            .collect();
+        // p: (0.2 + 0.1) / 2; r: 0.8 / 2 (absent from the second job's path); w: 0.5 / 2.
+        assert_eq!(
+            path,
+            [("p", 2, 0.15000000000000002), ("r", 1, 0.4), ("w", 1, 0.25)]
+        );
+        assert!(j.agents.is_empty(), "no calls given");
+    }
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use concurrency::{ConcurrencySummary, Slowdown};
 pub use drift::DriftRow;
-pub use jobs::{JobSummary, PathShare};
+pub use jobs::{AgentCalls, JobSummary, PathShare};
 pub use samples::{Conditions, FailureCounts, RunSamples, TrialSamples, confound_warning};
 
 use crate::metrics::{CallRecord, ErrorKind};
@@ -394,7 +394,7 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
         concurrency,
         drift,
         drift_warning,
-        jobs: jobs::jobs(&meta.arms, trials),
+        jobs: jobs::jobs(&meta.arms, calls, trials),
     }
 }
 
