@@ -168,6 +168,13 @@ impl Prior {
         if let Some(seed) = effective["seed"].as_u64() {
             scenario.seed = seed;
         }
+        if let Some(trace) = &scenario.workload.trace {
+            anyhow::ensure!(
+                effective["workload"]["trace"]["sha256"].as_str() == Some(trace.sha256.as_str()),
+                "{} is not the trace this run started replaying (its SHA-256 differs): refusing to resume",
+                trace.path.display()
+            );
+        }
         let plan: Plan = serde_json::from_str(
             &std::fs::read_to_string(dir.join("plan.json")).context("cannot read plan.json")?,
         )

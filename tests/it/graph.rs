@@ -375,3 +375,42 @@ fn the_shipped_trace_is_the_one_synth_trace_writes() {
         .success();
     assert_eq!(String::from_utf8_lossy(&out.get_output().stdout), shipped);
 }
+
+#[test]
+fn resume_refuses_a_trace_that_changed_since_the_run_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.jsonl");
+    std::fs::write(
+        &trace,
+        "{\"turns\": [{\"input_tokens\": 8, \"output_tokens\": 2}]}\n",
+    )
+    .unwrap();
+    let path = dir.path().join("s.yaml");
+    std::fs::write(
+        &path,
+        trace_scenario("").replace("TRACE", &trace.display().to_string()),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    harness()
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .arg("-q")
+        .assert()
+        .success();
+    std::fs::write(
+        &trace,
+        "{\"turns\": [{\"input_tokens\": 9, \"output_tokens\": 2}]}\n",
+    )
+    .unwrap();
+    harness()
+        .args(["run", "-q", "--resume"])
+        .arg(only_subdir(&out))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "is not the trace this run started replaying",
+        ));
+}
