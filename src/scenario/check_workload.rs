@@ -20,7 +20,7 @@ use super::{Agent, Split, ToolStep, Trace, Wait, Workload, WorkloadKind, is_safe
 const GRAPH_KEYS: &str = "`after`, `fan_out`, `split`, `turns`, `tool` and `max_tokens`";
 
 /// What a graph's first agents are asked when the workload names no task and no data.
-pub const DEFAULT_TASK: &str = "Plan a short study of how the context size and GPU offload of a local LLM server change an agent's latency. List the questions to research as bullet points.";
+const DEFAULT_TASK: &str = "Plan a short study of how the context size and GPU offload of a local LLM server change an agent's latency. List the questions to research as bullet points.";
 
 impl Checker {
     pub(super) fn workload(&mut self, raw: &RawWorkload, base_dir: &Path) -> Workload {

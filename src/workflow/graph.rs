@@ -102,12 +102,12 @@ pub(crate) async fn run(caller: Caller) -> PipelineResult {
 
     // Spans in agent order; each instance waited for every instance of its inputs.
     let mut spans: Vec<Span> = Vec::new();
-    let mut first_span: BTreeMap<&str, std::ops::Range<usize>> = BTreeMap::new();
+    let mut spans_of: BTreeMap<&str, std::ops::Range<usize>> = BTreeMap::new();
     for (agent, run) in scenario.agents.iter().zip(&runs) {
         let after: Vec<usize> = agent
             .after
             .iter()
-            .filter_map(|p| first_span.get(p.as_str()))
+            .filter_map(|p| spans_of.get(p.as_str()))
             .flat_map(|r| r.clone())
             .collect();
         let from = spans.len();
@@ -122,7 +122,7 @@ pub(crate) async fn run(caller: Caller) -> PipelineResult {
                 after: after.clone(),
             });
         }
-        first_span.insert(&agent.name, from..spans.len());
+        spans_of.insert(&agent.name, from..spans.len());
     }
     let records: Vec<&CallRecord> = runs
         .iter()

@@ -75,6 +75,7 @@ pub(crate) async fn run(caller: Caller) -> PipelineResult {
     let wall_ms = launched.elapsed().as_secs_f64() * 1e3;
     let spans: Vec<Span> = runs
         .iter()
+        .filter(|r| !r.records.is_empty())
         .map(|r| Span {
             node: r.id.clone(),
             instance: 0,
@@ -86,7 +87,7 @@ pub(crate) async fn run(caller: Caller) -> PipelineResult {
         })
         .collect();
     let records: Vec<&CallRecord> = runs.iter().flat_map(|r| &r.records).collect();
-    let complete = runs.len() == trace.items.len();
+    let complete = runs.len() == trace.items.len() && runs.iter().all(|r| !r.records.is_empty());
     let result = caller.result(&records, &spans, wall_ms, complete);
     caller.report(render(&caller, &trace, &runs, wall_ms)).await;
     result
@@ -117,7 +118,6 @@ async fn conversation(
     at: Instant,
     system: Arc<str>,
 ) -> ConversationRun {
-    tokio::time::sleep_until(at.into()).await;
     let c = &trace.items[index];
     let mut run = ConversationRun {
         id: c.id.clone(),
@@ -127,6 +127,12 @@ async fn conversation(
         tool_ms: 0.0,
         records: Vec::new(),
     };
+    // A conversation that had not started when the run was stopped never starts.
+    tokio::select! {
+        _ = tokio::time::sleep_until(at.into()) => {}
+        _ = caller.spec.hard_stop.cancelled() => return run,
+    }
+    run.start = Instant::now();
     let mut history: Vec<Message> = Vec::new();
     for (k, turn) in c.turns.iter().enumerate() {
         if turn.tool_wait_ms > 0.0 {
