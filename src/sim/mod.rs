@@ -201,7 +201,8 @@ pub const PREFIX_BLOCK_CHARS: usize = 64;
 
 /// The prompts of the loaded configuration, as chained hashes of their leading blocks
 /// (a block's hash covers everything before it, so a hit is always a prefix), each with
-/// when it was last used.
+/// when it was last used. Within one prompt the later blocks count as used earlier, so
+/// eviction takes a prompt's tail before its head and what stays is still a prefix.
 #[derive(Debug, Default)]
 struct PrefixCache {
     key: Option<LoadKey>,
@@ -217,13 +218,15 @@ impl PrefixCache {
             self.key = Some(key.clone());
             self.blocks.clear();
         }
-        self.clock += 1;
+        let n = (prompt.len() / PREFIX_BLOCK_CHARS) as u64;
+        let newest = self.clock + n;
+        self.clock = newest + 1;
         let mut hash = 0u64;
         let mut hits = 0u64;
         let mut missed = false;
-        for block in prompt.chunks_exact(PREFIX_BLOCK_CHARS) {
+        for (i, block) in prompt.chunks_exact(PREFIX_BLOCK_CHARS).enumerate() {
             hash = mix64(hash ^ hash_bytes(block));
-            match self.blocks.insert(hash, self.clock) {
+            match self.blocks.insert(hash, newest - i as u64) {
                 Some(_) if !missed => hits += 1,
                 _ => missed = true,
             }
@@ -798,4 +801,42 @@ async fn show(State(engine): State<Arc<Engine>>, body: Bytes) -> Response {
         "model_info": {"simulated.context_length": 131072},
     }))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(num_ctx: u32) -> LoadKey {
+        LoadKey {
+            model: "m".into(),
+            num_ctx,
+            num_gpu: 34,
+        }
+    }
+
+    #[test]
+    fn the_prefix_cache_reuses_whole_blocks_keeps_its_capacity_and_empties_on_reload() {
+        let mut cache = PrefixCache::default();
+        let first = "a".repeat(PREFIX_BLOCK_CHARS * 4);
+        // Nothing cached yet; then the same prompt's four blocks (16 tokens each).
+        assert_eq!(cache.reuse(&key(4096), first.as_bytes(), 100), 0);
+        assert_eq!(cache.reuse(&key(4096), first.as_bytes(), 100), 64);
+        // A prompt that departs in its third block reuses two.
+        let mut other = first.clone();
+        other.replace_range(PREFIX_BLOCK_CHARS * 2..PREFIX_BLOCK_CHARS * 2 + 1, "b");
+        assert_eq!(cache.reuse(&key(4096), other.as_bytes(), 100), 32);
+        // Room for three blocks: the older prompts go first, then the new prompt's tail,
+        // so its first three blocks stay, a prefix.
+        let fresh = "c".repeat(PREFIX_BLOCK_CHARS * 4);
+        assert_eq!(cache.reuse(&key(4096), fresh.as_bytes(), 3), 0);
+        assert_eq!(cache.blocks.len(), 3);
+        assert_eq!(cache.reuse(&key(4096), fresh.as_bytes(), 3), 48);
+        assert_eq!(cache.reuse(&key(4096), fresh.as_bytes(), 3), 48);
+        // A bigger budget (more slots or context) keeps the whole prompt.
+        assert_eq!(cache.reuse(&key(4096), fresh.as_bytes(), 8), 48);
+        assert_eq!(cache.reuse(&key(4096), fresh.as_bytes(), 8), 64);
+        // Another configuration loaded: the cache starts empty.
+        assert_eq!(cache.reuse(&key(512), fresh.as_bytes(), 8), 0);
+    }
 }
