@@ -17,6 +17,7 @@
 
 mod check;
 mod check_gates;
+mod check_matrix;
 mod check_workload;
 mod gate;
 mod metric;

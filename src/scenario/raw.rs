@@ -26,7 +26,10 @@ pub(super) struct RawScenario {
     pub(super) workload: RawWorkload,
     #[serde(default)]
     pub(super) agents: Option<Spanned<BTreeMap<String, RawAgent>>>,
-    pub(super) variants: Spanned<BTreeMap<String, RawVariant>>,
+    #[serde(default)]
+    pub(super) variants: Option<Spanned<BTreeMap<String, RawVariant>>>,
+    #[serde(default)]
+    pub(super) matrix: Option<Spanned<RawMatrix>>,
     #[serde(default)]
     pub(super) baseline: Option<Spanned<String>>,
     pub(super) arms: Spanned<Vec<Spanned<Vec<Spanned<String>>>>>,
@@ -148,7 +151,7 @@ pub(super) struct RawVariant {
 }
 
 /// A variant's `options:` (Ollama's names).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOptions {
     #[serde(default)]
@@ -205,4 +208,47 @@ pub(super) enum RawTolerance {
 pub(super) enum GoodDirection {
     Higher,
     Lower,
+}
+
+/// `matrix:`: variants generated from lists of option values, every combination but the
+/// excluded ones.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMatrix {
+    #[serde(default)]
+    pub(super) prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) description: Option<String>,
+    #[serde(default)]
+    pub(super) model: Option<String>,
+    #[serde(default)]
+    pub(super) keep_alive: Option<String>,
+    pub(super) options: Spanned<RawAxes>,
+    #[serde(default)]
+    pub(super) exclude: Option<Spanned<Vec<Spanned<RawPoint>>>>,
+}
+
+/// One combination of option values (`{ num_ctx: 8192, num_gpu: 40 }`).
+pub(super) type RawPoint = BTreeMap<String, Spanned<f64>>;
+
+/// The option lists of a `matrix:` (Ollama's names, as in a variant's `options:`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAxes {
+    #[serde(default)]
+    pub(super) num_gpu: Option<Spanned<Vec<Spanned<i64>>>>,
+    #[serde(default)]
+    pub(super) num_ctx: Option<Spanned<Vec<Spanned<i64>>>>,
+    #[serde(default)]
+    pub(super) temperature: Option<Spanned<Vec<Spanned<f64>>>>,
+    #[serde(default)]
+    pub(super) top_p: Option<Spanned<Vec<Spanned<f64>>>>,
+    #[serde(default)]
+    pub(super) top_k: Option<Spanned<Vec<Spanned<i64>>>>,
+    #[serde(default)]
+    pub(super) repeat_penalty: Option<Spanned<Vec<Spanned<f64>>>>,
+    #[serde(default)]
+    pub(super) seed: Option<Spanned<Vec<Spanned<i64>>>>,
+    #[serde(default)]
+    pub(super) num_predict: Option<Spanned<Vec<Spanned<i64>>>>,
 }
