@@ -152,7 +152,7 @@ impl Prior {
         let backend: BackendKind = serde_json::from_value(effective["server"]["backend"].clone())
             .context("manifest: scenario.server.backend")?;
         scenario.server.backend = backend;
-        if backend != BackendKind::Sim {
+        if !backend.is_sim() {
             if let Some(url) = effective["server"]["url"].as_str() {
                 scenario.server.url = url.to_owned();
             }
@@ -265,7 +265,7 @@ pub fn load_scenario(config: &RunConfig) -> anyhow::Result<Scenario> {
 async fn connect(
     scenario: &mut Scenario,
 ) -> anyhow::Result<(Option<SimServer>, Arc<dyn Backend>, ServerInfo)> {
-    let sim = if scenario.server.backend == BackendKind::Sim {
+    let sim = if scenario.server.backend.is_sim() {
         let mut sim_config = scenario.sim.clone();
         sim_config.seed ^= scenario.seed;
         let server = SimServer::start(sim_config, "127.0.0.1:0".parse()?).await?;
@@ -281,7 +281,7 @@ async fn connect(
             OllamaClient::new(&scenario.server.url, scenario.server.api, timeout)?
                 .with_limits(limits),
         ),
-        BackendKind::Openai => {
+        BackendKind::Openai | BackendKind::SimOpenai => {
             // The key is read here and kept in the client only: never in a file or log.
             let key = std::env::var(&scenario.server.api_key_env).ok();
             Arc::new(OpenAiClient::new(&scenario.server.url, key, timeout)?.with_limits(limits))
@@ -289,7 +289,9 @@ async fn connect(
     };
     if let Err(e) = backend.ping().await {
         let how = match scenario.server.backend {
-            BackendKind::Openai => "Start the server there, or point --url at it",
+            BackendKind::Openai | BackendKind::SimOpenai => {
+                "Start the server there, or point --url at it"
+            }
             _ => "Start Ollama there (`ollama serve`), point OLLAMA_HOST or --url at your server",
         };
         anyhow::bail!("{e}\n  {how}, or run on the built-in simulator with `--backend sim`.");
@@ -327,7 +329,7 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
     let (sim, backend, server_info) = connect(&mut scenario).await?;
     // Simulated numbers must never pass for real ones: a simulator reached by its URL (a
     // `harness sim-server`) says what it is.
-    let simulated = scenario.server.backend == BackendKind::Sim
+    let simulated = scenario.server.backend.is_sim()
         || server_info
             .version
             .as_deref()
@@ -368,7 +370,7 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         scenario: &scenario,
         // The simulator's parameters when this run started it; a `harness sim-server`
         // was started with its own.
-        sim: (scenario.server.backend == BackendKind::Sim).then_some(&scenario.sim),
+        sim: scenario.server.backend.is_sim().then_some(&scenario.sim),
         plan_file: "plan.json",
         trials_planned: plan.trials.len(),
         host: HostInfo {
@@ -436,6 +438,10 @@ pub fn validate(path: &Path, ollama_host: Option<&str>) -> anyhow::Result<String
     let count = |n: usize, noun: &str| format!("{n} {noun}{}", if n == 1 { "" } else { "s" });
     let server = match scenario.server.backend {
         BackendKind::Sim => "the built-in simulator (started on a free local port)".to_owned(),
+        BackendKind::SimOpenai => {
+            "the built-in simulator's OpenAI-compatible API (started on a free local port)"
+                .to_owned()
+        }
         backend => format!("backend {} at {}", backend.as_str(), scenario.server.url),
     };
     Ok(format!(

@@ -47,7 +47,7 @@ impl Scenario {
     /// Options the scenario's backend cannot send, for a backend chosen after parsing
     /// (`--backend`); parsing reports them with their lines already.
     pub fn check_backend(&self) -> Result<(), String> {
-        if self.server.backend != BackendKind::Openai {
+        if !self.server.backend.speaks_openai() {
             return Ok(());
         }
         let ignored = |key: &str| self.server.ignore_options.iter().any(|i| i == key);
@@ -156,7 +156,7 @@ impl Checker {
             .as_ref()
             .map(|v| self.variants(v, &model))
             .unwrap_or_default();
-        let openai = server.backend == BackendKind::Openai;
+        let openai = server.backend.speaks_openai();
         if let (Some(v), true) = (&raw.variants, openai) {
             self.openai_options(v, &server.ignore_options);
         }

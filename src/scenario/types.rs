@@ -18,6 +18,11 @@ pub enum BackendKind {
     Sim,
     /// An OpenAI-compatible server (`/v1/chat/completions`): vLLM, llama.cpp, TGI, SGLang.
     Openai,
+    /// The built-in simulated server, started in-process, spoken to through its
+    /// OpenAI-compatible API (server-sent events, `usage`, llama.cpp-style `timings`).
+    #[serde(rename = "sim-openai")]
+    #[value(name = "sim-openai")]
+    SimOpenai,
 }
 
 impl BackendKind {
@@ -27,7 +32,19 @@ impl BackendKind {
             BackendKind::Ollama => "ollama",
             BackendKind::Sim => "sim",
             BackendKind::Openai => "openai",
+            BackendKind::SimOpenai => "sim-openai",
         }
+    }
+
+    /// The built-in simulator, whichever API it is spoken to in.
+    pub fn is_sim(self) -> bool {
+        matches!(self, BackendKind::Sim | BackendKind::SimOpenai)
+    }
+
+    /// Requests go through the OpenAI-compatible API, which carries no `num_ctx`,
+    /// `num_gpu` or `keep_alive`.
+    pub fn speaks_openai(self) -> bool {
+        matches!(self, BackendKind::Openai | BackendKind::SimOpenai)
     }
 }
 
@@ -181,7 +198,7 @@ impl ModelOptions {
         keep_alive: Option<&str>,
         backend: BackendKind,
     ) -> (ModelOptions, Vec<&'static str>) {
-        if backend != BackendKind::Openai {
+        if !backend.speaks_openai() {
             return (self.clone(), Vec::new());
         }
         let ignored = [

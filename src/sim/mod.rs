@@ -1,7 +1,9 @@
 //! The built-in simulated Ollama server.
 //!
 //! Speaks Ollama's HTTP API (`/api/version`, `/api/tags`, `/api/show`, `/api/chat`,
-//! `/api/generate`) and streams real NDJSON with real timing from a seeded model of one
+//! `/api/generate`) and, on the same port, the OpenAI-compatible one (`/v1/models`,
+//! `/v1/chat/completions` as server-sent events with `usage` and llama.cpp-style `timings`,
+//! `/version`, `/health`), and streams real NDJSON with real timing from a seeded model of one
 //! GPU server:
 //!
 //! - **slots**: `parallel` requests are served at once; the rest queue, first come first
@@ -95,7 +97,7 @@ impl SimServer {
 pub async fn serve_forever(config: SimConfig, addr: SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!(
-        "simulated Ollama server (not a real GPU) listening on http://{}",
+        "simulated server (not a real GPU; Ollama's API under /api, the OpenAI-compatible one under /v1) listening on http://{}",
         listener.local_addr()?
     );
     serve(
@@ -177,6 +179,16 @@ fn router(engine: Arc<Engine>) -> Router {
         .route("/api/tags", get(tags))
         .route("/api/show", post(show))
         .route("/api/chat", post(chat))
+        .route("/v1/chat/completions", post(completions))
+        .route("/v1/models", get(models))
+        .route(
+            "/version",
+            get(|| async { axum::Json(json!({ "version": SIM_VERSION })) }),
+        )
+        .route(
+            "/health",
+            get(|| async { axum::Json(json!({ "status": "ok" })) }),
+        )
         .route("/api/generate", post(generate))
         .with_state(engine)
 }
@@ -364,13 +376,24 @@ impl SimConfig {
     }
 }
 
+/// Which API a request came in on, so its answer is written in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    /// Ollama's `/api/chat`: NDJSON with `message.content`.
+    Chat,
+    /// Ollama's `/api/generate`: NDJSON with `response`.
+    Generate,
+    /// OpenAI's `/v1/chat/completions`: server-sent events.
+    OpenAi,
+}
+
 /// The fields of a request the model uses.
 struct SimRequest {
     model: String,
     system: String,
     prompt: String,
     options: ModelOptions,
-    chat: bool,
+    api: Api,
     stream: bool,
     /// Generate exactly `num_predict` tokens.
     ignore_eos: bool,
@@ -378,10 +401,15 @@ struct SimRequest {
     fault: Option<Fault>,
 }
 
-fn parse_request(body: &[u8], chat: bool) -> Result<SimRequest, String> {
+fn parse_request(body: &[u8], api: Api) -> Result<SimRequest, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
     let model = v["model"].as_str().ok_or("missing model")?.to_owned();
-    let (system, prompt) = if chat {
+    let (system, prompt) = if api == Api::Generate {
+        (
+            v["system"].as_str().unwrap_or_default().to_owned(),
+            v["prompt"].as_str().unwrap_or_default().to_owned(),
+        )
+    } else {
         let messages = v["messages"].as_array().ok_or("missing messages")?;
         let join = |system: bool| {
             messages
@@ -392,44 +420,62 @@ fn parse_request(body: &[u8], chat: bool) -> Result<SimRequest, String> {
                 .join("\n")
         };
         (join(true), join(false))
-    } else {
-        (
-            v["system"].as_str().unwrap_or_default().to_owned(),
-            v["prompt"].as_str().unwrap_or_default().to_owned(),
-        )
     };
-    let options: ModelOptions = match v.get("options") {
-        Some(o) => {
-            serde_json::from_value(o.clone()).map_err(|e| format!("invalid options: {e}"))?
+    let options: ModelOptions = if api == Api::OpenAi {
+        // OpenAI's names for the options it has; no context size or offload per request.
+        ModelOptions {
+            temperature: v["temperature"].as_f64(),
+            top_p: v["top_p"].as_f64(),
+            top_k: v["top_k"].as_u64().map(|k| k as u32),
+            repeat_penalty: v["repeat_penalty"].as_f64(),
+            seed: v["seed"].as_i64(),
+            num_predict: v["max_tokens"]
+                .as_i64()
+                .or(v["max_completion_tokens"].as_i64()),
+            ..ModelOptions::default()
         }
-        None => ModelOptions::default(),
+    } else {
+        match v.get("options") {
+            Some(o) => {
+                serde_json::from_value(o.clone()).map_err(|e| format!("invalid options: {e}"))?
+            }
+            None => ModelOptions::default(),
+        }
     };
     Ok(SimRequest {
         model,
         system,
         prompt,
         options,
-        chat,
-        stream: v["stream"].as_bool().unwrap_or(true),
+        api,
+        stream: api == Api::OpenAi || v["stream"].as_bool().unwrap_or(true),
         ignore_eos: v["ignore_eos"].as_bool().unwrap_or(false),
         fault: None,
     })
 }
 
 async fn chat(State(engine): State<Arc<Engine>>, headers: HeaderMap, body: Bytes) -> Response {
-    respond(engine, &headers, &body, true)
+    respond(engine, &headers, &body, Api::Chat)
 }
 
 async fn generate(State(engine): State<Arc<Engine>>, headers: HeaderMap, body: Bytes) -> Response {
-    respond(engine, &headers, &body, false)
+    respond(engine, &headers, &body, Api::Generate)
+}
+
+async fn completions(
+    State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(engine, &headers, &body, Api::OpenAi)
 }
 
 fn error_response(status: StatusCode, message: String) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 
-fn respond(engine: Arc<Engine>, headers: &HeaderMap, body: &[u8], chat: bool) -> Response {
-    let mut request = match parse_request(body, chat) {
+fn respond(engine: Arc<Engine>, headers: &HeaderMap, body: &[u8], api: Api) -> Response {
+    let mut request = match parse_request(body, api) {
         Ok(r) => r,
         Err(e) => return error_response(StatusCode::BAD_REQUEST, e),
     };
@@ -508,8 +554,12 @@ fn respond(engine: Arc<Engine>, headers: &HeaderMap, body: &[u8], chat: bool) ->
         } else {
             Body::from_stream(body)
         };
+        let content_type = match api {
+            Api::OpenAi => "text/event-stream",
+            Api::Chat | Api::Generate => "application/x-ndjson",
+        };
         Response::builder()
-            .header(header::CONTENT_TYPE, "application/x-ndjson")
+            .header(header::CONTENT_TYPE, content_type)
             .body(body)
             .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
     } else {
@@ -667,7 +717,7 @@ async fn generate_stream(
     };
     for (sent, token) in script.enumerate() {
         if let Some(f) = fault.filter(|f| sent as u64 == u64::from(f.after_chunks)) {
-            if strike(engine, f, tx).await? {
+            if strike(engine, f, request.api, tx).await? {
                 return Ok(());
             }
         }
@@ -680,11 +730,53 @@ async fn generate_stream(
         tx.send(Bytes::from(content_line(request, token))).await?;
     }
     let eval = decode_started.elapsed();
+    // The simulator's own account, in ms since it started: when the request arrived, got a
+    // slot, and decoded, and how long its model meant decoding to take (the measured
+    // `eval_duration` is that plus timer and scheduling delays).
+    let sim_timing = json!({
+        "arrived_ms": engine.ms(arrived),
+        "slot_ms": engine.ms(slot_at),
+        "decode_started_ms": engine.ms(decode_started),
+        "decode_ended_ms": engine.ms(decode_started + eval),
+        "model_eval_ms": model_eval_ms,
+    });
+    if request.api == Api::OpenAi {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let finish = json!({
+            "object": "chat.completion.chunk",
+            "model": request.model,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": done_reason}],
+        });
+        let usage = json!({
+            "object": "chat.completion.chunk",
+            "model": request.model,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": n,
+                "total_tokens": prompt_tokens + n as u64,
+                "prompt_tokens_details": {"cached_tokens": cached_tokens},
+            },
+            // llama.cpp's names, which the OpenAI client reads for the server's timers.
+            "timings": {
+                "cache_n": cached_tokens,
+                "prompt_n": prompt_tokens - cached_tokens,
+                "prompt_ms": ms(prefill),
+                "predicted_n": n,
+                "predicted_ms": ms(eval),
+            },
+            "simulated": true,
+            "sim_timing": sim_timing,
+        });
+        let text = format!("data: {finish}\n\ndata: {usage}\n\ndata: [DONE]\n\n");
+        return tx.send(Bytes::from(text)).await;
+    }
+    let chat = request.api == Api::Chat;
     let final_chunk = json!({
         "model": request.model,
         "created_at": chrono::Utc::now().to_rfc3339(),
-        "message": if request.chat { json!({"role": "assistant", "content": ""}) } else { Value::Null },
-        "response": if request.chat { Value::Null } else { json!("") },
+        "message": if chat { json!({"role": "assistant", "content": ""}) } else { Value::Null },
+        "response": if chat { Value::Null } else { json!("") },
         "done": true,
         "done_reason": done_reason,
         "total_duration": arrived.elapsed().as_nanos() as u64,
@@ -695,16 +787,7 @@ async fn generate_stream(
         "eval_count": n,
         "eval_duration": eval.as_nanos() as u64,
         "simulated": true,
-        // The simulator's own account, in ms since it started: when the request arrived,
-        // got a slot, and decoded, and how long its model meant decoding to take (the
-        // measured `eval_duration` is that plus timer and scheduling delays).
-        "sim_timing": {
-            "arrived_ms": engine.ms(arrived),
-            "slot_ms": engine.ms(slot_at),
-            "decode_started_ms": engine.ms(decode_started),
-            "decode_ended_ms": engine.ms(decode_started + eval),
-            "model_eval_ms": model_eval_ms,
-        },
+        "sim_timing": sim_timing,
     });
     let mut line = final_chunk.to_string().into_bytes();
     line.push(b'\n');
@@ -715,6 +798,7 @@ async fn generate_stream(
 async fn strike(
     engine: &Engine,
     fault: &Fault,
+    api: Api,
     tx: &mpsc::Sender<Bytes>,
 ) -> Result<bool, mpsc::error::SendError<Bytes>> {
     match fault.kind {
@@ -725,15 +809,19 @@ async fn strike(
             Ok(true)
         }
         FaultKind::Malformed => {
-            tx.send(Bytes::from_static(b"{\"message\": {\"content\": oops}\n"))
-                .await?;
+            let line: &'static [u8] = match api {
+                Api::OpenAi => b"data: {\"choices\": oops}\n\n",
+                _ => b"{\"message\": {\"content\": oops}\n",
+            };
+            tx.send(Bytes::from_static(line)).await?;
             Ok(true)
         }
         FaultKind::BadUtf8 => {
-            tx.send(Bytes::from_static(
-                b"{\"message\":{\"role\":\"assistant\",\"content\":\"\xff\xfe\"},\"done\":false}\n",
-            ))
-            .await?;
+            let line: &'static [u8] = match api {
+                Api::OpenAi => b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\xff\xfe\"}}]}\n\n",
+                _ => b"{\"message\":{\"role\":\"assistant\",\"content\":\"\xff\xfe\"},\"done\":false}\n",
+            };
+            tx.send(Bytes::from_static(line)).await?;
             Ok(true)
         }
         FaultKind::Restart => {
@@ -746,12 +834,20 @@ async fn strike(
 }
 
 fn content_line(request: &SimRequest, token: &str) -> Vec<u8> {
+    if request.api == Api::OpenAi {
+        let chunk = json!({
+            "object": "chat.completion.chunk",
+            "model": request.model,
+            "choices": [{"index": 0, "delta": {"content": token}, "finish_reason": null}],
+        });
+        return format!("data: {chunk}\n\n").into_bytes();
+    }
     let mut chunk = json!({
         "model": request.model,
         "created_at": chrono::Utc::now().to_rfc3339(),
         "done": false,
     });
-    if request.chat {
+    if request.api == Api::Chat {
         chunk["message"] = json!({"role": "assistant", "content": token});
     } else {
         chunk["response"] = json!(token);
@@ -759,6 +855,20 @@ fn content_line(request: &SimRequest, token: &str) -> Vec<u8> {
     let mut line = chunk.to_string().into_bytes();
     line.push(b'\n');
     line
+}
+
+/// `/v1/models`: every model asked for so far.
+async fn models(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
+    let seen = engine
+        .seen_models
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let data: Vec<Value> = seen
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "owned_by": "harness-sim (simulated)"}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data}))
 }
 
 async fn tags(State(engine): State<Arc<Engine>>) -> impl IntoResponse {

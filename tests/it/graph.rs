@@ -414,3 +414,32 @@ fn resume_refuses_a_trace_that_changed_since_the_run_started() {
             "is not the trace this run started replaying",
         ));
 }
+
+#[test]
+fn the_same_graph_runs_through_the_simulators_openai_api() {
+    let yaml = graph("parallel: 1", LOOP).replace("backend: sim }", "backend: sim-openai }");
+    let r = run(&yaml, None);
+    let calls = of(&r.calls, "agent");
+    assert_eq!(calls.len(), 3);
+    for w in calls.windows(2) {
+        let grown = w[1].prompt_tokens.unwrap() - w[0].prompt_tokens.unwrap();
+        assert!(grown >= w[0].output_tokens.unwrap() + 50, "grew by {grown}");
+        assert!(w[1].cached_prompt_tokens.unwrap() >= 16, "{:?}", w[1]);
+    }
+    // Read from `usage` and `timings`, as from llama.cpp.
+    assert!(
+        calls
+            .iter()
+            .all(|c| !c.tokens_counted && c.decode_tps.is_some())
+    );
+    // Options the OpenAI API cannot carry are refused as for any OpenAI-compatible server.
+    let refused = yaml.replace(
+        "variants: { baseline: {} }",
+        "variants: { baseline: { options: { num_ctx: 512 } } }",
+    );
+    let problems = Scenario::parse(&refused, Path::new("."), None).unwrap_err();
+    assert!(
+        problems[0].message.contains("cannot send `num_ctx`"),
+        "{problems:?}"
+    );
+}

@@ -324,7 +324,7 @@ fn sim_server_answers_over_real_http_and_obeys_the_fault_header() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // "simulated Ollama server (not a real GPU) listening on http://127.0.0.1:PORT"
+    // "simulated server (not a real GPU; …) listening on http://127.0.0.1:PORT"
     let mut line = String::new();
     std::io::BufReader::new(child.stderr.take().unwrap())
         .read_line(&mut line)
@@ -366,4 +366,80 @@ fn sim_server_answers_over_real_http_and_obeys_the_fault_header() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// The simulator's OpenAI-compatible API, read by harness's OpenAI client: the same
+/// model behind it (counts, cache, timers) and the same faults, in server-sent events.
+#[tokio::test]
+async fn the_openai_api_streams_the_same_model_as_events() {
+    use harness::backend::openai::OpenAiClient;
+    use harness::backend::{Message, Role};
+    use harness::metrics::ErrorKind;
+    use harness::scenario::{Fault, FaultKind};
+
+    let sim = start(SimConfig {
+        faults: vec![Fault {
+            kind: FaultKind::Malformed,
+            requests: vec![2],
+            every: None,
+            after_chunks: 3,
+            down_ms: 0,
+        }],
+        ..fast_sim(5, 1)
+    })
+    .await;
+    let client = OpenAiClient::new(&sim.url(), None, Duration::from_secs(30)).unwrap();
+    assert!(client.ping().await.is_ok());
+    let info = client.describe("gemma3:latest").await;
+    assert!(harness::sim::is_simulator_version(
+        info.version.as_deref().unwrap()
+    ));
+    let options = ModelOptions {
+        num_predict: Some(12),
+        ..ModelOptions::default()
+    };
+    let first_user = "a".repeat(200);
+    let history = [
+        Message {
+            role: Role::User,
+            content: first_user.clone(),
+        },
+        Message {
+            role: Role::Assistant,
+            content: "b".repeat(80),
+        },
+    ];
+    let request = |history, user| ChatRequest {
+        model: "gemma3:latest",
+        system: "You are an analyst.",
+        history,
+        user,
+        ignore_eos: true,
+        options: &options,
+        keep_alive: None,
+    };
+    let start_at = std::time::Instant::now();
+    let first = client.chat(request(&[], &first_user)).await;
+    let second = client.chat(request(&history, "Tool result: 42.")).await;
+    for outcome in [&first, &second] {
+        let r = outcome.record(&call_context(), start_at, "t".into());
+        assert!(r.ok, "{r:?}");
+        // Exactly the 12 tokens asked for, counted by usage and timed by `timings`.
+        assert_eq!((r.output_tokens, r.content_chunks), (Some(12), 12));
+        assert!(!r.tokens_counted && r.decode_tps.is_some() && r.prompt_eval_ms.is_some());
+    }
+    let (a, b) = (
+        first.record(&call_context(), start_at, "t".into()),
+        second.record(&call_context(), start_at, "t".into()),
+    );
+    // The second prompt holds the first: it grew and found it in the prefix cache.
+    assert!(b.prompt_tokens.unwrap() > a.prompt_tokens.unwrap() + 20);
+    assert_eq!(a.cached_prompt_tokens, Some(0));
+    assert!(b.cached_prompt_tokens.unwrap() >= 48, "{b:?}");
+    // Request 2 gets a malformed event after three chunks: recorded as that.
+    let third = client.chat(request(&[], "x")).await;
+    let r = third.record(&call_context(), start_at, "t".into());
+    assert_eq!(r.error_kind, Some(ErrorKind::MalformedChunk), "{r:?}");
+    assert_eq!(r.content_chunks, 3);
+    sim.stop().await;
 }
