@@ -12,9 +12,22 @@ use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 
 use super::check::Checker;
+use super::prompts::{self, MAX_LENGTH, PromptSet, PromptSource};
 use super::raw::{RawAgent, RawNamedWait, RawTool, RawWait, RawWorkload};
 use super::trace::{self, MAX_TRACE_BYTES};
 use super::{Agent, Split, ToolStep, Trace, Wait, Workload, WorkloadKind, is_safe_name};
+
+/// The text of `path`, if it is at most [`MAX_TRACE_BYTES`].
+fn read_capped(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.len() > MAX_TRACE_BYTES {
+        return Err(format!(
+            "is {} bytes; at most {MAX_TRACE_BYTES}",
+            meta.len()
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| e.to_string())
+}
 
 /// Agents' keys that only an `agent_graph` takes.
 const GRAPH_KEYS: &str = "`after`, `fan_out`, `split`, `turns`, `tool` and `max_tokens`";
@@ -44,7 +57,7 @@ impl Checker {
                 "workload.data_dir",
                 "an agent_report workload needs `data_dir`, the folder its first agent reads",
             ),
-            WorkloadKind::Trace => {
+            WorkloadKind::Trace | WorkloadKind::Prompts => {
                 if let Some(d) = &raw.data_dir {
                     self.report(d, "workload.data_dir", not_for("data_dir"));
                 }
@@ -90,11 +103,156 @@ impl Checker {
                 &not_for("block_tokens"),
             );
         }
+        let prompts = if kind == WorkloadKind::Prompts {
+            self.prompt_set(raw, base_dir)
+        } else {
+            self.refuse(&raw.prompts, "workload.prompts", &not_for("prompts"));
+            self.refuse(&raw.column, "workload.column", &not_for("column"));
+            self.refuse(&raw.synthetic, "workload.synthetic", &not_for("synthetic"));
+            self.refuse(&raw.requests, "workload.requests", &not_for("requests"));
+            self.refuse(
+                &raw.max_tokens,
+                "workload.max_tokens",
+                &not_for("max_tokens"),
+            );
+            self.refuse(
+                &raw.ignore_eos,
+                "workload.ignore_eos",
+                &not_for("ignore_eos"),
+            );
+            None
+        };
         Workload {
             kind,
             data_dir,
             task,
             trace,
+            prompts,
+        }
+    }
+
+    /// A `prompts` workload's prompt set: a file (JSONL, or a CSV column) or synthetic.
+    fn prompt_set(&mut self, raw: &RawWorkload, base_dir: &Path) -> Option<PromptSet> {
+        let requests = raw
+            .requests
+            .as_ref()
+            .map_or(8, |r| self.range(r, "workload.requests", 1, 100_000));
+        let source = match (&raw.prompts, &raw.synthetic) {
+            (Some(file), None) => self.prompt_file(file, raw.column.as_ref(), base_dir)?,
+            (None, Some(synthetic)) => {
+                self.refuse(
+                    &raw.column,
+                    "workload.column",
+                    "`column` names the column of a CSV `prompts` file",
+                );
+                self.refuse(
+                    &raw.max_tokens,
+                    "workload.max_tokens",
+                    "synthetic prompts draw their reply length from `synthetic.output_tokens`",
+                );
+                let s = &synthetic.value;
+                for (at, field) in [
+                    (&s.input_tokens, "workload.synthetic.input_tokens"),
+                    (&s.output_tokens, "workload.synthetic.output_tokens"),
+                ] {
+                    if let Some(problem) = at.value.problem() {
+                        self.report(at, field, problem);
+                    }
+                }
+                PromptSource::Synthetic {
+                    input_tokens: s.input_tokens.value,
+                    output_tokens: s.output_tokens.value,
+                    shared_prefix_tokens: s.shared_prefix_tokens.as_ref().map_or(0, |p| {
+                        self.range(p, "workload.synthetic.shared_prefix_tokens", 0, MAX_LENGTH)
+                    }),
+                }
+            }
+            (Some(file), Some(_)) => {
+                self.report(
+                    file,
+                    "workload.prompts",
+                    "a prompts workload takes either a `prompts` file or `synthetic` lengths, not both",
+                );
+                return None;
+            }
+            (None, None) => {
+                self.report(
+                    &raw.kind,
+                    "workload.prompts",
+                    "a prompts workload needs a `prompts` file (JSONL, or CSV with `column`) or `synthetic` lengths",
+                );
+                return None;
+            }
+        };
+        let synthetic = matches!(source, PromptSource::Synthetic { .. });
+        Some(PromptSet {
+            source,
+            requests,
+            max_tokens: raw
+                .max_tokens
+                .as_ref()
+                .map(|m| self.range(m, "workload.max_tokens", 1, MAX_LENGTH)),
+            // Synthetic lengths are meant exactly; a file's prompts end where the model ends.
+            ignore_eos: raw.ignore_eos.as_ref().map_or(synthetic, |b| b.value),
+        })
+    }
+
+    fn prompt_file(
+        &mut self,
+        at: &Spanned<String>,
+        column: Option<&Spanned<String>>,
+        base_dir: &Path,
+    ) -> Option<PromptSource> {
+        let p = PathBuf::from(&at.value);
+        let path = if p.is_absolute() { p } else { base_dir.join(p) };
+        let csv = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        match (csv, column) {
+            (true, None) => {
+                self.report(
+                    at,
+                    "workload.column",
+                    "a CSV prompts file needs `column`, the header of the prompts' column",
+                );
+                return None;
+            }
+            (false, Some(c)) => {
+                self.report(
+                    c,
+                    "workload.column",
+                    "`column` is for a CSV prompts file; this one is read as JSONL",
+                );
+                return None;
+            }
+            _ => {}
+        }
+        let text = match read_capped(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.report(
+                    at,
+                    "workload.prompts",
+                    format!("cannot read {}: {e}", path.display()),
+                );
+                return None;
+            }
+        };
+        let parsed = match column {
+            Some(c) => prompts::parse_csv(&text, &c.value),
+            None => prompts::parse_jsonl(&text),
+        };
+        match parsed {
+            Ok(items) => Some(PromptSource::File {
+                sha256: format!("{:x}", Sha256::digest(text.as_bytes())),
+                count: items.len(),
+                items: Arc::new(items),
+                path,
+            }),
+            Err(e) => {
+                self.report(at, "workload.prompts", format!("{}: {e}", path.display()));
+                None
+            }
         }
     }
 
@@ -120,16 +278,7 @@ impl Checker {
             calls: 0,
             items: Arc::new(Vec::new()),
         };
-        let read = std::fs::metadata(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|m| {
-                if m.len() > MAX_TRACE_BYTES {
-                    Err(format!("is {} bytes; at most {MAX_TRACE_BYTES}", m.len()))
-                } else {
-                    std::fs::read_to_string(&path).map_err(|e| e.to_string())
-                }
-            });
-        let text = match read {
+        let text = match read_capped(&path) {
             Ok(t) => t,
             Err(e) => {
                 self.report(
@@ -161,10 +310,10 @@ impl Checker {
         let empty = BTreeMap::new();
         let map = raw.map_or(&empty, |r| &r.value);
         match (raw, kind) {
-            (Some(r), WorkloadKind::Trace) if r.value.len() > 1 => self.report(
+            (Some(r), WorkloadKind::Trace | WorkloadKind::Prompts) if r.value.len() > 1 => self.report(
                 r,
                 "agents",
-                "a trace workload takes at most one agent, whose persona is every call's system prompt",
+                format!("a {} workload takes at most one agent, whose persona is every call's system prompt", kind.as_str()),
             ),
             (Some(r), WorkloadKind::AgentReport | WorkloadKind::AgentGraph) if r.value.is_empty() => {
                 self.report(r, "agents", "at least one agent is needed")
@@ -193,11 +342,11 @@ impl Checker {
             } else {
                 self.not_a_node(a, &field, kind);
                 if let Some(c) = &a.consumes {
-                    if kind == WorkloadKind::Trace {
+                    if matches!(kind, WorkloadKind::Trace | WorkloadKind::Prompts) {
                         self.report(
                             c,
                             &format!("{field}.consumes"),
-                            "a trace workload's agent reads nothing",
+                            format!("a {} workload's agent reads nothing", kind.as_str()),
                         );
                     } else if self.known_agent(c, &format!("{field}.consumes"), map) {
                         agent.consumes = Some(c.value.clone());

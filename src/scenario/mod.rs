@@ -22,6 +22,7 @@ mod check_workload;
 mod gate;
 mod metric;
 mod problem;
+pub mod prompts;
 mod raw;
 mod sim;
 pub mod trace;

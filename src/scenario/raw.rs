@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::prompts::Length;
 use super::{BackendKind, OllamaApi, Order, Retries, SimConfig, Split, TraceFormat, WorkloadKind};
 
 /// A whole scenario file.
@@ -87,6 +88,28 @@ pub(super) struct RawWorkload {
     pub(super) time_scale: Option<Spanned<f64>>,
     #[serde(default)]
     pub(super) block_tokens: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(super) prompts: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) column: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) synthetic: Option<Spanned<RawSynthetic>>,
+    #[serde(default)]
+    pub(super) requests: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(super) max_tokens: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(super) ignore_eos: Option<Spanned<bool>>,
+}
+
+/// `workload.synthetic:`: prompt and reply lengths.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSynthetic {
+    pub(super) input_tokens: Spanned<Length>,
+    pub(super) output_tokens: Spanned<Length>,
+    #[serde(default)]
+    pub(super) shared_prefix_tokens: Option<Spanned<u32>>,
 }
 
 /// One entry of `agents:`.

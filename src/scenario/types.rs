@@ -84,6 +84,9 @@ pub enum WorkloadKind {
     AgentGraph,
     /// Recorded agent conversations or requests, replayed with synthetic text.
     Trace,
+    /// A set of prompts (from a file, or synthetic of drawn lengths), sent one after
+    /// another.
+    Prompts,
 }
 
 impl WorkloadKind {
@@ -93,6 +96,7 @@ impl WorkloadKind {
             WorkloadKind::AgentReport => "agent_report",
             WorkloadKind::AgentGraph => "agent_graph",
             WorkloadKind::Trace => "trace",
+            WorkloadKind::Prompts => "prompts",
         }
     }
 }
@@ -430,6 +434,9 @@ pub struct Workload {
     /// The trace a `trace` workload replays.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<super::Trace>,
+    /// The prompts a `prompts` workload sends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompts: Option<super::prompts::PromptSet>,
 }
 
 /// A validated scenario.

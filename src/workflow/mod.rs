@@ -6,10 +6,12 @@
 //!   (producers first) an analysis call and a report call → the per-run Markdown report;
 //! - `agent_graph` ([`graph`]): agents as nodes that fan out, fan in and loop through
 //!   turns with tool steps;
-//! - `trace` ([`replay`]): recorded conversations or requests, replayed on their clock.
+//! - `trace` ([`replay`]): recorded conversations or requests, replayed on their clock;
+//! - `prompts` ([`prompts`]): a prompt set, one request after another.
 
 pub mod graph;
 pub mod job;
+pub mod prompts;
 pub mod replay;
 pub mod synth;
 
@@ -73,6 +75,7 @@ pub async fn run_job(
         WorkloadKind::AgentReport => run_pipeline(caller).await,
         WorkloadKind::AgentGraph => graph::run(caller).await,
         WorkloadKind::Trace => replay::run(caller).await,
+        WorkloadKind::Prompts => prompts::run(caller).await,
     }
 }
 

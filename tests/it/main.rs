@@ -11,6 +11,7 @@ mod gate;
 mod graph;
 mod ollama_client;
 mod openai_client;
+mod prompts;
 mod real_llm;
 mod report;
 mod sim;
