@@ -2,11 +2,12 @@
 """How much CPU the harness client uses while an agent graph fans out wide.
 
 Starts the simulated server as its own process (so its CPU is not counted), runs an
-agent_graph whose middle agent fans out to 64 instances, each a three-turn tool loop,
-against it with `harness run`, and samples the client's CPU time (/proc/PID/stat) every
-50 ms. The result is the client's CPU over the window from the first call's start to the
-last call's end (the analysis after the run is outside it), as a share of one core, and
-per call.
+agent_graph whose middle agent fans out to 64 instances, each a three-turn tool loop with a
+two-second tool step, against it with `harness run`, and samples the client's CPU time
+(/proc/PID/stat) every 50 ms. It reports the client's CPU as a share of one core over two
+windows: from the first call's start to the last call's end (streaming included; the
+analysis after the run is outside it), and between calls: while all 64 instances wait in
+their tool steps and no call is in flight.
 
     make bench-fanout        # or: scripts/bench_fanout_cpu.py [--fan-out 64] [--trials 2]
 """
@@ -40,7 +41,7 @@ agents:
     after: [planner]
     fan_out: {fan_out}
     turns: 3
-    tool: {{ wait_ms: {{ lognormal: {{ median: 200, sigma: 0.5 }} }}, result_tokens: 64 }}
+    tool: {{ wait_ms: 2000, result_tokens: 64 }}
     max_tokens: 32
   writer: {{ persona: "You merge.", after: [worker], max_tokens: 32 }}
 variants: {{ baseline: {{}} }}
@@ -57,16 +58,16 @@ def free_port():
 
 
 def cpu_seconds(pid):
-    """utime + stime of `pid`, seconds; None once it has exited."""
+    """(user, system) CPU time of `pid`, seconds; None once it has exited."""
     try:
         fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def at(samples, t):
-    """CPU seconds at wall time `t`, interpolated between samples."""
+    """CPU seconds (one kind) at wall time `t`, interpolated between samples."""
     before = [s for s in samples if s[0] <= t]
     after = [s for s in samples if s[0] >= t]
     if not before:
@@ -80,7 +81,7 @@ def at(samples, t):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fan-out", type=int, default=64)
-    ap.add_argument("--trials", type=int, default=2)
+    ap.add_argument("--trials", type=int, default=3)
     args = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
 
@@ -105,7 +106,7 @@ def main():
             while client.poll() is None:
                 cpu = cpu_seconds(client.pid)
                 if cpu is not None:
-                    samples.append((time.time(), cpu))
+                    samples.append((time.time(), cpu[0], cpu[1]))
                 time.sleep(0.05)
             if client.returncode != 0:
                 sys.exit(f"harness run failed with {client.returncode}")
@@ -120,13 +121,38 @@ def main():
 
     start = min(epoch(c) for c in calls)
     end = max(epoch(c) + c["e2e_ms"] / 1e3 for c in calls)
-    cpu = at(samples, end) - at(samples, start)
+    user_samples = [(t, u) for t, u, _ in samples]
+    system_samples = [(t, s) for t, _, s in samples]
+    user = at(user_samples, end) - at(user_samples, start)
+    system = at(system_samples, end) - at(system_samples, start)
+    cpu = user + system
     wall = end - start
+    # Between calls: from the last worker call of turn k to the first of turn k + 1, per trial.
+    gaps = []
+    workers = [c for c in calls if c["agent"] == "worker"]
+    for trial in {c["trial"] for c in workers}:
+        for k in (1, 2):
+            ends = [epoch(c) + c["e2e_ms"] / 1e3 for c in workers if c["trial"] == trial and c["turn"] == k]
+            starts = [epoch(c) for c in workers if c["trial"] == trial and c["turn"] == k + 1]
+            if ends and starts and min(starts) > max(ends):
+                gaps.append((max(ends), min(starts)))
+    idle_wall = sum(b - a for a, b in gaps)
+    idle_cpu = sum(
+        at(user_samples, b) - at(user_samples, a) + at(system_samples, b) - at(system_samples, a)
+        for a, b in gaps
+    )
     failed = sum(not c["ok"] for c in calls)
     chunks = sum(c["content_chunks"] for c in calls)
     print(f"fan-out {args.fan_out}, {args.trials} trials: {len(calls)} calls ({failed} failed), {chunks} streamed chunks")
-    print(f"calling window {wall:.2f} s; client CPU {cpu * 1e3:.0f} ms")
+    print(f"calling window {wall:.2f} s; client CPU {cpu * 1e3:.0f} ms ({user * 1e3:.0f} ms user, {system * 1e3:.0f} ms kernel)")
     print(f"client CPU = {100 * cpu / wall:.2f}% of one core; {cpu * 1e6 / len(calls):.0f} µs per call, {cpu * 1e6 / max(chunks, 1):.1f} µs per chunk")
+    if idle_wall > 0:
+        # /proc counts CPU in clock ticks: less than one tick over the gaps reads as zero.
+        resolution = 100 / TICK / idle_wall
+        print(
+            f"between calls ({len(gaps)} gaps, {idle_wall:.2f} s with no call in flight): "
+            f"client CPU = {100 * idle_cpu / idle_wall:.2f}% of one core (resolution {resolution:.2f}%)"
+        )
 
 
 if __name__ == "__main__":
