@@ -1,5 +1,6 @@
 //! Executes a plan on tokio: trials one after another, the pipelines of each trial's arm
-//! concurrently; every record goes to the collector task, which alone owns the files.
+//! concurrently; every record goes to the collector, a blocking task that alone owns the
+//! files.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,13 +36,12 @@ pub struct RunOutcome {
     pub complete: bool,
 }
 
-/// The collector: writes each event as it arrives and keeps the records.
-async fn collect(
-    mut writer: RecordWriter,
-    mut rx: mpsc::Receiver<Event>,
-) -> anyhow::Result<Collected> {
+/// The collector: writes each event as it arrives and keeps the records. It runs on a
+/// blocking thread of its own, so writing and syncing files never holds up a runtime
+/// worker that is reading another call's stream.
+fn collect(mut writer: RecordWriter, mut rx: mpsc::Receiver<Event>) -> anyhow::Result<Collected> {
     let mut collected = Collected::default();
-    while let Some(event) = rx.recv().await {
+    while let Some(event) = rx.blocking_recv() {
         writer.write(&event)?;
         match event {
             Event::Call(r) => collected.calls.push(*r),
@@ -73,7 +73,7 @@ pub async fn execute(
     show_progress: bool,
 ) -> anyhow::Result<RunOutcome> {
     let (tx, rx) = mpsc::channel::<Event>(1024);
-    let collector = tokio::spawn(collect(writer, rx));
+    let collector = tokio::task::spawn_blocking(move || collect(writer, rx));
     let run_start = Instant::now();
     let progress = if show_progress {
         let bar = ProgressBar::new(plan.trials.len() as u64);

@@ -251,13 +251,18 @@ pub(crate) async fn stream_call<P: LineParser + Default>(
     }
     let mut splitter = LineSplitter::new();
     let mut received_bytes = 0u64;
+    // One timer for the whole stream: a `timeout_at` per chunk would register and cancel
+    // a timer for every token.
+    let expiry = tokio::time::sleep_until(deadline);
+    tokio::pin!(expiry);
     loop {
-        let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
-            Err(_) => {
+        let chunk = tokio::select! {
+            biased;
+            c = response.chunk() => c,
+            () = &mut expiry => {
                 timed_out(&mut out);
                 break;
             }
-            Ok(c) => c,
         };
         match chunk {
             Ok(Some(bytes)) => {
