@@ -281,7 +281,8 @@ pub struct Agent {
     /// The tool step between turns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool: Option<ToolStep>,
-    /// Cap on each call's generated tokens (`num_predict`), over the variant's.
+    /// Cap on each call's generated tokens: the smaller of this and the variant's
+    /// `num_predict`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
 }

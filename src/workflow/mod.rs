@@ -92,7 +92,8 @@ pub(crate) struct Call<'a> {
     pub history: &'a [Message],
     /// The new user message.
     pub user: &'a str,
-    /// Cap on generated tokens, over the variant's `num_predict`.
+    /// Cap on generated tokens: the smaller of this and the variant's `num_predict`
+    /// (with `exact`, this one).
     pub max_tokens: Option<u32>,
     /// Generate exactly `max_tokens` (trace replay).
     pub exact: bool,
