@@ -147,6 +147,23 @@ pub fn call_context() -> harness::metrics::CallContext {
     }
 }
 
+/// Writes `yaml` as `dir/s.yaml`, runs it with `harness run` (which must succeed) into
+/// `dir/out`, and returns the results folder.
+pub fn run_scenario(dir: &std::path::Path, yaml: &str) -> std::path::PathBuf {
+    let path = dir.join("s.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let out = dir.join("out");
+    harness()
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .arg("-q")
+        .assert()
+        .success();
+    only_subdir(&out)
+}
+
 /// The binary, with no OLLAMA_HOST and no colour.
 pub fn harness() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::new(harness_bin());

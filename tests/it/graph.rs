@@ -9,7 +9,7 @@ use harness::metrics::CallRecord;
 use harness::results::RunRecords;
 use harness::scenario::{Problem, Scenario};
 
-use crate::common::{harness, only_subdir, repo_root};
+use crate::common::{harness, repo_root, run_scenario};
 
 /// Runs `yaml` (with `TRACE` replaced by `trace`'s path, when given) on the simulator and
 /// reads the results folder back.
@@ -21,18 +21,7 @@ fn run(yaml: &str, trace: Option<&str>) -> RunRecords {
         std::fs::write(&path, text).unwrap();
         yaml = yaml.replace("TRACE", &path.display().to_string());
     }
-    let path = dir.path().join("s.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    let out = dir.path().join("out");
-    harness()
-        .arg("run")
-        .arg(&path)
-        .arg("--out")
-        .arg(&out)
-        .arg("-q")
-        .assert()
-        .success();
-    harness::results::load(&only_subdir(&out)).unwrap()
+    harness::results::load(&run_scenario(dir.path(), &yaml)).unwrap()
 }
 
 /// One measured trial of one variant on the simulator with `sim` and these `agents`.
@@ -385,21 +374,8 @@ fn resume_refuses_a_trace_that_changed_since_the_run_started() {
         "{\"turns\": [{\"input_tokens\": 8, \"output_tokens\": 2}]}\n",
     )
     .unwrap();
-    let path = dir.path().join("s.yaml");
-    std::fs::write(
-        &path,
-        trace_scenario("").replace("TRACE", &trace.display().to_string()),
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    harness()
-        .arg("run")
-        .arg(&path)
-        .arg("--out")
-        .arg(&out)
-        .arg("-q")
-        .assert()
-        .success();
+    let yaml = trace_scenario("").replace("TRACE", &trace.display().to_string());
+    let results = run_scenario(dir.path(), &yaml);
     std::fs::write(
         &trace,
         "{\"turns\": [{\"input_tokens\": 9, \"output_tokens\": 2}]}\n",
@@ -407,7 +383,7 @@ fn resume_refuses_a_trace_that_changed_since_the_run_started() {
     .unwrap();
     harness()
         .args(["run", "-q", "--resume"])
-        .arg(only_subdir(&out))
+        .arg(&results)
         .assert()
         .code(2)
         .stderr(predicates::str::contains(

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use harness::scenario::Scenario;
 
-use crate::common::{harness, only_subdir};
+use crate::common::run_scenario;
 
 fn scenario(workload: &str) -> String {
     format!(
@@ -16,18 +16,7 @@ fn scenario(workload: &str) -> String {
 }
 
 fn run(dir: &Path, yaml: &str) -> harness::results::RunRecords {
-    let path = dir.join("s.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    let out = dir.join("out");
-    harness()
-        .arg("run")
-        .arg(&path)
-        .arg("--out")
-        .arg(&out)
-        .arg("-q")
-        .assert()
-        .success();
-    harness::results::load(&only_subdir(&out)).unwrap()
+    harness::results::load(&run_scenario(dir, yaml)).unwrap()
 }
 
 #[test]

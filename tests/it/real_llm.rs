@@ -11,7 +11,7 @@ use harness::plan::Phase;
 use harness::scenario::Metric;
 use harness::summary::Summary;
 
-use crate::common::{harness, json, only_subdir, repo_root};
+use crate::common::{harness, json, only_subdir, repo_root, run_scenario};
 
 fn server_url() -> String {
     std::env::var("REAL_LLM_URL").unwrap_or_else(|_| "http://127.0.0.1:8088".to_owned())
@@ -233,17 +233,7 @@ warmup: 0
 "#,
         server_url()
     );
-    let path = dir.path().join("graph.yaml");
-    std::fs::write(&path, scenario).unwrap();
-    let out = dir.path().join("out");
-    harness()
-        .arg("run")
-        .arg(&path)
-        .args(["-q", "--out"])
-        .arg(&out)
-        .assert()
-        .success();
-    let run = only_subdir(&out);
+    let run = run_scenario(dir.path(), &scenario);
     let calls = measured(&run);
     // planner 1 + worker 2 instances × 2 turns + writer 1, none failed.
     assert_eq!(calls.len(), 6, "{calls:?}");

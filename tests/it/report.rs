@@ -6,7 +6,7 @@ use harness::report::{Exporter, csv::Csv, latex::Latex, markdown::Markdown, pape
 use harness::scenario::Metric;
 use harness::summary::{Summary, Verdict};
 
-use crate::common::{harness, json, only_subdir, repo_root, true_ratio_1024};
+use crate::common::{json, repo_root, run_scenario, true_ratio_1024};
 
 /// A results folder recorded from a simulator run (manifest reduced to what a report
 /// reads): arms `[baseline]`, `[fast]`, `[baseline, baseline]`, `[fast, fast]`, 4 trials.
@@ -181,19 +181,12 @@ fn terminal_colours_only_when_asked() {
 /// simulator and returns its summary.
 fn run_sim(scenario: &str) -> Summary {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.yaml");
     let data = repo_root().join("scenarios/data");
-    std::fs::write(&path, scenario.replace("DATA", &data.display().to_string())).unwrap();
-    let out = dir.path().join("out");
-    harness()
-        .arg("run")
-        .arg(&path)
-        .arg("--out")
-        .arg(&out)
-        .arg("-q")
-        .assert()
-        .success();
-    json(&only_subdir(&out).join("summary.json"))
+    let run = run_scenario(
+        dir.path(),
+        &scenario.replace("DATA", &data.display().to_string()),
+    );
+    json(&run.join("summary.json"))
 }
 
 /// Decode cost grows with the allocated context: with `ctx_cost_per_1k: 1/14`, 1024
