@@ -14,15 +14,18 @@ use sha2::{Digest, Sha256};
 use super::check::Checker;
 use super::prompts::{self, MAX_LENGTH, PromptSet, PromptSource};
 use super::raw::{RawAgent, RawNamedWait, RawTool, RawWait, RawWorkload};
-use super::trace::{self, MAX_TRACE_BYTES};
+use super::trace;
 use super::{Agent, Split, ToolStep, Trace, Wait, Workload, WorkloadKind, is_safe_name};
 
-/// The text of `path`, if it is at most [`MAX_TRACE_BYTES`].
+/// Largest trace or prompts file read, bytes.
+const MAX_INPUT_FILE_BYTES: u64 = 64 << 20;
+
+/// The text of `path`, if it is at most [`MAX_INPUT_FILE_BYTES`].
 fn read_capped(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if meta.len() > MAX_TRACE_BYTES {
+    if meta.len() > MAX_INPUT_FILE_BYTES {
         return Err(format!(
-            "is {} bytes; at most {MAX_TRACE_BYTES}",
+            "is {} bytes; at most {MAX_INPUT_FILE_BYTES}",
             meta.len()
         ));
     }

@@ -106,9 +106,6 @@ struct MooncakeRequest {
     hash_ids: Vec<u64>,
 }
 
-/// Longest trace file read, bytes.
-pub const MAX_TRACE_BYTES: u64 = 64 << 20;
-
 /// Largest token count of one turn's input or output.
 const MAX_TURN_TOKENS: u32 = 1 << 20;
 
