@@ -75,6 +75,33 @@ impl Rng {
         (sigma * self.normal()).exp()
     }
 
+    /// Exponential variate with mean 1.
+    pub fn exponential(&mut self) -> f64 {
+        -(1.0 - self.uniform()).ln()
+    }
+
+    /// Gamma variate with shape `k` (> 0) and scale 1 (Marsaglia and Tsang; a shape
+    /// below 1 is boosted by `U^(1/k)`).
+    pub fn gamma(&mut self, k: f64) -> f64 {
+        if k < 1.0 {
+            let u = 1.0 - self.uniform();
+            return self.gamma(k + 1.0) * u.powf(1.0 / k);
+        }
+        let d = k - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal();
+            let v = (1.0 + c * x).powi(3);
+            if v <= 0.0 {
+                continue;
+            }
+            let u = 1.0 - self.uniform();
+            if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+                return d * v;
+            }
+        }
+    }
+
     /// Shuffles a slice in place (Fisher–Yates).
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
@@ -112,6 +139,29 @@ mod tests {
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
         assert!(mean.abs() < 0.01, "mean {mean}");
         assert!((var - 1.0).abs() < 0.01, "var {var}");
+    }
+
+    #[test]
+    fn exponential_and_gamma_have_their_means_and_variances() {
+        let mut rng = Rng::new(5);
+        let moments = |xs: &[f64]| {
+            let n = xs.len() as f64;
+            let mean = xs.iter().sum::<f64>() / n;
+            (
+                mean,
+                xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0),
+            )
+        };
+        let e: Vec<f64> = (0..50_000).map(|_| rng.exponential()).collect();
+        let (m, v) = moments(&e);
+        assert!((m - 1.0).abs() < 0.02 && (v - 1.0).abs() < 0.05, "{m} {v}");
+        // Gamma(k, 1): mean k, variance k, for shapes either side of 1.
+        for k in [0.25, 1.0, 4.0] {
+            let g: Vec<f64> = (0..50_000).map(|_| rng.gamma(k)).collect();
+            let (m, v) = moments(&g);
+            assert!((m - k).abs() < 0.03 * k.max(1.0), "k={k}: mean {m}");
+            assert!((v - k).abs() < 0.08 * k.max(1.0), "k={k}: variance {v}");
+        }
     }
 
     #[test]
