@@ -190,6 +190,7 @@ fn router(engine: Arc<Engine>) -> Router {
             get(|| async { axum::Json(json!({ "status": "ok" })) }),
         )
         .route("/api/generate", post(generate))
+        .route("/sim/stats", get(stats))
         .with_state(engine)
 }
 
@@ -274,6 +275,7 @@ pub struct Engine {
     /// When the engine started: the origin of the times in a response's `sim_timing`.
     epoch: Instant,
     prefix_cache: Mutex<PrefixCache>,
+    in_flight: Mutex<InFlight>,
 }
 
 impl Engine {
@@ -292,6 +294,7 @@ impl Engine {
             down_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             prefix_cache: Mutex::new(PrefixCache::default()),
+            in_flight: Mutex::new(InFlight::new()),
         }
     }
 
@@ -591,6 +594,91 @@ fn respond(engine: Arc<Engine>, headers: &HeaderMap, body: &[u8], api: Api) -> R
 }
 
 /// Decrements a counter when dropped, so a client hanging up cannot leak a stream count.
+/// Requests in flight (arrived, their stream not yet ended) over time: what the server
+/// saw of the load, served at `GET /sim/stats` so tests can check that the client put the
+/// load on it that it said it did.
+#[derive(Debug)]
+struct InFlight {
+    now: usize,
+    max: usize,
+    /// ∫ requests in flight dt, ms.
+    area_ms: f64,
+    /// Time with at least one request in flight, ms.
+    busy_ms: f64,
+    since: Instant,
+    requests: u64,
+}
+
+impl InFlight {
+    fn new() -> InFlight {
+        InFlight {
+            now: 0,
+            max: 0,
+            area_ms: 0.0,
+            busy_ms: 0.0,
+            since: Instant::now(),
+            requests: 0,
+        }
+    }
+
+    /// Adds `delta` to the count at this instant.
+    fn step(&mut self, delta: isize) {
+        let now = Instant::now();
+        let dt = now.saturating_duration_since(self.since).as_secs_f64() * 1e3;
+        self.area_ms += self.now as f64 * dt;
+        if self.now > 0 {
+            self.busy_ms += dt;
+        }
+        self.since = now;
+        self.now = self.now.saturating_add_signed(delta);
+        self.max = self.max.max(self.now);
+        if delta > 0 {
+            self.requests += 1;
+        }
+    }
+}
+
+/// Counts a request in flight until dropped.
+struct InFlightGuard<'a>(&'a Mutex<InFlight>);
+
+impl<'a> InFlightGuard<'a> {
+    fn enter(gauge: &'a Mutex<InFlight>) -> InFlightGuard<'a> {
+        gauge.lock().unwrap_or_else(|e| e.into_inner()).step(1);
+        InFlightGuard(gauge)
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).step(-1);
+    }
+}
+
+/// `GET /sim/stats`: requests in flight now and at most, their time-weighted mean while
+/// any was in flight, and how many arrived; `?reset=1` starts counting afresh.
+async fn stats(State(engine): State<Arc<Engine>>, uri: axum::http::Uri) -> axum::Json<Value> {
+    let mut g = engine.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+    g.step(0);
+    let body = json!({
+        "simulated": true,
+        "in_flight": g.now,
+        "max_in_flight": g.max,
+        "mean_in_flight": if g.busy_ms > 0.0 { g.area_ms / g.busy_ms } else { 0.0 },
+        "busy_ms": g.busy_ms,
+        "requests": g.requests,
+    });
+    if uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("reset")))
+    {
+        let now = g.now;
+        *g = InFlight::new();
+        g.now = now;
+        g.max = now;
+    }
+    axum::Json(body)
+}
+
 struct CountGuard<'a>(&'a AtomicUsize);
 
 impl Drop for CountGuard<'_> {
@@ -606,6 +694,7 @@ async fn run_request(
     tx: mpsc::Sender<Bytes>,
 ) {
     let arrived = Instant::now();
+    let _in_flight = InFlightGuard::enter(&engine.in_flight);
     let config = &engine.config;
     let mut rng = Rng::new(mix64(config.seed ^ mix64(sequence)));
 
