@@ -317,6 +317,10 @@ pub struct CallRecord {
     /// `null` when it reused a kept one. TTFT and e2e include it.
     #[serde(default)]
     pub connect_ms: Option<f64>,
+    /// Open loop: how late the request was sent against its schedule (actual send time −
+    /// scheduled send time), ms; `null` for requests that had no schedule.
+    #[serde(default)]
+    pub schedule_lag_ms: Option<f64>,
 }
 
 fn one() -> u32 {
@@ -324,15 +328,22 @@ fn one() -> u32 {
 }
 
 impl CallRecord {
-    /// The value of `metric` in this call, when it has one (job metrics have none).
+    /// The value of `metric` in this call, when it has one (job and serving metrics have
+    /// none; times from the schedule only calls that had one).
     pub fn value(&self, metric: Metric) -> Option<f64> {
         match metric {
-            Metric::JobE2eMs | Metric::JobsPerMin => None,
+            Metric::JobE2eMs
+            | Metric::JobsPerMin
+            | Metric::ReqPerS
+            | Metric::ThroughputTps
+            | Metric::GoodputRps => None,
             Metric::DecodeTps => self.decode_tps,
             Metric::E2eTps => self.e2e_tps,
             Metric::TtftMs => self.ttft_ms,
             Metric::E2eMs => Some(self.e2e_ms),
             Metric::TpotMs => self.tpot_ms,
+            Metric::SchedTtftMs => Some(self.ttft_ms? + self.schedule_lag_ms?),
+            Metric::SchedE2eMs => Some(self.e2e_ms + self.schedule_lag_ms?),
         }
     }
 }
@@ -467,6 +478,7 @@ impl CallOutcome {
             attempts: 1,
             resent: self.resent,
             connect_ms: self.connect_ms,
+            schedule_lag_ms: None,
         }
     }
 }

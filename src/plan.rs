@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::rng::{Rng, mix64};
-use crate::scenario::{Order, Scenario};
+use crate::scenario::{Arrival, LoadLevel, MAX_SCHEDULED, Order, Scenario};
 
 /// Why a trial runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +31,9 @@ pub struct PlannedTrial {
     pub arm: String,
     /// Variants launched together.
     pub variants: Vec<String>,
+    /// The load level each of its jobs runs at (`load:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadLevel>,
     /// Seed of this trial (for anything random a workload does).
     pub seed: u64,
 }
@@ -97,6 +100,7 @@ impl Plan {
                     arm_index,
                     arm: arm.name.clone(),
                     variants: arm.variants.clone(),
+                    load: arm.load,
                     seed: mix64(scenario.seed.wrapping_add(i as u64)),
                 }
             })
@@ -115,6 +119,39 @@ impl Plan {
             .filter(|t| t.phase == Phase::Measured)
             .count()
     }
+}
+
+/// The send times of an open loop at `rate` requests/s, in seconds from the start of the
+/// job: the first at 0, then gaps drawn from `arrival` with mean `1 / rate`; `requests`
+/// of them, or every one before `duration_s`. Fixed before the first request is sent, so
+/// a slow server or client cannot change when requests are due (no coordinated
+/// omission), and the same `seed` gives the same schedule to every variant of a round.
+pub fn arrivals(
+    rate: f64,
+    arrival: Arrival,
+    requests: Option<u32>,
+    duration_s: Option<f64>,
+    seed: u64,
+) -> Vec<f64> {
+    let mut rng = Rng::new(mix64(seed ^ 0x6172_7269_7661_6c73));
+    let mut gap = || match arrival {
+        Arrival::Constant => 1.0 / rate,
+        Arrival::Poisson => rng.exponential() / rate,
+        Arrival::Gamma { burstiness } => rng.gamma(burstiness) / (burstiness * rate),
+    };
+    let mut times = Vec::new();
+    let mut t = 0.0;
+    while times.len() < MAX_SCHEDULED as usize {
+        match (requests, duration_s) {
+            (Some(n), _) if times.len() >= n as usize => break,
+            (None, Some(d)) if t >= d => break,
+            (None, None) => break,
+            _ => {}
+        }
+        times.push(t);
+        t += gap();
+    }
+    times
 }
 
 #[cfg(test)]
@@ -165,6 +202,68 @@ mod tests {
             })
             .collect();
         assert!(orders.len() > 1, "the seed must change the order");
+    }
+
+    /// Kolmogorov–Smirnov statistic of `xs` against the CDF `cdf`.
+    fn ks(xs: &mut [f64], cdf: impl Fn(f64) -> f64) -> f64 {
+        xs.sort_by(f64::total_cmp);
+        let n = xs.len() as f64;
+        xs.iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let f = cdf(x);
+                (f - i as f64 / n).max((i + 1) as f64 / n - f)
+            })
+            .fold(0.0, f64::max)
+    }
+
+    fn gaps(times: &[f64]) -> Vec<f64> {
+        times.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
+    #[test]
+    fn poisson_gaps_are_exponential_at_the_declared_rate() {
+        let times = arrivals(8.0, Arrival::Poisson, Some(4001), None, 42);
+        assert_eq!(times.len(), 4001);
+        assert_eq!(times[0], 0.0);
+        let mut g = gaps(&times);
+        let d = ks(&mut g, |x| 1.0 - (-8.0 * x).exp());
+        // The 5% critical value of the one-sample KS test is 1.358 / √n.
+        let critical = 1.358 / (g.len() as f64).sqrt();
+        assert!(d < critical, "KS D = {d:.4} ≥ {critical:.4}");
+        // The wrong rate is rejected: the test can fail.
+        let wrong = ks(&mut g, |x| 1.0 - (-6.0 * x).exp());
+        assert!(wrong > critical, "KS D = {wrong:.4} at the wrong rate");
+        let mean = g.iter().sum::<f64>() / g.len() as f64;
+        assert!((mean - 0.125).abs() < 0.01, "{mean}");
+    }
+
+    #[test]
+    fn constant_and_gamma_schedules() {
+        let c = arrivals(4.0, Arrival::Constant, None, Some(2.0), 1);
+        assert_eq!(c, [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75]);
+        // Gamma gaps of shape k: mean 1/rate, coefficient of variation 1/√k.
+        for k in [0.25, 4.0] {
+            let g = gaps(&arrivals(
+                10.0,
+                Arrival::Gamma { burstiness: k },
+                Some(20_001),
+                None,
+                3,
+            ));
+            let mean = g.iter().sum::<f64>() / g.len() as f64;
+            let sd = (g.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / g.len() as f64).sqrt();
+            assert!((mean - 0.1).abs() < 0.005, "k={k}: mean {mean}");
+            assert!(
+                (sd / mean - 1.0 / k.sqrt()).abs() < 0.08,
+                "k={k}: cv {}",
+                sd / mean
+            );
+        }
+        // The same seed gives the same schedule; another seed another.
+        let a = arrivals(2.0, Arrival::Poisson, Some(50), None, 9);
+        assert_eq!(a, arrivals(2.0, Arrival::Poisson, Some(50), None, 9));
+        assert_ne!(a, arrivals(2.0, Arrival::Poisson, Some(50), None, 10));
     }
 
     #[test]

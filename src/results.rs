@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::CallRecord;
 use crate::plan::Phase;
-use crate::scenario::{Arm, BackendKind, Gate, ModelOptions, Order};
+use crate::scenario::{Arm, BackendKind, Gate, ModelOptions, Order, Slo};
 
 /// What workers send to the collector.
 #[derive(Debug)]
@@ -300,6 +300,8 @@ pub struct RunMeta {
     pub order: Option<Order>,
     /// What ran: server, model, the options each variant sent, workload and agents.
     pub setup: RunSetup,
+    /// The service objectives goodput counts against (`slo:`).
+    pub slo: Option<Slo>,
 }
 
 /// The parts of `manifest.json` a report needs.
@@ -351,6 +353,8 @@ struct RecordedScenario {
     agents: Option<Vec<RunAgent>>,
     #[serde(default)]
     server: Option<RecordedServerConfig>,
+    #[serde(default)]
+    slo: Option<Slo>,
 }
 
 /// An agent as the manifest recorded it.
@@ -503,6 +507,7 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
             agents: scenario.agents,
             harness_version: manifest.harness_version,
         },
+        slo: scenario.slo,
     };
     Ok(RunRecords {
         meta,

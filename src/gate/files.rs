@@ -111,7 +111,7 @@ pub fn gate_records(
         !gates.is_empty(),
         "no gates to evaluate: declare `gates:` in the scenario or pass --gate, e.g. --gate 'decode_tps:chimera>=baseline-5%'"
     );
-    let samples = RunSamples::of(&run.meta.arms, &run.calls, &run.trials);
+    let samples = RunSamples::of(&run.meta, &run.calls, &run.trials);
     let results = within_run(&gates, &run.meta.arms, &samples);
     let report = GateReport {
         verdict: overall(&results),
@@ -219,13 +219,19 @@ fn setup_differences(base: &RunSetup, new: &RunSetup) -> Vec<String> {
     out
 }
 
-/// Gates every (arm, variant) both runs have, on every metric, with the metric's own
+/// Gates every (arm, variant) both runs have, on every metric it measures, with the metric's own
 /// bound and a 5% tolerance: what `harness compare` judges when no gate is given.
 fn default_compare_gates(base: &RunRecords, new: &RunRecords) -> Vec<Gate> {
     let mut gates = Vec::new();
     for metric in Metric::ALL {
         for arm in &new.meta.arms {
             if !base.meta.arms.iter().any(|a| a.name == arm.name) {
+                continue;
+            }
+            // Only the metrics the arm measures: serving ones at a load level, job ones
+            // elsewhere.
+            if metric.needs_load() != arm.load.is_some() && (metric.needs_load() || metric.is_job())
+            {
                 continue;
             }
             for variant in arm.distinct_variants() {
@@ -278,8 +284,8 @@ pub fn compare_dirs(
     }
     let results = across_runs(
         &gates,
-        &RunSamples::of(&new_run.meta.arms, &new_run.calls, &new_run.trials),
-        &RunSamples::of(&base_run.meta.arms, &base_run.calls, &base_run.trials),
+        &RunSamples::of(&new_run.meta, &new_run.calls, &new_run.trials),
+        &RunSamples::of(&base_run.meta, &base_run.calls, &base_run.trials),
     );
     let report = GateReport {
         verdict: overall(&results),

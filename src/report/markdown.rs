@@ -4,9 +4,9 @@
 use std::fmt::Write;
 
 use super::{
-    Align, COMPARISON_NOTE, CONCURRENCY_NOTE, Exporter, Grid, JOBS_NOTE, comparisons_grid,
-    concurrency_grid, drift_grid, gate_grid, groups_grid, job_agents_grid, jobs_grid, order_words,
-    sentence_with_warning, server_words, variant_words,
+    Align, COMPARISON_NOTE, CONCURRENCY_NOTE, Exporter, Grid, JOBS_NOTE, SERVING_NOTE,
+    comparisons_grid, concurrency_grid, drift_grid, gate_grid, groups_grid, job_agents_grid,
+    jobs_grid, order_words, sentence_with_warning, server_words, serving_grid, variant_words,
 };
 use crate::gate::GateReport;
 use crate::scenario::{Direction, Metric};
@@ -162,6 +162,22 @@ impl Exporter for Markdown {
             out.push_str("\n### Failures, cold calls and new connections\n\n");
             out.push_str(&failures.join("\n"));
             out.push('\n');
+        }
+
+        if !s.serving.is_empty() {
+            out.push_str("\n## Load levels\n\n");
+            out.push_str(SERVING_NOTE);
+            out.push_str("\n\n");
+            out.push_str(&table(&serving_grid(s)));
+            if !s.saturation.is_empty() {
+                out.push_str("\nSaturation (throughput against load, level by level):\n\n");
+                for sat in &s.saturation {
+                    let _ = writeln!(out, "- **{}** in {}: {}", sat.variant, sat.arm, sat.note);
+                }
+            }
+            if let Some(w) = &s.schedule_warning {
+                let _ = writeln!(out, "\n**Warning:** {w}.");
+            }
         }
 
         if !s.jobs.is_empty() {

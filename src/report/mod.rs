@@ -258,6 +258,9 @@ pub fn all_warnings(summary: &Summary) -> Vec<(String, String)> {
     if let Some(w) = &summary.drift_warning {
         out.push(("the run".to_owned(), w.clone()));
     }
+    if let Some(w) = &summary.schedule_warning {
+        out.push(("the load".to_owned(), w.clone()));
+    }
     out
 }
 
@@ -576,6 +579,62 @@ pub fn jobs_grid(summary: &Summary) -> Grid {
     }
     grid
 }
+
+/// Per arm, variant and load level: throughput, goodput and latency percentiles.
+pub fn serving_grid(summary: &Summary) -> Grid {
+    let goodput = summary
+        .slo
+        .map(|slo| format!("goodput req/s ({})", slo.describe()));
+    let mut columns = vec![
+        ("arm", Align::Left),
+        ("variant", Align::Left),
+        ("load", Align::Left),
+        ("n", Align::Right),
+        ("requests (failed)", Align::Right),
+        ("req/s", Align::Right),
+        ("output tok/s", Align::Right),
+    ];
+    if let Some(g) = &goodput {
+        columns.push((g.as_str(), Align::Right));
+    }
+    columns.extend([
+        ("TTFT p50 / p99 ms", Align::Right),
+        ("e2e p50 / p99 ms", Align::Right),
+        ("sent late", Align::Right),
+    ]);
+    let mut grid = Grid::new(&columns);
+    let rate = |x: Option<f64>| opt(x, |v| format!("{v:.2}"));
+    let pair = |x: Option<(f64, f64)>| {
+        x.map_or_else(|| "–".to_owned(), |(a, b)| format!("{a:.0} / {b:.0}"))
+    };
+    for r in &summary.serving {
+        let mut cells = vec![
+            r.arm.clone(),
+            r.variant.clone(),
+            r.level.describe(),
+            r.trials.to_string(),
+            format!("{} ({})", r.requests, r.failed),
+            rate(r.req_per_s),
+            opt(r.throughput_tps, |v| format!("{v:.0}")),
+        ];
+        if goodput.is_some() {
+            cells.push(rate(r.goodput_rps));
+        }
+        cells.extend([
+            pair(r.ttft_ms),
+            pair(r.e2e_ms),
+            match r.max_lag_ms {
+                Some(max) => format!("{} (max {max:.0} ms)", r.late),
+                None => "–".to_owned(),
+            },
+        ]);
+        grid.push(cells);
+    }
+    grid
+}
+
+/// What the serving table's numbers are.
+pub const SERVING_NOTE: &str = "Per load level (c = closed-loop workers, req/s = open-loop rate): n = measured trials; req/s, output tok/s and goodput = per-trial rates over the measured window (warm-up requests excluded), averaged over trials; TTFT and e2e pooled over the level's successful measured calls, from the scheduled send time in an open loop; sent late = open-loop requests sent more than 10 ms after they were due. Each level's comparisons against the baseline at the same level are in the comparison tables (arms `variant@level`).";
 
 /// Per arm, variant and agent of the jobs: calls, mean TTFT and end-to-end time, and the
 /// agent's mean share of the job on the critical path.

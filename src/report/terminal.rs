@@ -7,7 +7,7 @@ use comfy_table::{Cell as ComfyCell, CellAlignment, Color, ContentArrangement, T
 
 use super::{
     Align, COMPARISON_NOTE, CONCURRENCY_NOTE, Exporter, Grid, Tone, all_warnings, concurrency_grid,
-    drift_grid, gate_grid, jobs_grid, paper_grid,
+    drift_grid, gate_grid, jobs_grid, paper_grid, serving_grid,
 };
 use crate::gate::GateReport;
 use crate::scenario::Metric;
@@ -75,6 +75,14 @@ impl Terminal {
             }
         }
 
+        if !s.serving.is_empty() {
+            out.push('\n');
+            out.push_str(&self.table(&serving_grid(s)));
+            out.push_str("\nload levels: req/s, tok/s, goodput = per-trial rates over the measured window; TTFT, e2e pooled (from the schedule in an open loop).\n");
+            for sat in &s.saturation {
+                out.push_str(&format!("{} in {}: {}\n", sat.variant, sat.arm, sat.note));
+            }
+        }
         if !s.jobs.is_empty() {
             out.push('\n');
             out.push_str(&self.table(&jobs_grid(s)));

@@ -8,10 +8,11 @@ use std::path::Path;
 
 use serde_saphyr::Spanned;
 
-use super::raw::{RawOptions, RawScenario, RawServer, RawVariant};
+use super::raw::{RawArms, RawOptions, RawScenario, RawServer, RawVariant};
 use super::{
     Arm, BackendKind, DEFAULT_API_KEY_ENV, DEFAULT_OLLAMA_URL, DEFAULT_OPENAI_URL, ModelOptions,
-    Problem, ResponseLimits, Scenario, ServerConfig, Variant, is_safe_name, normalize_ollama_host,
+    Problem, ResponseLimits, Scenario, ServerConfig, Variant, WorkloadKind, is_safe_name,
+    normalize_ollama_host,
 };
 
 /// Options `server.ignore_options` may name.
@@ -183,7 +184,61 @@ impl Checker {
             raw.matrix.as_ref(),
             &variants,
         );
-        let arms = self.arms(&raw.arms, &variants);
+        let load = raw.load.as_ref().map(|l| self.load(l));
+        if let (Some(l), true) = (&raw.load, workload.kind != WorkloadKind::Prompts) {
+            self.report(
+                l,
+                "load",
+                format!(
+                    "load levels drive a prompt set: `workload.kind: prompts`, not `{}`",
+                    workload.kind.as_str()
+                ),
+            );
+        }
+        if let (Some(_), Some(n)) = (&raw.load, &raw.workload.requests) {
+            self.report(
+                n,
+                "workload.requests",
+                "with `load:`, each level sets how many requests its jobs send: `load.requests` (or `load.duration_s`)",
+            );
+        }
+        let slo = match (&raw.slo, &load) {
+            (Some(s), Some(_)) => Some(self.slo(s)),
+            (Some(s), None) => {
+                self.report(
+                    s,
+                    "slo",
+                    "goodput is measured per load level: `slo` needs `load:`",
+                );
+                None
+            }
+            (None, _) => None,
+        };
+        let arms = match &raw.arms {
+            Some(a) => self.arms(a, &variants),
+            // Every variant alone, the baseline first.
+            None if load.is_some() => std::iter::once(&baseline)
+                .chain(variants.keys().filter(|v| **v != baseline))
+                .map(|v| Arm::new(vec![v.clone()]))
+                .collect(),
+            None => {
+                self.problems.push(Problem {
+                    line: None,
+                    column: None,
+                    field: "arms".to_owned(),
+                    message: "missing field `arms`: the sets of variants launched together, e.g. `arms: [[baseline], [chimera]]`".to_owned(),
+                });
+                Vec::new()
+            }
+        };
+        let arms = match &load {
+            Some(l) => l
+                .levels
+                .iter()
+                .flat_map(|&level| arms.iter().map(move |a| a.at(level)))
+                .collect(),
+            None => arms,
+        };
         let gates = raw
             .gates
             .as_ref()
@@ -207,6 +262,8 @@ impl Checker {
             variants,
             baseline,
             arms,
+            load,
+            slo,
             trials,
             warmup,
             order: raw.order.unwrap_or_default(),
@@ -414,7 +471,7 @@ impl Checker {
 
     fn arms(
         &mut self,
-        raw: &Spanned<Vec<Spanned<Vec<Spanned<String>>>>>,
+        raw: &RawArms,
         variants: &BTreeMap<String, Variant>,
     ) -> Vec<Arm> {
         if raw.value.is_empty() {

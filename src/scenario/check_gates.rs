@@ -41,32 +41,41 @@ impl Checker {
             };
             let arm_name = g.arm.as_ref().map_or(&g.variant.value, |a| &a.value);
             let at_arm: &Spanned<String> = g.arm.as_ref().unwrap_or(&g.variant);
-            match arms.iter().find(|a| &a.name == arm_name) {
+            // An arm named without its load level is judged at every level.
+            let targets: Vec<&Arm> = match arms.iter().find(|a| &a.name == arm_name) {
+                Some(a) => vec![a],
+                None => arms
+                    .iter()
+                    .filter(|a| a.load.is_some() && a.base_name() == arm_name)
+                    .collect(),
+            };
+            if !known_variant {
                 // An unknown variant is already reported; its arm would only repeat it.
-                _ if !known_variant => {}
-                None => self.report(
+            } else if targets.is_empty() {
+                self.report(
                     at_arm,
                     &at("arm"),
                     format!(
                         "no arm `{arm_name}` (a gate without `arm` uses the variant's solo arm)"
                     ),
-                ),
-                Some(arm) if !arm.variants.contains(&g.variant.value) => self.report(
-                    at_arm,
-                    &at("arm"),
-                    format!("arm `{arm_name}` does not run `{}`", g.variant.value),
-                ),
-                Some(arm) => {
-                    if arm.counterpart(&g.variant.value, &baseline, arms).is_none() {
-                        self.report(
-                            at_arm,
-                            &at("arm"),
-                            format!(
-                                "no arm runs `{baseline}` in place of `{}` in `{arm_name}`, so there is nothing to compare against",
-                                g.variant.value
-                            ),
-                        );
-                    }
+                );
+            }
+            for arm in targets.iter().filter(|_| known_variant) {
+                if !arm.variants.contains(&g.variant.value) {
+                    self.report(
+                        at_arm,
+                        &at("arm"),
+                        format!("arm `{}` does not run `{}`", arm.name, g.variant.value),
+                    );
+                } else if arm.counterpart(&g.variant.value, &baseline, arms).is_none() {
+                    self.report(
+                        at_arm,
+                        &at("arm"),
+                        format!(
+                            "no arm runs `{baseline}` in place of `{}` in `{}`, so there is nothing to compare against",
+                            g.variant.value, arm.name
+                        ),
+                    );
                 }
             }
             let tolerance = match &g.tolerance {
@@ -112,7 +121,7 @@ impl Checker {
             if self.problems.len() > problems {
                 continue;
             }
-            gates.push(Gate {
+            let gate = Gate {
                 metric,
                 variant: g.variant.value.clone(),
                 arm: g.arm.as_ref().map(|a| a.value.clone()),
@@ -122,7 +131,14 @@ impl Checker {
                 alpha,
                 min_trials,
                 accept_confounded: g.accept_confounded.unwrap_or(false),
-            });
+            };
+            match targets.as_slice() {
+                [one] if one.load.is_none() => gates.push(gate),
+                _ => gates.extend(targets.iter().map(|a| Gate {
+                    arm: Some(a.name.clone()),
+                    ..gate.clone()
+                })),
+            }
         }
         gates
     }

@@ -505,7 +505,7 @@ impl Checker {
     }
 
     /// Reports `key` where it is set, with `message`.
-    fn refuse<T>(&mut self, key: &Option<Spanned<T>>, field: &str, message: &str) {
+    pub(super) fn refuse<T>(&mut self, key: &Option<Spanned<T>>, field: &str, message: &str) {
         if let Some(at) = key {
             self.report(at, field, message);
         }

@@ -25,6 +25,16 @@ pub enum Metric {
     /// Jobs the arm completed per minute of its trials' wall time (all its variants' jobs
     /// together: the arm's throughput).
     JobsPerMin,
+    /// At a load level: requests completed per second of the level's measured window.
+    ReqPerS,
+    /// At a load level: output tokens per second of the measured window, all streams.
+    ThroughputTps,
+    /// At a load level: requests per second that met every objective of `slo:`.
+    GoodputRps,
+    /// Open loop: time to first token from the request's scheduled send time.
+    SchedTtftMs,
+    /// Open loop: end-to-end time from the request's scheduled send time.
+    SchedE2eMs,
 }
 
 /// Which way is good.
@@ -39,7 +49,7 @@ pub enum Direction {
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 7] = [
+    pub const ALL: [Metric; 12] = [
         Metric::DecodeTps,
         Metric::E2eTps,
         Metric::TtftMs,
@@ -47,6 +57,11 @@ impl Metric {
         Metric::TpotMs,
         Metric::JobE2eMs,
         Metric::JobsPerMin,
+        Metric::ReqPerS,
+        Metric::ThroughputTps,
+        Metric::GoodputRps,
+        Metric::SchedTtftMs,
+        Metric::SchedE2eMs,
     ];
 
     /// The name used in files and on the command line (`decode_tps`, …).
@@ -59,25 +74,44 @@ impl Metric {
             Metric::TpotMs => "tpot_ms",
             Metric::JobE2eMs => "job_e2e_ms",
             Metric::JobsPerMin => "jobs_per_min",
+            Metric::ReqPerS => "req_per_s",
+            Metric::ThroughputTps => "throughput_tps",
+            Metric::GoodputRps => "goodput_rps",
+            Metric::SchedTtftMs => "sched_ttft_ms",
+            Metric::SchedE2eMs => "sched_e2e_ms",
         }
     }
 
     /// Unit for table headers.
     pub fn unit(self) -> &'static str {
         match self {
-            Metric::DecodeTps | Metric::E2eTps => "tok/s",
-            Metric::TtftMs | Metric::E2eMs | Metric::TpotMs | Metric::JobE2eMs => "ms",
+            Metric::DecodeTps | Metric::E2eTps | Metric::ThroughputTps => "tok/s",
+            Metric::TtftMs
+            | Metric::E2eMs
+            | Metric::TpotMs
+            | Metric::JobE2eMs
+            | Metric::SchedTtftMs
+            | Metric::SchedE2eMs => "ms",
             Metric::JobsPerMin => "jobs/min",
+            Metric::ReqPerS | Metric::GoodputRps => "req/s",
         }
     }
 
     /// Which way is faster.
     pub fn direction(self) -> Direction {
         match self {
-            Metric::DecodeTps | Metric::E2eTps | Metric::JobsPerMin => Direction::HigherIsBetter,
-            Metric::TtftMs | Metric::E2eMs | Metric::TpotMs | Metric::JobE2eMs => {
-                Direction::LowerIsBetter
-            }
+            Metric::DecodeTps
+            | Metric::E2eTps
+            | Metric::JobsPerMin
+            | Metric::ReqPerS
+            | Metric::ThroughputTps
+            | Metric::GoodputRps => Direction::HigherIsBetter,
+            Metric::TtftMs
+            | Metric::E2eMs
+            | Metric::TpotMs
+            | Metric::JobE2eMs
+            | Metric::SchedTtftMs
+            | Metric::SchedE2eMs => Direction::LowerIsBetter,
         }
     }
 
@@ -86,7 +120,14 @@ impl Metric {
     pub fn depends_on_length(self) -> bool {
         matches!(
             self,
-            Metric::E2eMs | Metric::E2eTps | Metric::JobE2eMs | Metric::JobsPerMin
+            Metric::E2eMs
+                | Metric::E2eTps
+                | Metric::JobE2eMs
+                | Metric::JobsPerMin
+                | Metric::ReqPerS
+                | Metric::ThroughputTps
+                | Metric::GoodputRps
+                | Metric::SchedE2eMs
         )
     }
 
@@ -99,6 +140,21 @@ impl Metric {
     /// Measured per job (from the trial records) rather than per call.
     pub fn is_job(self) -> bool {
         matches!(self, Metric::JobE2eMs | Metric::JobsPerMin)
+    }
+
+    /// Measured per trial of a load level from all its calls (a rate over the level's
+    /// measured window), not per call.
+    pub fn is_serving(self) -> bool {
+        matches!(
+            self,
+            Metric::ReqPerS | Metric::ThroughputTps | Metric::GoodputRps
+        )
+    }
+
+    /// Only measured at a load level (`load:`): the serving rates, and the open loop's
+    /// times from the schedule.
+    pub fn needs_load(self) -> bool {
+        self.is_serving() || matches!(self, Metric::SchedTtftMs | Metric::SchedE2eMs)
     }
 
     /// Times of calls get pooled percentiles over calls as well as per-trial statistics

@@ -17,6 +17,7 @@
 
 mod check;
 mod check_gates;
+mod check_load;
 mod check_matrix;
 mod check_workload;
 mod gate;
@@ -30,15 +31,17 @@ mod types;
 
 use std::path::Path;
 
+pub use check_load::MAX_SCHEDULED;
 pub use gate::{Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Gate, percent, threshold_text};
 pub use metric::{Direction, Metric};
 pub use problem::{Problem, ScenarioError};
 pub use sim::{Fault, FaultKind, SimConfig};
 pub use trace::{Trace, TraceFormat};
 pub use types::{
-    Agent, Arm, BackendKind, DEFAULT_API_KEY_ENV, DEFAULT_OLLAMA_URL, DEFAULT_OPENAI_URL,
-    ModelOptions, OllamaApi, Order, ResponseLimits, Retries, Scenario, ServerConfig, Split,
-    ToolStep, Variant, Wait, Workload, WorkloadKind, is_safe_name, normalize_ollama_host,
+    Agent, Arm, Arrival, BackendKind, DEFAULT_API_KEY_ENV, DEFAULT_OLLAMA_URL, DEFAULT_OPENAI_URL,
+    LATE_MS, Load, LoadLevel, ModelOptions, OllamaApi, Order, ResponseLimits, Retries, Scenario,
+    ServerConfig, Slo, Split, ToolStep, Variant, Wait, Workload, WorkloadKind, is_safe_name,
+    normalize_ollama_host,
 };
 
 use check::Checker;

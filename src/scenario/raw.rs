@@ -10,6 +10,9 @@ use serde_saphyr::Spanned;
 use super::prompts::Length;
 use super::{BackendKind, OllamaApi, Order, Retries, SimConfig, Split, TraceFormat, WorkloadKind};
 
+/// `arms:`: lists of variant names.
+pub(super) type RawArms = Spanned<Vec<Spanned<Vec<Spanned<String>>>>>;
+
 /// A whole scenario file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,7 +36,12 @@ pub(super) struct RawScenario {
     pub(super) matrix: Option<Spanned<RawMatrix>>,
     #[serde(default)]
     pub(super) baseline: Option<Spanned<String>>,
-    pub(super) arms: Spanned<Vec<Spanned<Vec<Spanned<String>>>>>,
+    #[serde(default)]
+    pub(super) arms: Option<RawArms>,
+    #[serde(default)]
+    pub(super) load: Option<Spanned<RawLoad>>,
+    #[serde(default)]
+    pub(super) slo: Option<Spanned<RawSlo>>,
     pub(super) trials: Spanned<u32>,
     #[serde(default)]
     pub(super) warmup: Option<Spanned<u32>>,
@@ -47,6 +55,49 @@ pub(super) struct RawScenario {
     pub(super) retries: Option<Retries>,
     #[serde(default)]
     pub(super) stop_grace_s: Option<Spanned<f64>>,
+}
+
+/// `load:`: the load levels and how each level runs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLoad {
+    #[serde(default)]
+    pub(super) concurrency: Option<Spanned<Vec<Spanned<u32>>>>,
+    #[serde(default)]
+    pub(super) rate: Option<Spanned<Vec<Spanned<f64>>>>,
+    #[serde(default)]
+    pub(super) arrival: Option<Spanned<ArrivalKind>>,
+    #[serde(default)]
+    pub(super) burstiness: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) requests: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(super) duration_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) warmup_requests: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(super) max_inflight: Option<Spanned<u32>>,
+}
+
+/// `load.arrival:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum ArrivalKind {
+    Constant,
+    Poisson,
+    Gamma,
+}
+
+/// `slo:`: bounds a good request meets, ms.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSlo {
+    #[serde(default)]
+    pub(super) ttft_ms: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) tpot_ms: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) e2e_ms: Option<Spanned<f64>>,
 }
 
 /// `server:`.

@@ -362,13 +362,138 @@ impl Wait {
     }
 }
 
+/// The load a trial puts on the server (`load:`): how each of its variants' jobs sends
+/// its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadLevel {
+    /// Closed loop: this many workers, each sending its next request when its previous
+    /// one has ended.
+    Concurrency(u32),
+    /// Open loop: requests per second, each sent at a time fixed before the run.
+    Rate(f64),
+}
+
+// Rates are checked to be finite and positive, so equality is an equivalence.
+impl Eq for LoadLevel {}
+
+impl LoadLevel {
+    /// The suffix of the arm's name: `c16`, `r2`, `r0.5`.
+    pub fn label(self) -> String {
+        match self {
+            LoadLevel::Concurrency(c) => format!("c{c}"),
+            LoadLevel::Rate(r) => format!("r{r}"),
+        }
+    }
+
+    /// In words: `concurrency 16`, `2 req/s`.
+    pub fn describe(self) -> String {
+        match self {
+            LoadLevel::Concurrency(c) => format!("concurrency {c}"),
+            LoadLevel::Rate(r) => format!("{r} req/s"),
+        }
+    }
+
+    /// The level as a number (workers, or requests per second), for ordering levels.
+    pub fn value(self) -> f64 {
+        match self {
+            LoadLevel::Concurrency(c) => f64::from(c),
+            LoadLevel::Rate(r) => r,
+        }
+    }
+}
+
+/// How an open loop's requests arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrival {
+    /// Evenly spaced, `1 / rate` apart.
+    Constant,
+    /// A Poisson process: exponential gaps of mean `1 / rate`.
+    Poisson,
+    /// Gamma-distributed gaps of mean `1 / rate` and shape `burstiness`: below 1 burstier
+    /// than Poisson, above 1 more even (1 is Poisson).
+    Gamma {
+        /// The gamma distribution's shape.
+        burstiness: f64,
+    },
+}
+
+/// The load levels of a scenario (`load:`) and how each level's trials run. Every arm
+/// runs at every level; each (arm, level) is an arm of its own, named `arm@c16`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Load {
+    /// The levels, in the order written.
+    pub levels: Vec<LoadLevel>,
+    /// Arrival process of open-loop levels.
+    pub arrival: Arrival,
+    /// Requests each job sends per trial (all its workers together); `None` when the
+    /// level runs for `duration_s`.
+    pub requests: Option<u32>,
+    /// How long each job sends, s; `None` when it sends `requests`.
+    pub duration_s: Option<f64>,
+    /// The first requests of each job (in send order) are recorded as warm-up and left
+    /// out of every statistic.
+    pub warmup_requests: u32,
+    /// Open loop: at most this many requests in flight; a request due while the cap is
+    /// reached is sent late, and the lateness is recorded.
+    pub max_inflight: u32,
+}
+
+/// An open-loop request sent more than this long after it was due counts as late, ms.
+pub const LATE_MS: f64 = 10.0;
+
+/// What counts as good service (`slo:`): a request meets the objectives when every
+/// declared bound holds. Goodput is the rate of such requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Slo {
+    /// Bound on time to first token, ms (from the scheduled send time in an open loop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
+    /// Bound on time per output token, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot_ms: Option<f64>,
+    /// Bound on end-to-end time, ms (from the scheduled send time in an open loop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_ms: Option<f64>,
+}
+
+impl Slo {
+    /// True when a call with these times meets every declared bound; a bound whose time
+    /// the call lacks is not met.
+    pub fn met(&self, ttft_ms: Option<f64>, tpot_ms: Option<f64>, e2e_ms: f64) -> bool {
+        let within = |bound: Option<f64>, value: Option<f64>| {
+            bound.is_none_or(|b| value.is_some_and(|v| v <= b))
+        };
+        within(self.ttft_ms, ttft_ms)
+            && within(self.tpot_ms, tpot_ms)
+            && within(self.e2e_ms, Some(e2e_ms))
+    }
+
+    /// The bounds in words: `TTFT ≤ 500 ms, TPOT ≤ 50 ms`.
+    pub fn describe(&self) -> String {
+        [
+            ("TTFT", self.ttft_ms),
+            ("TPOT", self.tpot_ms),
+            ("e2e", self.e2e_ms),
+        ]
+        .into_iter()
+        .filter_map(|(name, b)| b.map(|b| format!("{name} ≤ {b} ms")))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
 /// A set of variants launched together in one trial.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Arm {
-    /// `baseline`, `baseline+chimera`, `chimera+chimera`, …
+    /// `baseline`, `baseline+chimera`, `chimera+chimera`, `chimera@c16`, …
     pub name: String,
     /// Variant names, one per concurrent agent pipeline.
     pub variants: Vec<String>,
+    /// The load level each of its jobs runs at (`load:`); `None` for one job each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadLevel>,
 }
 
 impl Arm {
@@ -377,6 +502,27 @@ impl Arm {
         Arm {
             name: variants.join("+"),
             variants,
+            load: None,
+        }
+    }
+
+    /// This arm at load `level`, named `arm@c16`.
+    pub fn at(&self, level: LoadLevel) -> Arm {
+        Arm {
+            name: format!("{}@{}", self.name, level.label()),
+            variants: self.variants.clone(),
+            load: Some(level),
+        }
+    }
+
+    /// The name without its load level: `chimera` for `chimera@c16`.
+    pub fn base_name(&self) -> &str {
+        match self.load {
+            Some(_) => self
+                .name
+                .rsplit_once('@')
+                .map_or(&self.name, |(base, _)| base),
+            None => &self.name,
         }
     }
 
@@ -415,8 +561,9 @@ impl Arm {
                 .map(|v| if v == variant { baseline } else { v.as_str() })
                 .collect(),
         );
-        arms.iter()
-            .find(|a| sorted(a.variants.iter().map(String::as_str).collect()) == want)
+        arms.iter().find(|a| {
+            a.load == self.load && sorted(a.variants.iter().map(String::as_str).collect()) == want
+        })
     }
 }
 
@@ -464,8 +611,12 @@ pub struct Scenario {
     /// The variant every other is compared against: the `baseline:` key, else the variant
     /// named `baseline`, else the only variant.
     pub baseline: String,
-    /// Arms in file order.
+    /// Arms in file order; with `load:`, every arm at every level (level by level).
     pub arms: Vec<Arm>,
+    /// The load levels (`load:`), when the scenario sweeps them.
+    pub load: Option<Load>,
+    /// Service objectives that goodput counts against (`slo:`).
+    pub slo: Option<Slo>,
     /// Measured trials per arm.
     pub trials: u32,
     /// Warmup rounds before the measured ones (excluded from statistics).

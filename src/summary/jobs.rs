@@ -89,7 +89,8 @@ fn agent_calls(calls: &[&CallRecord]) -> Vec<AgentCalls> {
 /// The job summaries of every arm and variant that has timed jobs.
 pub fn jobs(arms: &[Arm], calls: &[CallRecord], trials: &[TrialRecord]) -> Vec<JobSummary> {
     let mut out = Vec::new();
-    for arm in arms {
+    // A load level's job is the level itself: its serving table says what it did.
+    for arm in arms.iter().filter(|a| a.load.is_none()) {
         for variant in arm.distinct_variants() {
             let all: Vec<_> = trials
                 .iter()

@@ -11,6 +11,7 @@ pub mod concurrency;
 pub mod drift;
 pub mod jobs;
 pub mod samples;
+pub mod serving;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,13 +26,14 @@ use crate::metrics::{CallRecord, ErrorKind};
 use crate::plan::Phase;
 use crate::results::{RunMeta, RunSetup, TrialRecord};
 use crate::rng::{hash_bytes, mix64};
-use crate::scenario::{Direction, Metric, Order};
+use crate::scenario::{Direction, Metric, Order, Slo};
 use crate::stats::bootstrap::DEFAULT_RESAMPLES;
 use crate::stats::{
     ALPHA, CONFIDENCE, Comparison, Descriptive, LatencyHistogram, Percentiles, Sample, compare,
     compare_paired, holm,
 };
 use samples::measured;
+use serving::{Saturation, ServingRow};
 
 /// One metric of one variant in one arm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -266,6 +268,18 @@ pub struct Summary {
     /// Per arm and variant, where the jobs spent their time.
     #[serde(default)]
     pub jobs: Vec<JobSummary>,
+    /// Per load level, arm and variant: throughput, goodput, latency (`load:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serving: Vec<ServingRow>,
+    /// Where each variant's throughput stopped growing with the load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub saturation: Vec<Saturation>,
+    /// The service objectives goodput counts against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<Slo>,
+    /// Said when an open loop's client fell behind its schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_warning: Option<String>,
 }
 
 impl Summary {
@@ -305,6 +319,13 @@ fn definitions() -> BTreeMap<String, String> {
         ("job_e2e_ms", "a job's completion time, launch (ingest included) to the end of its last call, averaged over the variant's jobs that succeeded in the trial"),
         ("jobs_per_min", "the arm's throughput: jobs of the trial that succeeded (all its variants) per minute of the trial's wall time; the same value for every variant of an arm, so it has no paired rows"),
         ("critical_path", "from the agent instance that ended last, back through the input each one waited for last; llm and tool = time in LLM calls and tool waits along it; sibling wait = summed over agents that fanned out, the mean time an instance's output waited for its slowest sibling; share = an agent's time on the path / the job's completion time, averaged over jobs"),
+        ("load", "with `load:`, each arm runs at each level as an arm of its own (`chimera@c16`, `chimera@r2`), compared with the baseline at the same level; closed loop (`c`): that many workers, each sending its next request when its last ended; open loop (`r`): requests per second, each sent at a time fixed before the run; a level's first warmup_requests are excluded"),
+        ("req_per_s", "at a load level, per trial: successful measured requests / the measured window, which runs from the first measured request's due time (its send time in a closed loop) to the last one's end"),
+        ("throughput_tps", "at a load level, per trial: output tokens of the successful measured requests / the measured window (all streams together)"),
+        ("goodput_rps", "at a load level, per trial: successful measured requests that met every objective of `slo:` / the measured window; in an open loop TTFT and e2e are counted from the due time"),
+        ("sched_ttft_ms", "open loop: ttft_ms plus how late the request was sent against its schedule (schedule_lag_ms), so time spent waiting for a send slot counts (no coordinated omission)"),
+        ("sched_e2e_ms", "open loop: e2e_ms plus schedule_lag_ms"),
+        ("saturation", "per arm and variant over its load levels in ascending order: the first level after which throughput grew by less than a quarter of the load's growth while median e2e latency (from the schedule in an open loop) grew by more than 10%"),
         ("drift", "per arm, variant and metric with at least 4 trials: least-squares slope of the log per-trial values over the arm's rounds in the order they ran, reported as change per round with a 95% CI; Holm-adjusted over every series, drifting when the adjusted p < alpha"),
     ]
     .into_iter()
@@ -325,7 +346,7 @@ fn pooled(calls: &[&CallRecord], metric: Metric) -> Option<Percentiles> {
 /// Computes the summary from a run's records. Records of arms not in `meta.arms` are
 /// ignored. Deterministic: the same records give the same summary, bit for bit.
 pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -> Summary {
-    let samples = RunSamples::of(&meta.arms, calls, trials);
+    let samples = RunSamples::of(meta, calls, trials);
     let mut groups = Vec::new();
     for arm in &meta.arms {
         for variant in arm.distinct_variants() {
@@ -376,6 +397,7 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
     let concurrency = concurrency::concurrency(meta, &groups, &samples, calls, trials);
     let drift = drift::drift(&meta.arms, &samples);
     let drift_warning = drift::drift_warning(&drift, meta.order);
+    let (serving, saturation, schedule_warning) = serving::serving(meta, &groups, calls);
     let ran: BTreeSet<u32> = trials.iter().map(|t| t.trial).collect();
     Summary {
         scenario: meta.scenario.clone(),
@@ -395,6 +417,10 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
         drift,
         drift_warning,
         jobs: jobs::jobs(&meta.arms, calls, trials),
+        serving,
+        saturation,
+        slo: meta.slo,
+        schedule_warning,
     }
 }
 
@@ -558,6 +584,7 @@ mod tests {
             planned_trials: 12,
             order: Some(Order::Interleaved),
             setup: RunSetup::default(),
+            slo: None,
         }
     }
 

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::CallRecord;
 use crate::plan::Phase;
-use crate::results::TrialRecord;
-use crate::scenario::{Arm, Metric};
+use crate::results::{RunMeta, TrialRecord};
+use crate::scenario::{Metric, Slo};
 use crate::stats::Sample;
 
 /// Absolute difference between two sides' shares of cold calls (or of calls on a new
@@ -173,12 +173,60 @@ fn per_trial_jobs(
         .collect()
 }
 
+/// Per-trial values of a serving metric of a load level: a rate over the trial's
+/// measured window, which runs from the first measured request's due time (its send time
+/// in a closed loop) to the last one's end. `calls` are one side's measured calls, failed
+/// ones included (they hold the window open but count as nothing done). Goodput counts
+/// the successful calls that met every objective of `slo`, with latency from the due time;
+/// without objectives it has no value.
+fn per_trial_serving(
+    calls: &[&CallRecord],
+    metric: Metric,
+    slo: Option<&Slo>,
+) -> BTreeMap<u32, f64> {
+    let mut by_trial: BTreeMap<u32, Vec<&CallRecord>> = BTreeMap::new();
+    for c in calls {
+        by_trial.entry(c.trial).or_default().push(c);
+    }
+    by_trial
+        .into_iter()
+        .filter_map(|(trial, calls)| {
+            let due = |c: &CallRecord| c.offset_ms - c.schedule_lag_ms.unwrap_or(0.0);
+            let start = calls.iter().map(|c| due(c)).fold(f64::INFINITY, f64::min);
+            let end = calls
+                .iter()
+                .map(|c| c.offset_ms + c.e2e_ms)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let window_s = (end - start) / 1e3;
+            if window_s.is_nan() || window_s <= 0.0 {
+                return None;
+            }
+            let ok = calls.iter().filter(|c| c.ok);
+            let done = match metric {
+                Metric::ReqPerS => ok.count() as f64,
+                Metric::ThroughputTps => ok.filter_map(|c| c.output_tokens).sum::<u64>() as f64,
+                Metric::GoodputRps => {
+                    let slo = slo?;
+                    ok.filter(|c| {
+                        let lag = c.schedule_lag_ms.unwrap_or(0.0);
+                        slo.met(c.ttft_ms.map(|t| t + lag), c.tpot_ms, c.e2e_ms + lag)
+                    })
+                    .count() as f64
+                }
+                _ => return None,
+            };
+            Some((trial, done / window_s))
+        })
+        .collect()
+}
+
 impl RunSamples {
-    /// Reads every arm and variant in `arms` out of `calls` and, for the job metrics,
-    /// `trials`.
-    pub fn of(arms: &[Arm], calls: &[CallRecord], trials: &[TrialRecord]) -> RunSamples {
+    /// Reads every arm and variant of the run out of `calls` and, for the job metrics,
+    /// `trials`. A load level's arms get the serving metrics instead of the job ones (its
+    /// job is the level, whose length the load decides).
+    pub fn of(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -> RunSamples {
         let mut out = RunSamples::default();
-        for arm in arms {
+        for arm in &meta.arms {
             for variant in arm.distinct_variants() {
                 let side = (arm.name.clone(), variant.to_owned());
                 let all = measured(calls, &arm.name, variant);
@@ -194,10 +242,11 @@ impl RunSamples {
                     },
                 );
                 for metric in Metric::ALL {
-                    let values = if metric.is_job() {
-                        per_trial_jobs(trials, &arm.name, variant, metric)
-                    } else {
-                        per_trial(&ok, metric)
+                    let values = match (arm.load, metric.is_job(), metric.is_serving()) {
+                        (Some(_), true, _) | (None, _, true) => continue,
+                        (Some(_), _, true) => per_trial_serving(&all, metric, meta.slo.as_ref()),
+                        (None, true, _) => per_trial_jobs(trials, &arm.name, variant, metric),
+                        _ => per_trial(&ok, metric),
                     };
                     let key = (arm.name.clone(), variant.to_owned(), metric);
                     if let Some(sample) = Sample::new(values.values().copied()) {

@@ -7,10 +7,12 @@
 //! - `agent_graph` ([`graph`]): agents as nodes that fan out, fan in and loop through
 //!   turns with tool steps;
 //! - `trace` ([`replay`]): recorded conversations or requests, replayed on their clock;
-//! - `prompts` ([`prompts`]): a prompt set, one request after another.
+//! - `prompts` ([`prompts`]): a prompt set, one request after another, or, at a load
+//!   level, from many workers at once or on an open loop's schedule ([`load`]).
 
 pub mod graph;
 pub mod job;
+pub mod load;
 pub mod prompts;
 pub mod replay;
 pub mod synth;
@@ -71,6 +73,9 @@ pub async fn run_job(
         backend,
         events,
     };
+    if let Some(level) = caller.spec.trial.load {
+        return load::run(caller, level).await;
+    }
     match caller.spec.scenario.workload.kind {
         WorkloadKind::AgentReport => run_pipeline(caller).await,
         WorkloadKind::AgentGraph => graph::run(caller).await,
@@ -101,6 +106,11 @@ pub(crate) struct Call<'a> {
     pub instance: Option<u32>,
     /// Turn of the conversation (1-based).
     pub turn: Option<u32>,
+    /// Recorded as warm-up: left out of every statistic (a load level's first requests).
+    pub warmup: bool,
+    /// When the request was due (an open loop's schedule); its record keeps how late it
+    /// was sent.
+    pub scheduled: Option<Instant>,
 }
 
 impl<'a> Call<'a> {
@@ -116,6 +126,8 @@ impl<'a> Call<'a> {
             exact: false,
             instance: None,
             turn: None,
+            warmup: false,
+            scheduled: None,
         }
     }
 }
@@ -143,6 +155,9 @@ impl Caller {
                 _ => cap,
             });
         }
+        let lag_ms = call
+            .scheduled
+            .map(|due| Instant::now().saturating_duration_since(due).as_secs_f64() * 1e3);
         let mut attempts = 1u32;
         let (started_at, outcome) = loop {
             let started_at = utc_timestamp();
@@ -177,13 +192,17 @@ impl Caller {
             tokio::time::sleep(std::time::Duration::from_secs_f64(wait_ms / 1e3)).await;
             attempts += 1;
         };
-        let ctx = CallContext {
+        let mut ctx = CallContext {
             instance: call.instance,
             turn: call.turn,
             ..CallContext::of(&spec.trial, &variant.name, spec.slot, call.agent, call.step)
         };
+        if call.warmup {
+            ctx.phase = crate::plan::Phase::Warmup;
+        }
         let mut record = outcome.record(&ctx, spec.run_start, started_at);
         record.attempts = attempts;
+        record.schedule_lag_ms = lag_ms;
         let _ = self
             .events
             .send(Event::Call(Box::new(record.clone())))

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use super::job::Span;
-use super::{Call, Caller, metrics_row, report_header, synth};
+use super::{Call, Caller, PipelineSpec, metrics_row, report_header, synth};
 use crate::backend::{Message, Role};
 use crate::metrics::CallRecord;
 use crate::results::PipelineResult;
@@ -21,34 +21,12 @@ pub(crate) async fn run(caller: Caller) -> PipelineResult {
     let Some(set) = spec.scenario.workload.prompts.clone() else {
         return caller.result(&[], &[], 0.0, false);
     };
-    let (agent, persona) = spec
-        .scenario
-        .agents
-        .first()
-        .map_or(("prompts", ""), |a| (a.name.as_str(), a.persona.as_str()));
-    let t = &spec.trial;
+    let agent = agent_name(&spec);
     let launched = Instant::now();
     let mut records: Vec<CallRecord> = Vec::with_capacity(set.requests as usize);
     let mut llm_ms = 0.0;
     for k in 0..set.requests {
-        let mut rng = Rng::new(mix64(
-            spec.scenario.seed
-                ^ hash_bytes(format!("{:?}|{}|{}|{k}", t.phase, t.round, spec.slot).as_bytes()),
-        ));
-        let (system, history, user, max_tokens) = request(&set, &mut rng, spec.scenario.seed);
-        let (_, record) = caller
-            .call(Call {
-                history: &history,
-                max_tokens,
-                exact: set.ignore_eos,
-                ..Call::new(
-                    agent,
-                    if system.is_empty() { persona } else { &system },
-                    "prompt",
-                    &user,
-                )
-            })
-            .await;
+        let record = send(&caller, &set, k, Sent::default()).await;
         llm_ms += record.e2e_ms;
         records.push(record);
         if spec.hard_stop.is_cancelled() {
@@ -57,7 +35,7 @@ pub(crate) async fn run(caller: Caller) -> PipelineResult {
     }
     let wall_ms = launched.elapsed().as_secs_f64() * 1e3;
     let span = Span {
-        node: agent.to_owned(),
+        node: agent.clone(),
         instance: 0,
         start: launched,
         end: Instant::now(),
@@ -89,6 +67,56 @@ pub(crate) async fn run(caller: Caller) -> PipelineResult {
     let _ = writeln!(md, "{}", metrics_row("**all**", &refs));
     caller.report(md).await;
     result
+}
+
+/// The name a prompt set's calls are recorded under: its only agent, else `prompts`.
+pub(crate) fn agent_name(spec: &PipelineSpec) -> String {
+    spec.scenario
+        .agents
+        .first()
+        .map_or_else(|| "prompts".to_owned(), |a| a.name.clone())
+}
+
+/// How a request of the set is sent, besides its prompt.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sent {
+    /// The worker sending it (a closed loop's).
+    pub instance: Option<u32>,
+    /// Recorded as warm-up.
+    pub warmup: bool,
+    /// When it was due (an open loop's).
+    pub scheduled: Option<Instant>,
+}
+
+/// Draws request `k` of the job and sends it. Request k is drawn from the scenario's seed
+/// with the round and the slot, so every arm of a round sends the same prompts.
+pub(crate) async fn send(caller: &Caller, set: &PromptSet, k: u32, how: Sent) -> CallRecord {
+    let spec = &caller.spec;
+    let t = &spec.trial;
+    let mut rng = Rng::new(mix64(
+        spec.scenario.seed
+            ^ hash_bytes(format!("{:?}|{}|{}|{k}", t.phase, t.round, spec.slot).as_bytes()),
+    ));
+    let (system, history, user, max_tokens) = request(set, &mut rng, spec.scenario.seed);
+    let agent = spec.scenario.agents.first();
+    let persona = agent.map_or("", |a| a.persona.as_str());
+    let (_, record) = caller
+        .call(Call {
+            history: &history,
+            max_tokens,
+            exact: set.ignore_eos,
+            instance: how.instance,
+            warmup: how.warmup,
+            scheduled: how.scheduled,
+            ..Call::new(
+                agent.map_or("prompts", |a| a.name.as_str()),
+                if system.is_empty() { persona } else { &system },
+                "prompt",
+                &user,
+            )
+        })
+        .await;
+    record
 }
 
 /// Request drawn from `rng`: its system prompt, earlier messages, user message and cap on

@@ -283,12 +283,16 @@ fn end_to_end_run_on_the_simulator_writes_every_results_file() {
     let summary: Summary = json(&run.join("summary.json"));
     assert!(summary.simulated && summary.complete);
     assert_eq!(summary.measured_trials, 9);
+    assert!(summary.serving.is_empty() && summary.saturation.is_empty());
     assert_eq!(summary.groups.len(), 4);
+    assert!(summary.groups.iter().all(|g| g.trials == 3
+        && g.metrics.len() == Metric::ALL.iter().filter(|m| !m.needs_load()).count()));
+    // Without `load:` there are no serving or open-loop metrics, and no load table.
     assert!(
         summary
             .groups
             .iter()
-            .all(|g| g.trials == 3 && g.metrics.len() == Metric::ALL.len())
+            .all(|g| g.metrics.keys().all(|m| !m.needs_load()))
     );
     // Speedup and efficiency, recomputed from trials.jsonl: Σ solo mean walls / shared mean.
     assert_eq!(summary.concurrency.len(), 1);

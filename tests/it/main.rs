@@ -9,6 +9,7 @@ mod estimator;
 mod faults;
 mod gate;
 mod graph;
+mod load;
 mod ollama_client;
 mod openai_client;
 mod prompts;
