@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::gate::files::GateOptions;
 use crate::run::RunConfig;
 use crate::scenario::{BackendKind, SimConfig};
+use crate::sim::SimApis;
 
 /// Compare LLM agent configurations on inference servers, with statistics you can defend.
 #[derive(Debug, Parser)]
@@ -96,7 +97,10 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Serve the simulated Ollama API (for trying harness, or testing CI pipelines, without a GPU).
+    /// Print the JSON Schema of scenario files (for editors: point `# yaml-language-server:
+    /// $schema=…` at it).
+    Schema,
+    /// Serve the simulated server (for trying harness, or testing CI pipelines, without a GPU).
     SimServer {
         /// Port to listen on (0: any free port).
         #[arg(long, default_value_t = 11435)]
@@ -110,6 +114,10 @@ pub enum Command {
         /// Requests served at once; more queue.
         #[arg(long, default_value_t = 1)]
         parallel: u32,
+        /// Which API to serve: Ollama's (`/api/…`), the OpenAI-compatible one
+        /// (`/v1/chat/completions`), or both on the same port.
+        #[arg(long, value_enum, default_value_t = SimApis::Both)]
+        api: SimApis,
     },
 }
 
@@ -196,8 +204,12 @@ pub enum Action {
         /// Seed.
         seed: u64,
     },
+    /// `harness schema`.
+    Schema,
     /// `harness sim-server`.
     SimServer {
+        /// Which APIs it serves.
+        apis: SimApis,
         /// Address.
         addr: SocketAddr,
         /// Model parameters.
@@ -275,12 +287,15 @@ impl Cli {
                 conversations,
                 seed,
             },
+            Command::Schema => Action::Schema,
             Command::SimServer {
                 port,
                 host,
                 seed,
                 parallel,
+                api,
             } => Action::SimServer {
+                apis: api,
                 addr: SocketAddr::new(host, port),
                 config: SimConfig {
                     seed,

@@ -110,8 +110,13 @@ async fn dispatch(action: Action, terminal: Terminal) -> anyhow::Result<ExitCode
             );
             Ok(ExitCode::SUCCESS)
         }
-        Action::SimServer { addr, config } => {
-            harness::sim::serve_forever(config, addr).await?;
+        Action::Schema => {
+            let schema = harness::scenario::Scenario::json_schema();
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::SimServer { apis, addr, config } => {
+            harness::sim::serve_forever(config, addr, apis).await?;
             Ok(ExitCode::SUCCESS)
         }
         Action::Run(config) => {

@@ -77,7 +77,8 @@ impl SimServer {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
-        let task = tokio::spawn(serve(listener, Arc::new(Engine::new(config)), stop.clone()));
+        let engine = Arc::new(Engine::new(config));
+        let task = tokio::spawn(serve(listener, engine, SimApis::Both, stop.clone()));
         Ok(SimServer { addr, stop, task })
     }
 
@@ -93,16 +94,39 @@ impl SimServer {
     }
 }
 
+/// Which APIs a simulator serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SimApis {
+    /// Ollama's under `/api` and the OpenAI-compatible one under `/v1`, on one port.
+    #[default]
+    Both,
+    /// Only Ollama's.
+    Ollama,
+    /// Only the OpenAI-compatible one (with llama.cpp's `/health`), as vLLM or
+    /// llama-server would.
+    Openai,
+}
+
 /// Serves forever on `addr` (the `harness sim-server` command).
-pub async fn serve_forever(config: SimConfig, addr: SocketAddr) -> anyhow::Result<()> {
+pub async fn serve_forever(
+    config: SimConfig,
+    addr: SocketAddr,
+    apis: SimApis,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let what = match apis {
+        SimApis::Both => "Ollama's API under /api, the OpenAI-compatible one under /v1",
+        SimApis::Ollama => "Ollama's API under /api",
+        SimApis::Openai => "the OpenAI-compatible API under /v1",
+    };
     eprintln!(
-        "simulated server (not a real GPU; Ollama's API under /api, the OpenAI-compatible one under /v1) listening on http://{}",
+        "simulated server (not a real GPU; {what}) listening on http://{}",
         listener.local_addr()?
     );
     serve(
         listener,
         Arc::new(Engine::new(config)),
+        apis,
         CancellationToken::new(),
     )
     .await;
@@ -112,11 +136,16 @@ pub async fn serve_forever(config: SimConfig, addr: SocketAddr) -> anyhow::Resul
 /// Serves on `listener` until `stop`. A `restart` fault closes the port (requests in
 /// flight finish, new connections are refused) for its `down_ms`, then binds the same
 /// address again.
-async fn serve(listener: tokio::net::TcpListener, engine: Arc<Engine>, stop: CancellationToken) {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    engine: Arc<Engine>,
+    apis: SimApis,
+    stop: CancellationToken,
+) {
     let Ok(addr) = listener.local_addr() else {
         return;
     };
-    let app = router(engine.clone());
+    let app = router(engine.clone(), apis);
     let mut listener = Some(listener);
     loop {
         let current = match listener.take() {
@@ -166,32 +195,36 @@ fn no_delay(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Add
     })
 }
 
-fn router(engine: Arc<Engine>) -> Router {
-    Router::new()
-        .route(
-            "/",
-            get(|| async { "Ollama is running (simulated by harness)" }),
-        )
-        .route(
-            "/api/version",
-            get(|| async { axum::Json(json!({ "version": SIM_VERSION })) }),
-        )
-        .route("/api/tags", get(tags))
-        .route("/api/show", post(show))
-        .route("/api/chat", post(chat))
-        .route("/v1/chat/completions", post(completions))
-        .route("/v1/models", get(models))
-        .route(
-            "/version",
-            get(|| async { axum::Json(json!({ "version": SIM_VERSION })) }),
-        )
-        .route(
-            "/health",
-            get(|| async { axum::Json(json!({ "status": "ok" })) }),
-        )
-        .route("/api/generate", post(generate))
-        .route("/sim/stats", get(stats))
-        .with_state(engine)
+fn router(engine: Arc<Engine>, apis: SimApis) -> Router {
+    let mut app = Router::new().route("/sim/stats", get(stats)).route(
+        "/",
+        get(|| async { "Ollama is running (simulated by harness)" }),
+    );
+    if apis != SimApis::Openai {
+        app = app
+            .route(
+                "/api/version",
+                get(|| async { axum::Json(json!({ "version": SIM_VERSION })) }),
+            )
+            .route("/api/tags", get(tags))
+            .route("/api/show", post(show))
+            .route("/api/chat", post(chat))
+            .route("/api/generate", post(generate));
+    }
+    if apis != SimApis::Ollama {
+        app = app
+            .route("/v1/chat/completions", post(completions))
+            .route("/v1/models", get(models))
+            .route(
+                "/version",
+                get(|| async { axum::Json(json!({ "version": SIM_VERSION })) }),
+            )
+            .route(
+                "/health",
+                get(|| async { axum::Json(json!({ "status": "ok" })) }),
+            );
+    }
+    app.with_state(engine)
 }
 
 /// Which configuration occupies the (single) model runner.

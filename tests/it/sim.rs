@@ -443,3 +443,45 @@ async fn the_openai_api_streams_the_same_model_as_events() {
     assert_eq!(r.content_chunks, 3);
     sim.stop().await;
 }
+
+/// Status line of `GET path` from `addr`.
+fn status_of(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).unwrap();
+    response.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn sim_server_serves_only_the_api_it_is_asked_for() {
+    use std::io::BufRead;
+    for (api, ollama, openai) in [
+        ("openai", "404", "200"),
+        ("ollama", "200", "404"),
+        ("both", "200", "200"),
+    ] {
+        let mut child = std::process::Command::new(crate::common::harness_bin())
+            .args(["sim-server", "--port", "0", "--api", api])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stderr.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
+        let ollama_status = status_of(&addr, "/api/version");
+        let openai_status = status_of(&addr, "/v1/models");
+        child.kill().unwrap();
+        let _ = child.wait();
+        assert!(line.contains("simulated"), "{line}");
+        assert!(ollama_status.contains(ollama), "{api}: {ollama_status}");
+        assert!(openai_status.contains(openai), "{api}: {openai_status}");
+    }
+}
