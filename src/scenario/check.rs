@@ -469,11 +469,7 @@ impl Checker {
         variants.keys().next().cloned().unwrap_or_default()
     }
 
-    fn arms(
-        &mut self,
-        raw: &RawArms,
-        variants: &BTreeMap<String, Variant>,
-    ) -> Vec<Arm> {
+    fn arms(&mut self, raw: &RawArms, variants: &BTreeMap<String, Variant>) -> Vec<Arm> {
         if raw.value.is_empty() {
             self.report(raw, "arms", "at least one arm is needed");
         }

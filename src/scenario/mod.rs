@@ -150,6 +150,23 @@ impl Scenario {
         }
     }
 
+    /// The JSON Schema of scenario files, generated from the types the parser reads them
+    /// into, so it cannot drift from what `harness run` accepts (editors use it to
+    /// complete and check scenarios; semantic rules, like names that must exist, are
+    /// the checker's).
+    pub fn json_schema() -> serde_json::Value {
+        let mut schema =
+            serde_json::to_value(schemars::schema_for!(RawScenario)).unwrap_or_default();
+        if let Some(map) = schema.as_object_mut() {
+            map.insert("title".into(), "harness scenario".into());
+            map.insert(
+                "description".into(),
+                "A pre-registered experiment for `harness run`: the server, the variants under test, the arms launched together, trials, order, load levels and gates.".into(),
+            );
+        }
+        schema
+    }
+
     /// Variant by name; names were checked at load.
     pub fn variant(&self, name: &str) -> &Variant {
         &self.variants[name]

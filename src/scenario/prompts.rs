@@ -65,7 +65,7 @@ pub struct Prompt {
 
 /// A token length: fixed, or drawn per request from a seeded distribution (rounded,
 /// at least 1).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Length {
     /// Always this many.
@@ -75,7 +75,7 @@ pub enum Length {
 }
 
 /// A distribution of lengths.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Drawn {
     /// Uniform over the whole numbers from the first to the second.

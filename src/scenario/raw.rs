@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -14,9 +15,10 @@ use super::{BackendKind, OllamaApi, Order, Retries, SimConfig, Split, TraceForma
 pub(super) type RawArms = Spanned<Vec<Spanned<Vec<Spanned<String>>>>>;
 
 /// A whole scenario file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawScenario {
+    #[schemars(with = "String")]
     pub(super) name: Spanned<String>,
     #[serde(default)]
     pub(super) description: Option<String>,
@@ -26,61 +28,81 @@ pub(super) struct RawScenario {
     pub(super) server: Option<RawServer>,
     #[serde(default)]
     pub(super) sim: Option<SimConfig>,
+    #[schemars(with = "String")]
     pub(super) model: Spanned<String>,
     pub(super) workload: RawWorkload,
     #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, RawAgent>>")]
     pub(super) agents: Option<Spanned<BTreeMap<String, RawAgent>>>,
     #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, RawVariant>>")]
     pub(super) variants: Option<Spanned<BTreeMap<String, RawVariant>>>,
     #[serde(default)]
+    #[schemars(with = "Option<RawMatrix>")]
     pub(super) matrix: Option<Spanned<RawMatrix>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub(super) baseline: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<Vec<String>>>")]
     pub(super) arms: Option<RawArms>,
     #[serde(default)]
+    #[schemars(with = "Option<RawLoad>")]
     pub(super) load: Option<Spanned<RawLoad>>,
     #[serde(default)]
+    #[schemars(with = "Option<RawSlo>")]
     pub(super) slo: Option<Spanned<RawSlo>>,
+    #[schemars(with = "u32")]
     pub(super) trials: Spanned<u32>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub(super) warmup: Option<Spanned<u32>>,
     #[serde(default)]
     pub(super) order: Option<Order>,
     #[serde(default)]
     pub(super) prime_on_switch: Option<bool>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<RawGate>>")]
     pub(super) gates: Option<Spanned<Vec<Spanned<RawGate>>>>,
     #[serde(default)]
     pub(super) retries: Option<Retries>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub(super) stop_grace_s: Option<Spanned<f64>>,
 }
 
 /// `load:`: the load levels and how each level runs.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLoad {
     #[serde(default)]
+    #[schemars(with = "Option<Vec<u32>>")]
     pub(super) concurrency: Option<Spanned<Vec<Spanned<u32>>>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<f64>>")]
     pub(super) rate: Option<Spanned<Vec<Spanned<f64>>>>,
     #[serde(default)]
+    #[schemars(with = "Option<ArrivalKind>")]
     pub(super) arrival: Option<Spanned<ArrivalKind>>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub(super) burstiness: Option<Spanned<f64>>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub(super) requests: Option<Spanned<u32>>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub(super) duration_s: Option<Spanned<f64>>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub(super) warmup_requests: Option<Spanned<u32>>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub(super) max_inflight: Option<Spanned<u32>>,
 }
 
 /// `load.arrival:`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(super) enum ArrivalKind {
     Constant,
@@ -89,120 +111,154 @@ pub(super) enum ArrivalKind {
 }
 
 /// `slo:`: bounds a good request meets, ms.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSlo {
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub(super) ttft_ms: Option<Spanned<f64>>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub(super) tpot_ms: Option<Spanned<f64>>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub(super) e2e_ms: Option<Spanned<f64>>,
 }
 
 /// `server:`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawServer {
     #[serde(default)]
     pub(super) backend: Option<BackendKind>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub(super) url: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) api: Option<OllamaApi>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub(super) timeout_s: Option<Spanned<f64>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub(super) api_key_env: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
     pub(super) ignore_options: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
+    #[schemars(with = "Option<u64>")]
     pub(super) max_response_bytes: Option<Spanned<u64>>,
     #[serde(default)]
+    #[schemars(with = "Option<u64>")]
     pub(super) max_response_tokens: Option<Spanned<u64>>,
 }
 
 /// `workload:`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawWorkload {
+    #[schemars(with = "WorkloadKind")]
     pub(super) kind: Spanned<WorkloadKind>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub(super) data_dir: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub(super) task: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub(super) trace: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) format: Option<TraceFormat>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub(super) time_scale: Option<Spanned<f64>>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub(super) block_tokens: Option<Spanned<u32>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub(super) prompts: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub(super) column: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<RawSynthetic>")]
     pub(super) synthetic: Option<Spanned<RawSynthetic>>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub(super) requests: Option<Spanned<u32>>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub(super) max_tokens: Option<Spanned<u32>>,
     #[serde(default)]
+    #[schemars(with = "Option<bool>")]
     pub(super) ignore_eos: Option<Spanned<bool>>,
 }
 
 /// `workload.synthetic:`: prompt and reply lengths.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSynthetic {
+    #[schemars(with = "Length")]
     pub(super) input_tokens: Spanned<Length>,
+    #[schemars(with = "Length")]
     pub(super) output_tokens: Spanned<Length>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub(super) shared_prefix_tokens: Option<Spanned<u32>>,
 }
 
 /// One entry of `agents:`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAgent {
+    #[schemars(with = "String")]
     pub(super) persona: Spanned<String>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub(super) consumes: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
     pub(super) after: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub(super) fan_out: Option<Spanned<u32>>,
     #[serde(default)]
+    #[schemars(with = "Option<Split>")]
     pub(super) split: Option<Spanned<Split>>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub(super) turns: Option<Spanned<u32>>,
     #[serde(default)]
+    #[schemars(with = "Option<RawTool>")]
     pub(super) tool: Option<Spanned<RawTool>>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub(super) max_tokens: Option<Spanned<u32>>,
 }
 
 /// An agent's `tool:` step.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTool {
+    #[schemars(with = "RawWait")]
     pub(super) wait_ms: Spanned<RawWait>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub(super) result_tokens: Option<Spanned<u32>>,
 }
 
 /// A wait: `250`, `{fixed: 250}`, `{uniform: [100, 400]}` or
 /// `{lognormal: {median: 300, sigma: 0.5}}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub(super) enum RawWait {
     Fixed(f64),
     Named(RawNamedWait),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub(super) enum RawNamedWait {
     Fixed(f64),
@@ -211,7 +267,7 @@ pub(super) enum RawNamedWait {
 }
 
 /// One entry of `variants:`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawVariant {
     #[serde(default)]
@@ -225,51 +281,66 @@ pub(super) struct RawVariant {
 }
 
 /// A variant's `options:` (Ollama's names).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOptions {
     #[serde(default)]
+    #[schemars(with = "Option<i64>")]
     pub(super) num_gpu: Option<Spanned<i64>>,
     #[serde(default)]
+    #[schemars(with = "Option<i64>")]
     pub(super) num_ctx: Option<Spanned<i64>>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub(super) temperature: Option<Spanned<f64>>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub(super) top_p: Option<Spanned<f64>>,
     #[serde(default)]
+    #[schemars(with = "Option<i64>")]
     pub(super) top_k: Option<Spanned<i64>>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub(super) repeat_penalty: Option<Spanned<f64>>,
     #[serde(default)]
     pub(super) seed: Option<i64>,
     #[serde(default)]
+    #[schemars(with = "Option<i64>")]
     pub(super) num_predict: Option<Spanned<i64>>,
 }
 
 /// One entry of `gates:`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawGate {
+    #[schemars(with = "String")]
     pub(super) metric: Spanned<String>,
+    #[schemars(with = "String")]
     pub(super) variant: Spanned<String>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub(super) arm: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub(super) baseline: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<GoodDirection>")]
     pub(super) direction: Option<Spanned<GoodDirection>>,
     #[serde(default)]
+    #[schemars(with = "Option<RawTolerance>")]
     pub(super) tolerance: Option<Spanned<RawTolerance>>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub(super) alpha: Option<Spanned<f64>>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub(super) min_trials: Option<Spanned<u32>>,
     #[serde(default)]
     pub(super) accept_confounded: Option<bool>,
 }
 
 /// `5%` or `0.05`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub(super) enum RawTolerance {
     Fraction(f64),
@@ -277,7 +348,7 @@ pub(super) enum RawTolerance {
 }
 
 /// Which way is good for a gate; it must agree with the metric's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(super) enum GoodDirection {
     Higher,
@@ -286,10 +357,11 @@ pub(super) enum GoodDirection {
 
 /// `matrix:`: variants generated from lists of option values, every combination but the
 /// excluded ones.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMatrix {
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub(super) prefix: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) description: Option<String>,
@@ -297,8 +369,10 @@ pub(super) struct RawMatrix {
     pub(super) model: Option<String>,
     #[serde(default)]
     pub(super) keep_alive: Option<String>,
+    #[schemars(with = "RawAxes")]
     pub(super) options: Spanned<RawAxes>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<BTreeMap<String, f64>>>")]
     pub(super) exclude: Option<Spanned<Vec<Spanned<RawPoint>>>>,
 }
 
@@ -306,23 +380,31 @@ pub(super) struct RawMatrix {
 pub(super) type RawPoint = BTreeMap<String, Spanned<f64>>;
 
 /// The option lists of a `matrix:` (Ollama's names, as in a variant's `options:`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAxes {
     #[serde(default)]
+    #[schemars(with = "Option<Vec<i64>>")]
     pub(super) num_gpu: Option<Spanned<Vec<Spanned<i64>>>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<i64>>")]
     pub(super) num_ctx: Option<Spanned<Vec<Spanned<i64>>>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<f64>>")]
     pub(super) temperature: Option<Spanned<Vec<Spanned<f64>>>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<f64>>")]
     pub(super) top_p: Option<Spanned<Vec<Spanned<f64>>>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<i64>>")]
     pub(super) top_k: Option<Spanned<Vec<Spanned<i64>>>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<f64>>")]
     pub(super) repeat_penalty: Option<Spanned<Vec<Spanned<f64>>>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<i64>>")]
     pub(super) seed: Option<Spanned<Vec<Spanned<i64>>>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<i64>>")]
     pub(super) num_predict: Option<Spanned<Vec<Spanned<i64>>>>,
 }

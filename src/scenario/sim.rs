@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// Parameters of the built-in simulator's model of a GPU server. Every field has a
 /// default that resembles one data-centre GPU serving a 4B model with Ollama.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SimConfig {
     /// Requests decoded at once (Ollama's `OLLAMA_NUM_PARALLEL`); more wait in a queue.
@@ -71,7 +71,7 @@ impl Default for SimConfig {
 }
 
 /// What goes wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// HTTP 500 with a JSON error.
@@ -114,7 +114,7 @@ fn default_down_ms() -> u64 {
 }
 
 /// One fault rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
     /// What goes wrong.

@@ -26,7 +26,9 @@ use serde::{Deserialize, Serialize};
 use crate::rng::{Rng, mix64};
 
 /// Which trace format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TraceFormat {
     /// Agent conversations: turns with token lengths, tool waits and fan-out.

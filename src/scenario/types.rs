@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::{Gate, SimConfig};
 
 /// Which API the harness speaks to the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// Ollama's native API (`/api/chat`, `/api/generate`).
@@ -49,7 +51,9 @@ impl BackendKind {
 }
 
 /// Which Ollama endpoint the agent calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OllamaApi {
     /// `/api/chat` with a system and a user message.
@@ -60,7 +64,9 @@ pub enum OllamaApi {
 }
 
 /// The order in which trials run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Order {
     /// Each round runs every arm once, in a seeded random order (the default): drift over
@@ -74,7 +80,7 @@ pub enum Order {
 }
 
 /// What each agent does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkloadKind {
     /// The seed prototype's workflow: ingest a data directory, an analysis call, a report
@@ -314,7 +320,7 @@ impl Agent {
 }
 
 /// What each instance of a fan-out reads of its inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Split {
     /// Instance k reads the k-th list item of the input (items wrap around when there are
@@ -637,7 +643,7 @@ pub struct Scenario {
 
 /// Retrying a call is safe only when the server never saw it: a refused or failed
 /// connection. Everything else is recorded as the failure it is.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Retries {
     /// Retries after the first attempt (0: none, the default).

@@ -15,6 +15,7 @@ mod openai_client;
 mod prompts;
 mod real_llm;
 mod report;
+mod schema;
 mod sim;
 mod stats_properties;
 mod stats_reference;
