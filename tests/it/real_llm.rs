@@ -267,3 +267,59 @@ warmup: 0
     let summary: Summary = json(&run.join("summary.json"));
     assert_eq!(summary.jobs[0].jobs, 1);
 }
+
+#[test]
+#[ignore = "needs a real LLM server: make test-real"]
+fn load_levels_run_on_llama_cpp_and_its_one_slot_queues_the_second_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = format!(
+        r#"
+name: real-load
+seed: 6
+model: smollm2-135m
+server: {{ backend: openai, url: {}, timeout_s: 120 }}
+workload:
+  kind: prompts
+  synthetic: {{ input_tokens: 24, output_tokens: 12 }}
+variants: {{ baseline: {{ options: {{ temperature: 0.2, seed: 1 }} }} }}
+load: {{ concurrency: [1, 2], requests: 6, warmup_requests: 2 }}
+slo: {{ ttft_ms: 60000 }}
+trials: 1
+warmup: 0
+"#,
+        server_url()
+    );
+    let run = run_scenario(dir.path(), &scenario);
+    let calls = measured(&run);
+    assert_eq!(calls.len(), 2 * 4, "{calls:?}");
+    check_calls(&calls);
+    // Synthetic prompts ask for exactly their length, and llama.cpp honours ignore_eos.
+    assert!(
+        calls.iter().all(|c| c.output_tokens == Some(12)),
+        "{calls:?}"
+    );
+    let at = |arm: &str| -> Vec<&CallRecord> { calls.iter().filter(|c| c.arm == arm).collect() };
+    let workers: std::collections::BTreeSet<u32> = at("baseline@c2")
+        .iter()
+        .filter_map(|c| c.instance)
+        .collect();
+    assert_eq!(workers, [0, 1].into());
+    // One slot: at two streams a request waits for the other's decode before its first
+    // token, so TTFT grows with the load.
+    let mean_ttft = |arm: &str| {
+        let c = at(arm);
+        c.iter().map(|c| c.ttft_ms.unwrap()).sum::<f64>() / c.len() as f64
+    };
+    assert!(
+        mean_ttft("baseline@c2") > 1.5 * mean_ttft("baseline@c1"),
+        "TTFT {} at c1, {} at c2",
+        mean_ttft("baseline@c1"),
+        mean_ttft("baseline@c2")
+    );
+    let summary: Summary = json(&run.join("summary.json"));
+    assert_eq!(summary.serving.len(), 2);
+    for row in &summary.serving {
+        let (rps, good) = (row.req_per_s.unwrap(), row.goodput_rps.unwrap());
+        assert!(rps > 0.0 && (good - rps).abs() < 1e-9, "{row:?}");
+    }
+}
