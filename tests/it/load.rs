@@ -120,10 +120,10 @@ fn levels_are_arms_compared_and_gated_at_the_same_level() {
 #[test]
 fn an_open_loop_keeps_its_schedule_and_says_when_it_fell_behind() {
     let dir = tempfile::tempdir().unwrap();
-    // 40 req/s against a server that takes ~50 ms a request, one at a time: with at most
+    // 80 req/s against a server that takes ~50 ms a request, one at a time: with at most
     // two in flight the client cannot keep the schedule.
     let yaml = format!(
-        "name: o\nseed: 9\nmodel: m:latest\nserver: {{ backend: sim }}\nsim: {{ parallel: 1, decode_tps: 500, load_ms: 5 }}\nworkload: {PROMPTS}\nvariants: {{ baseline: {{}} }}\nload: {{ rate: [2, 40], arrival: constant, requests: 12, max_inflight: 2 }}\nprime_on_switch: false\ntrials: 2\nwarmup: 0\n"
+        "name: o\nseed: 9\nmodel: m:latest\nserver: {{ backend: sim }}\nsim: {{ parallel: 1, decode_tps: 500, load_ms: 5 }}\nworkload: {PROMPTS}\nvariants: {{ baseline: {{}} }}\nload: {{ rate: [2, 80], arrival: constant, requests: 12, max_inflight: 2 }}\nprime_on_switch: false\ntrials: 2\nwarmup: 0\n"
     );
     let run = run_scenario(dir.path(), &yaml);
     let records = harness::results::load(&run).unwrap();
@@ -144,8 +144,8 @@ fn an_open_loop_keeps_its_schedule_and_says_when_it_fell_behind() {
         .map(|w| w[1].offset_ms - w[0].offset_ms)
         .collect();
     assert!(gaps.iter().all(|g| (g - 500.0).abs() < 25.0), "{gaps:?}");
-    // At 40 req/s they queue behind `max_inflight`, and the record says how late.
-    let fast = at("baseline@r40");
+    // At 80 req/s they queue behind `max_inflight`, and the record says how late.
+    let fast = at("baseline@r80");
     let latest = fast
         .iter()
         .filter_map(|c| c.schedule_lag_ms)
@@ -158,17 +158,17 @@ fn an_open_loop_keeps_its_schedule_and_says_when_it_fell_behind() {
     let s: Summary = json(&run.join("summary.json"));
     let w = s.schedule_warning.expect("the client fell behind");
     assert!(
-        w.contains("baseline at 40 req/s:") && !w.contains("at 2 req/s"),
+        w.contains("baseline at 80 req/s:") && !w.contains("at 2 req/s"),
         "{w}"
     );
-    let r40 = s
+    let r80 = s
         .serving
         .iter()
-        .find(|r| r.level == LoadLevel::Rate(40.0))
+        .find(|r| r.level == LoadLevel::Rate(80.0))
         .unwrap();
     assert!(
-        r40.late > 10 && r40.req_per_s.unwrap() < 0.9 * 40.0,
-        "{r40:?}"
+        r80.late > 10 && r80.req_per_s.unwrap() < 0.5 * 80.0,
+        "{r80:?}"
     );
     let sat = &s.saturation[0];
     assert_eq!(sat.level, Some(LoadLevel::Rate(2.0)), "{sat:?}");
