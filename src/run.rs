@@ -444,11 +444,21 @@ pub fn validate(path: &Path, ollama_host: Option<&str>) -> anyhow::Result<String
         }
         backend => format!("backend {} at {}", backend.as_str(), scenario.server.url),
     };
+    let arms = match &scenario.load {
+        Some(load) => {
+            let levels: Vec<String> = load.levels.iter().map(|l| l.label()).collect();
+            format!(
+                "{} (at load levels {})",
+                count(scenario.arms.len(), "arm"),
+                levels.join(", ")
+            )
+        }
+        None => count(scenario.arms.len(), "arm"),
+    };
     Ok(format!(
-        "{}: ok — {}, {}, {}, {} measured + {} warmup trials ({} order), {server}",
+        "{}: ok — {}, {arms}, {}, {} measured + {} warmup trials ({} order), {server}",
         path.display(),
         count(scenario.variants.len(), "variant"),
-        count(scenario.arms.len(), "arm"),
         count(scenario.agents.len(), "agent"),
         plan.measured(),
         plan.trials.len() - plan.measured(),

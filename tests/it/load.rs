@@ -283,3 +283,17 @@ fn a_load_run_reports_the_same_when_recomputed() {
     harness().arg("report").arg(&run).assert().success();
     assert_eq!(before, std::fs::read(run.join("summary.json")).unwrap());
 }
+
+#[test]
+fn validate_names_the_load_levels_of_the_sweep() {
+    let out = harness()
+        .arg("validate")
+        .arg(crate::common::repo_root().join("scenarios/sweep.yaml"))
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        text.contains("6 arms (at load levels c1, c4, c16)") && text.contains("30 measured"),
+        "{text}"
+    );
+}
