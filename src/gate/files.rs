@@ -50,6 +50,32 @@ impl GateOptions {
     }
 }
 
+/// A gate on an arm named without its load level (`chimera`, or no arm at all in a run of
+/// load levels) is judged at every level, as a scenario's gate is.
+fn at_every_level(gates: Vec<Gate>, run: &RunRecords) -> Vec<Gate> {
+    let arms = &run.meta.arms;
+    gates
+        .into_iter()
+        .flat_map(|g| {
+            let levels: Vec<&str> = arms
+                .iter()
+                .filter(|a| a.load.is_some() && a.base_name() == g.arm())
+                .map(|a| a.name.as_str())
+                .collect();
+            if levels.is_empty() || arms.iter().any(|a| a.name == g.arm()) {
+                return vec![g];
+            }
+            levels
+                .into_iter()
+                .map(|arm| Gate {
+                    arm: Some(arm.to_owned()),
+                    ..g.clone()
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Command-line gates must name variants and arms the run has: a typo is an error, not an
 /// INCONCLUSIVE that a CI job would wave through.
 fn check_names(gates: &[Gate], run: &RunRecords, across: bool) -> anyhow::Result<()> {
@@ -100,7 +126,7 @@ pub fn gate_records(
     run: &RunRecords,
     options: &GateOptions,
 ) -> anyhow::Result<GateReport> {
-    let extra = options.gates()?;
+    let extra = at_every_level(options.gates()?, run);
     check_names(&extra, run, false)?;
     let mut gates = run.gates.clone();
     if options.accept_confounded {
@@ -269,7 +295,7 @@ pub fn compare_dirs(
             differences.join("\n  - ")
         );
     }
-    let mut gates = options.gates()?;
+    let mut gates = at_every_level(options.gates()?, &new_run);
     check_names(&gates, &new_run, true)?;
     if gates.is_empty() {
         gates = new_run.gates.clone();

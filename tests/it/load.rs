@@ -112,6 +112,29 @@ fn levels_are_arms_compared_and_gated_at_the_same_level() {
         .map(|g| g["arm"].as_str().unwrap())
         .collect();
     assert_eq!(gated, ["fast@c1", "fast@c3"]);
+    // So is one given on the command line.
+    harness()
+        .arg("gate")
+        .arg(&run)
+        .args(["--gate", "ttft_ms:fast<=baseline+90%"])
+        .assert()
+        .success();
+    let gate: serde_json::Value = json(&run.join("gate.json"));
+    let gated: Vec<(&str, &str)> = gate["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["metric"].as_str().unwrap(), g["arm"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        gated,
+        [
+            ("req_per_s", "fast@c1"),
+            ("req_per_s", "fast@c3"),
+            ("ttft_ms", "fast@c1"),
+            ("ttft_ms", "fast@c3")
+        ]
+    );
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(report.contains("## Load levels"), "{report}");
     assert!(report.contains("goodput req/s (TTFT ≤ 10000 ms, e2e ≤ 10000 ms)"));
