@@ -84,8 +84,13 @@ fn check_reports(run: &Path, calls: &[CallRecord]) {
                 .expect("trial number in the report");
             for section in text.split("## Report of agent `").skip(1) {
                 let (agent, rest) = section.split_once("`\n\n").unwrap();
-                let body = rest.split("\n\n## ").next().unwrap();
-                let body = body.split("\n\n---").next().unwrap().trim();
+                // The section ends where the next agent's begins (split above) or at the
+                // workflow summary; the model's own text may hold headings and rules.
+                let body = rest
+                    .split("---\n\n## Workflow Summary")
+                    .next()
+                    .unwrap()
+                    .trim();
                 let Some(call) = calls
                     .iter()
                     .find(|c| c.trial == trial && c.agent == agent && c.step == "report")
