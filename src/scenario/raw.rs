@@ -18,54 +18,80 @@ pub(super) type RawArms = Spanned<Vec<Spanned<Vec<Spanned<String>>>>>;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawScenario {
+    /// The run's name: letters, digits, '-', '_', '.'; the results folder's prefix.
     #[schemars(with = "String")]
     pub(super) name: Spanned<String>,
+    /// Free text.
     #[serde(default)]
     pub(super) description: Option<String>,
+    /// Seed of the plan's order, the prompts drawn and the simulator (default 0).
     #[serde(default)]
     pub(super) seed: Option<u64>,
+    /// Where the server is and how to talk to it.
     #[serde(default)]
     pub(super) server: Option<RawServer>,
+    /// Parameters of the built-in simulator's model of a GPU server (backend `sim` or `sim-
+    /// openai`).
     #[serde(default)]
     pub(super) sim: Option<SimConfig>,
+    /// Default model tag; a variant may set its own `model`.
     #[schemars(with = "String")]
     pub(super) model: Spanned<String>,
+    /// What each variant instance runs in a trial (a job).
     pub(super) workload: RawWorkload,
+    /// Agents by name: a `persona` (system prompt), and for graphs `after`, `fan_out`, `turns`,
+    /// `tool`, …
     #[serde(default)]
     #[schemars(with = "Option<BTreeMap<String, RawAgent>>")]
     pub(super) agents: Option<Spanned<BTreeMap<String, RawAgent>>>,
+    /// The configurations under test, by name: Ollama `options`, `keep_alive`, `model`.
     #[serde(default)]
     #[schemars(with = "Option<BTreeMap<String, RawVariant>>")]
     pub(super) variants: Option<Spanned<BTreeMap<String, RawVariant>>>,
+    /// Variants generated from option lists (every combination but the `exclude`d ones).
     #[serde(default)]
     #[schemars(with = "Option<RawMatrix>")]
     pub(super) matrix: Option<Spanned<RawMatrix>>,
+    /// The variant every other is compared against (default: the one named `baseline`).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub(super) baseline: Option<Spanned<String>>,
+    /// Lists of variants launched together, e.g. `[[baseline], [chimera], [baseline, chimera]]`;
+    /// optional with `load:`.
     #[serde(default)]
     #[schemars(with = "Option<Vec<Vec<String>>>")]
     pub(super) arms: Option<RawArms>,
+    /// Load levels: closed-loop `concurrency` or open-loop `rate`; every arm runs at every level
+    /// (`arm@c16`).
     #[serde(default)]
     #[schemars(with = "Option<RawLoad>")]
     pub(super) load: Option<Spanned<RawLoad>>,
+    /// Service objectives goodput counts at each load level.
     #[serde(default)]
     #[schemars(with = "Option<RawSlo>")]
     pub(super) slo: Option<Spanned<RawSlo>>,
+    /// Measured trials per arm.
     #[schemars(with = "u32")]
     pub(super) trials: Spanned<u32>,
+    /// Warm-up rounds before the measured ones, excluded from statistics (default 1).
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub(super) warmup: Option<Spanned<u32>>,
+    /// `interleaved` (default), `sequential` or `random`.
     #[serde(default)]
     pub(super) order: Option<Order>,
+    /// Send one tiny request before a trial whose model configuration may not be loaded (default
+    /// true).
     #[serde(default)]
     pub(super) prime_on_switch: Option<bool>,
+    /// Regression gates judged after the run.
     #[serde(default)]
     #[schemars(with = "Option<Vec<RawGate>>")]
     pub(super) gates: Option<Spanned<Vec<Spanned<RawGate>>>>,
+    /// Retries of calls whose connection failed before any byte arrived (default none).
     #[serde(default)]
     pub(super) retries: Option<Retries>,
+    /// After Ctrl-C or SIGTERM, how long calls in flight may finish, s (default 30).
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub(super) stop_grace_s: Option<Spanned<f64>>,
@@ -75,27 +101,37 @@ pub(super) struct RawScenario {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLoad {
+    /// Closed loop: the levels, in workers, each sending its next request when its last ended.
     #[serde(default)]
     #[schemars(with = "Option<Vec<u32>>")]
     pub(super) concurrency: Option<Spanned<Vec<Spanned<u32>>>>,
+    /// Open loop: the levels, in requests per second, each request sent at a time fixed before the
+    /// run.
     #[serde(default)]
     #[schemars(with = "Option<Vec<f64>>")]
     pub(super) rate: Option<Spanned<Vec<Spanned<f64>>>>,
+    /// Open loop: how requests arrive (default `poisson`).
     #[serde(default)]
     #[schemars(with = "Option<ArrivalKind>")]
     pub(super) arrival: Option<Spanned<ArrivalKind>>,
+    /// `arrival: gamma`: the shape of the gaps (1 is Poisson, below 1 burstier).
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub(super) burstiness: Option<Spanned<f64>>,
+    /// Requests each job sends per trial (or give `duration_s`).
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub(super) requests: Option<Spanned<u32>>,
+    /// How long each job sends per trial, s (or give `requests`).
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub(super) duration_s: Option<Spanned<f64>>,
+    /// The first requests of each job, recorded as warm-up and left out.
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub(super) warmup_requests: Option<Spanned<u32>>,
+    /// Open loop: at most this many requests in flight (default 1024); a request due past the cap
+    /// waits.
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub(super) max_inflight: Option<Spanned<u32>>,
@@ -114,12 +150,15 @@ pub(super) enum ArrivalKind {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSlo {
+    /// Bound on time to first token, ms (from the due time in an open loop).
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub(super) ttft_ms: Option<Spanned<f64>>,
+    /// Bound on time per output token, ms.
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub(super) tpot_ms: Option<Spanned<f64>>,
+    /// Bound on end-to-end time, ms (from the due time in an open loop).
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub(super) e2e_ms: Option<Spanned<f64>>,
