@@ -21,7 +21,10 @@ CPU time (/proc/PID/stat) every 50 ms, and reports per (C, GAP):
   client that reads every token as it arrives can go far below at the same gaps.
 
 The client's runtime uses one worker thread per core unless TOKIO_WORKER_THREADS says
-otherwise; `--env TOKIO_WORKER_THREADS=1` measures it with one.
+otherwise; `--env TOKIO_WORKER_THREADS=1` measures it with one. The workers' starts are
+spread over one stream's length (`ramp_up_s`), since streams of equal length and equal gaps
+would otherwise keep them in step, every first token of a round arriving in the same
+millisecond; `--no-ramp` starts them together.
 
     make bench-client        # or: scripts/bench_client.py [--seconds 4] [--points 1x0,64x5]
 """
@@ -52,7 +55,7 @@ model: m
 server: {{ backend: ollama, url: "{url}", timeout_s: 600 }}
 workload: {{ kind: prompts, synthetic: {{ input_tokens: 16, output_tokens: {tokens} }} }}
 variants: {{ baseline: {{}} }}
-load: {{ concurrency: [{c}], duration_s: {seconds}, warmup_requests: {c} }}
+load: {{ concurrency: [{c}], duration_s: {seconds}, warmup_requests: {c}, ramp_up_s: {ramp} }}
 prime_on_switch: false
 trials: 1
 warmup: 0
@@ -108,7 +111,7 @@ def percentile(xs, q):
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-def point(c, gap, seconds):
+def point(c, gap, seconds, ramp):
     port = free_port()
     server = subprocess.Popen(
         [SERVER, "--port", str(port), "--tokens", str(TOKENS), "--gap-ms", str(gap)],
@@ -126,7 +129,7 @@ def point(c, gap, seconds):
             tmp = pathlib.Path(tmp)
             scenario = tmp / "client-cost.yaml"
             scenario.write_text(
-                SCENARIO.format(url=url, c=c, seconds=seconds, tokens=TOKENS)
+                SCENARIO.format(url=url, c=c, seconds=seconds, tokens=TOKENS, ramp=ramp)
             )
             client = subprocess.Popen(
                 [BIN, "run", scenario, "-q", "--out", tmp / "out"], env=dict(os.environ, **EXTRA_ENV),
@@ -191,6 +194,11 @@ def main():
         help="C x gap-ms points, comma-separated",
     )
     ap.add_argument("--env", action="append", default=[], help="KEY=VALUE for the client")
+    ap.add_argument(
+        "--no-ramp",
+        action="store_true",
+        help="start all workers at once (default: spread over one stream's length)",
+    )
     args = ap.parse_args()
     EXTRA_ENV.update(kv.split("=", 1) for kv in args.env)
     subprocess.run(
@@ -202,7 +210,8 @@ def main():
     print("|---|---:|---:|---:|---:|---:|---:|")
     for p in args.points.split(","):
         c, gap = p.split("x")
-        r = point(int(c), float(gap), args.seconds)
+        ramp = 0.0 if args.no_ramp else TOKENS * float(gap) / 1e3
+        r = point(int(c), float(gap), args.seconds, ramp)
         print(
             f"| {r['c']} × {r['gap']:g} ms | {r['cpu_per_m']:.2f} | {r['server_per_m']:.2f} | {r['ttft_err_mean']:+.2f} / {r['ttft_err_p99']:+.2f} "
             f"| {r['held']} of {r['c']} | {r['rss']:.0f} | {r['calls']} |",

@@ -154,6 +154,18 @@ impl Checker {
             Some(m) => self.range(m, "load.max_inflight", 1, 100_000),
             None => DEFAULT_MAX_INFLIGHT,
         };
+        let ramp_up_s = match &r.ramp_up_s {
+            Some(at) if open => {
+                self.report(
+                    at,
+                    "load.ramp_up_s",
+                    "`ramp_up_s` belongs to a closed loop (`load.concurrency`); an open loop's schedule sets when requests start",
+                );
+                0.0
+            }
+            Some(at) => self.range(at, "load.ramp_up_s", 0.0, 3_600.0),
+            None => 0.0,
+        };
         Load {
             levels,
             arrival,
@@ -161,6 +173,7 @@ impl Checker {
             duration_s,
             warmup_requests,
             max_inflight,
+            ramp_up_s,
         }
     }
 

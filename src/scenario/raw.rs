@@ -135,6 +135,10 @@ pub(super) struct RawLoad {
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub(super) max_inflight: Option<Spanned<u32>>,
+    /// Closed loop: start the workers evenly over this many seconds rather than all at once.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub(super) ramp_up_s: Option<Spanned<f64>>,
 }
 
 /// `load.arrival:`.

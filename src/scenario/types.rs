@@ -444,6 +444,10 @@ pub struct Load {
     /// Open loop: at most this many requests in flight; a request due while the cap is
     /// reached is sent late, and the lateness is recorded.
     pub max_inflight: u32,
+    /// Closed loop: worker k of C starts `k / C × ramp_up_s` seconds into the level, so the
+    /// workers do not send their first requests (and, with equal lengths, every later one)
+    /// in one burst; 0 starts them together.
+    pub ramp_up_s: f64,
 }
 
 /// An open-loop request sent more than this long after it was due counts as late, ms.

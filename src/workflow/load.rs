@@ -1,7 +1,8 @@
 //! A job at a load level (`load:`): the scenario's prompt set sent at a chosen load.
 //!
 //! - **Closed loop** (`concurrency: C`): C workers, each sending its next request as soon
-//!   as its previous one ends, so C requests are in flight at every moment but the ends.
+//!   as its previous one ends, so C requests are in flight at every moment but the ends;
+//!   `ramp_up_s` spreads the workers' starts so they do not send in one burst.
 //! - **Open loop** (`rate: R`): every request's send time is fixed before the first is
 //!   sent ([`plan::arrivals`]), so a slow server cannot slow the arrivals down (no
 //!   coordinated omission). A request due while `max_inflight` requests are in flight,
@@ -109,8 +110,14 @@ async fn closed(
     let tasks: Vec<_> = (0..workers)
         .map(|worker| {
             let (caller, set, next) = (caller.clone(), set.clone(), next.clone());
+            let start = launched
+                + Duration::from_secs_f64(load.ramp_up_s * f64::from(worker) / f64::from(workers));
             tokio::spawn(async move {
                 let mut records = Vec::new();
+                tokio::select! {
+                    _ = tokio::time::sleep_until(start.into()) => {}
+                    _ = caller.spec.hard_stop.cancelled() => return records,
+                }
                 loop {
                     if caller.spec.hard_stop.is_cancelled()
                         || until.is_some_and(|t| Instant::now() >= t)

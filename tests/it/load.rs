@@ -320,3 +320,36 @@ fn validate_names_the_load_levels_of_the_sweep() {
         "{text}"
     );
 }
+
+#[test]
+fn a_ramp_starts_the_workers_of_a_closed_loop_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "name: ramp\nseed: 4\nmodel: m:latest\nserver: {{ backend: sim }}\nsim: {{ parallel: 4, decode_tps: 2000, load_ms: 5 }}\nworkload: {PROMPTS}\nvariants: {{ baseline: {{}} }}\nload: {{ concurrency: [4], duration_s: 0.8, ramp_up_s: 0.4 }}\nprime_on_switch: false\ntrials: 1\nwarmup: 0\n"
+    );
+    let run = run_scenario(dir.path(), &yaml);
+    let calls = harness::results::load(&run).unwrap().calls;
+    let first = |worker: u32| {
+        calls
+            .iter()
+            .filter(|c| c.instance == Some(worker))
+            .map(|c| c.offset_ms)
+            .fold(f64::INFINITY, f64::min)
+    };
+    let t0 = first(0);
+    for k in 1..4u32 {
+        let at = first(k) - t0;
+        assert!(
+            (at - 100.0 * f64::from(k)).abs() < 30.0,
+            "worker {k} started at +{at} ms"
+        );
+    }
+    // An open loop's schedule says when requests start: a ramp is refused there.
+    let p = problems(&format!(
+        "name: s\nmodel: m\nworkload: {PROMPTS}\nvariants: {{ baseline: {{}} }}\nload: {{ rate: [2], requests: 4, ramp_up_s: 1 }}\ntrials: 2\n"
+    ));
+    assert!(
+        p[0].contains("load.ramp_up_s: `ramp_up_s` belongs to a closed loop"),
+        "{p:?}"
+    );
+}
