@@ -30,21 +30,20 @@ millisecond; `--no-ramp` starts them together.
 """
 
 import argparse
-import datetime
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
+from bench_proc import at, cpu_seconds, epoch, free_port
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "harness"
 SERVER = ROOT / "target" / "release" / "examples" / "zero_think"
-TICK = os.sysconf("SC_CLK_TCK")
 TOKENS = 256
 EXTRA_ENV = {}
 
@@ -62,21 +61,6 @@ warmup: 0
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid):
-    """User + system CPU time of `pid`, seconds; None once it has exited."""
-    try:
-        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
 def peak_rss_mb(pid):
     try:
         for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -85,18 +69,6 @@ def peak_rss_mb(pid):
     except (FileNotFoundError, ProcessLookupError):
         pass
     return None
-
-
-def at(samples, t):
-    """CPU seconds at wall time `t`, interpolated between samples."""
-    before = [s for s in samples if s[0] <= t]
-    after = [s for s in samples if s[0] >= t]
-    if not before:
-        return samples[0][1]
-    if not after:
-        return samples[-1][1]
-    (t0, c0), (t1, c1) = before[-1], after[0]
-    return c0 if t1 == t0 else c0 + (c1 - c0) * (t - t0) / (t1 - t0)
 
 
 def get(url):
@@ -140,8 +112,8 @@ def point(c, gap, seconds, ramp):
                 now = time.time()
                 cpu, server_cpu = cpu_seconds(client.pid), cpu_seconds(server.pid)
                 if cpu is not None and server_cpu is not None:
-                    samples.append((now, cpu))
-                    server_samples.append((now, server_cpu))
+                    samples.append((now, sum(cpu)))
+                    server_samples.append((now, sum(server_cpu)))
                     rss = peak_rss_mb(client.pid) or rss
                 time.sleep(0.05)
             if client.returncode != 0:
@@ -156,8 +128,6 @@ def point(c, gap, seconds, ramp):
 
     calls = [c for c in calls if c["ok"]]
 
-    def epoch(call):
-        return datetime.datetime.fromisoformat(call["started_at"].replace("Z", "+00:00")).timestamp()
 
     start = min(epoch(x) for x in calls)
     end = max(epoch(x) + x["e2e_ms"] / 1e3 for x in calls)

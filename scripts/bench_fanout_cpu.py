@@ -13,19 +13,17 @@ their tool steps and no call is in flight.
 """
 
 import argparse
-import datetime
 import json
-import os
 import pathlib
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from bench_proc import TICK, at, cpu_seconds, epoch, free_port
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "harness"
-TICK = os.sysconf("SC_CLK_TCK")
 
 SCENARIO = """
 name: fanout-cpu
@@ -49,33 +47,6 @@ arms: [[baseline]]
 trials: {trials}
 warmup: 0
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid):
-    """(user, system) CPU time of `pid`, seconds; None once it has exited."""
-    try:
-        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
-
-
-def at(samples, t):
-    """CPU seconds (one kind) at wall time `t`, interpolated between samples."""
-    before = [s for s in samples if s[0] <= t]
-    after = [s for s in samples if s[0] >= t]
-    if not before:
-        return samples[0][1]
-    if not after:
-        return samples[-1][1]
-    (t0, c0), (t1, c1) = before[-1], after[0]
-    return c0 if t1 == t0 else c0 + (c1 - c0) * (t - t0) / (t1 - t0)
 
 
 def main():
@@ -116,8 +87,6 @@ def main():
         sim.terminate()
         sim.wait()
 
-    def epoch(c):
-        return datetime.datetime.fromisoformat(c["started_at"].replace("Z", "+00:00")).timestamp()
 
     start = min(epoch(c) for c in calls)
     end = max(epoch(c) + c["e2e_ms"] / 1e3 for c in calls)
