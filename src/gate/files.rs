@@ -254,10 +254,7 @@ fn default_compare_gates(base: &RunRecords, new: &RunRecords) -> Vec<Gate> {
             if !base.meta.arms.iter().any(|a| a.name == arm.name) {
                 continue;
             }
-            // Only the metrics the arm measures: serving ones at a load level, job ones
-            // elsewhere.
-            if metric.needs_load() != arm.load.is_some() && (metric.needs_load() || metric.is_job())
-            {
+            if !arm.measures(metric) {
                 continue;
             }
             for variant in arm.distinct_variants() {

@@ -525,6 +525,16 @@ impl Arm {
         }
     }
 
+    /// Whether its trials measure `metric`: at a load level the serving metrics and not
+    /// the job ones (the job is the level), elsewhere the job metrics and not the serving
+    /// ones.
+    pub fn measures(&self, metric: super::Metric) -> bool {
+        match self.load {
+            Some(_) => !metric.is_job(),
+            None => !metric.needs_load(),
+        }
+    }
+
     /// The name without its load level: `chimera` for `chimera@c16`.
     pub fn base_name(&self) -> &str {
         match self.load {

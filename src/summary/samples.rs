@@ -241,12 +241,13 @@ impl RunSamples {
                         new_connections: ok.iter().filter(|c| c.connect_ms.is_some()).count(),
                     },
                 );
-                for metric in Metric::ALL {
-                    let values = match (arm.load, metric.is_job(), metric.is_serving()) {
-                        (Some(_), true, _) | (None, _, true) => continue,
-                        (Some(_), _, true) => per_trial_serving(&all, metric, meta.slo.as_ref()),
-                        (None, true, _) => per_trial_jobs(trials, &arm.name, variant, metric),
-                        _ => per_trial(&ok, metric),
+                for metric in Metric::ALL.into_iter().filter(|&m| arm.measures(m)) {
+                    let values = if metric.is_serving() {
+                        per_trial_serving(&all, metric, meta.slo.as_ref())
+                    } else if metric.is_job() {
+                        per_trial_jobs(trials, &arm.name, variant, metric)
+                    } else {
+                        per_trial(&ok, metric)
                     };
                     let key = (arm.name.clone(), variant.to_owned(), metric);
                     if let Some(sample) = Sample::new(values.values().copied()) {

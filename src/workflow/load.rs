@@ -50,7 +50,7 @@ pub(crate) async fn run(caller: Caller, level: LoadLevel) -> PipelineResult {
     let refs: Vec<&CallRecord> = records.iter().collect();
     // The level is one span: its requests overlap, so its time is the LLM's throughout.
     let span = Span {
-        node: super::prompts::agent_name(&spec),
+        node: super::prompts::agent(&spec).0.to_owned(),
         instance: 0,
         start: launched,
         end: Instant::now(),

@@ -21,7 +21,7 @@ pub(crate) async fn run(caller: Caller) -> PipelineResult {
     let Some(set) = spec.scenario.workload.prompts.clone() else {
         return caller.result(&[], &[], 0.0, false);
     };
-    let agent = agent_name(&spec);
+    let agent = agent(&spec).0.to_owned();
     let launched = Instant::now();
     let mut records: Vec<CallRecord> = Vec::with_capacity(set.requests as usize);
     let mut llm_ms = 0.0;
@@ -69,12 +69,13 @@ pub(crate) async fn run(caller: Caller) -> PipelineResult {
     result
 }
 
-/// The name a prompt set's calls are recorded under: its only agent, else `prompts`.
-pub(crate) fn agent_name(spec: &PipelineSpec) -> String {
+/// The name a prompt set's calls are recorded under (its only agent, else `prompts`) and
+/// the agent's persona, the system prompt of prompts that bring none.
+pub(crate) fn agent(spec: &PipelineSpec) -> (&str, &str) {
     spec.scenario
         .agents
         .first()
-        .map_or_else(|| "prompts".to_owned(), |a| a.name.clone())
+        .map_or(("prompts", ""), |a| (a.name.as_str(), a.persona.as_str()))
 }
 
 /// How a request of the set is sent, besides its prompt.
@@ -98,8 +99,7 @@ pub(crate) async fn send(caller: &Caller, set: &PromptSet, k: u32, how: Sent) ->
             ^ hash_bytes(format!("{:?}|{}|{}|{k}", t.phase, t.round, spec.slot).as_bytes()),
     ));
     let (system, history, user, max_tokens) = request(set, &mut rng, spec.scenario.seed);
-    let agent = spec.scenario.agents.first();
-    let persona = agent.map_or("", |a| a.persona.as_str());
+    let (agent, persona) = agent(spec);
     let (_, record) = caller
         .call(Call {
             history: &history,
@@ -109,7 +109,7 @@ pub(crate) async fn send(caller: &Caller, set: &PromptSet, k: u32, how: Sent) ->
             warmup: how.warmup,
             scheduled: how.scheduled,
             ..Call::new(
-                agent.map_or("prompts", |a| a.name.as_str()),
+                agent,
                 if system.is_empty() { persona } else { &system },
                 "prompt",
                 &user,

@@ -303,6 +303,25 @@ fn the_readme_lists_every_simulator_key_with_its_default() {
     }
 }
 
+/// `harness sim-server --port 0 ARGS` started: the process, the line it announced itself
+/// with ("simulated server (not a real GPU; …) listening on http://127.0.0.1:PORT") and
+/// its address.
+fn sim_server(args: &[&str]) -> (std::process::Child, String, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(crate::common::harness_bin())
+        .args(["sim-server", "--port", "0"])
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
+    (child, line, addr)
+}
+
 /// Sends one HTTP/1.1 request to `addr` and returns the whole response.
 fn http(addr: &str, request: &str) -> String {
     use std::io::{Read, Write};
@@ -318,18 +337,7 @@ fn http(addr: &str, request: &str) -> String {
 
 #[test]
 fn sim_server_answers_over_real_http_and_obeys_the_fault_header() {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(crate::common::harness_bin())
-        .args(["sim-server", "--port", "0", "--seed", "3"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // "simulated server (not a real GPU; …) listening on http://127.0.0.1:PORT"
-    let mut line = String::new();
-    std::io::BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
+    let (mut child, line, addr) = sim_server(&["--seed", "3"]);
     assert!(line.contains("not a real GPU"), "{line}");
     let body = r#"{"model":"m:latest","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
     let request = |fault: Option<&str>| {
@@ -446,36 +454,21 @@ async fn the_openai_api_streams_the_same_model_as_events() {
 
 /// Status line of `GET path` from `addr`.
 fn status_of(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        tcp,
-        "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    tcp.read_to_string(&mut response).unwrap();
+    let response = http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"),
+    );
     response.lines().next().unwrap_or_default().to_owned()
 }
 
 #[test]
 fn sim_server_serves_only_the_api_it_is_asked_for() {
-    use std::io::BufRead;
     for (api, ollama, openai) in [
         ("openai", "404", "200"),
         ("ollama", "200", "404"),
         ("both", "200", "200"),
     ] {
-        let mut child = std::process::Command::new(crate::common::harness_bin())
-            .args(["sim-server", "--port", "0", "--api", api])
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
+        let (mut child, line, addr) = sim_server(&["--api", api]);
         let ollama_status = status_of(&addr, "/api/version");
         let openai_status = status_of(&addr, "/v1/models");
         child.kill().unwrap();
