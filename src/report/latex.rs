@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use super::document::Report;
 use super::{
     Align, CONFOUNDED_MARK, Exporter, Grid, Tone, all_warnings, n_range, order_words, paper_grid,
     server_words, variant_words,
@@ -12,6 +13,9 @@ use crate::summary::Summary;
 
 /// Writes `table.tex`.
 pub struct Latex;
+
+/// Writes `figures.tex`.
+pub struct LatexFigures;
 
 /// Escapes LaTeX's special characters in text mode; a leading minus of a number becomes a
 /// math minus rather than a hyphen.
@@ -39,6 +43,13 @@ pub fn escape(text: &str) -> String {
             'Σ' => out.push_str("$\\Sigma$"),
             '×' => out.push_str("$\\times$"),
             '–' => out.push_str("--"),
+            '—' => out.push_str("---"),
+            'α' => out.push_str("$\\alpha$"),
+            '≤' => out.push_str("$\\le$"),
+            '≥' => out.push_str("$\\ge$"),
+            '★' => out.push_str("$\\star$"),
+            '·' => out.push_str("$\\cdot$"),
+            '|' => out.push_str("\\textbar{}"),
             _ => out.push(c),
         }
     }
@@ -172,6 +183,37 @@ impl Exporter for Latex {
             .collect();
         let _ = writeln!(out, "\\label{{tab:harness-{label}}}");
         out.push_str("\\end{table}\n");
+        Ok(out.into_bytes())
+    }
+}
+
+/// `figures.tex`: a `figure` environment per figure with a caption that states what is
+/// drawn, n, the interval and the test. The figures are SVG: pdfLaTeX needs them as PDF
+/// (`rsvg-convert -f pdf`, or `\usepackage{svg}` and `\includesvg`), which the header says.
+impl Exporter<Report> for LatexFigures {
+    fn render(&self, r: &Report) -> anyhow::Result<Vec<u8>> {
+        let mut out = format!(
+            "% Figures of harness run `{}`{}. \\includegraphics finds figures/<name>.pdf:\n\
+             % convert each SVG once, e.g.\n\
+             %   for f in figures/*.svg; do rsvg-convert -f pdf -o \"${{f%.svg}}.pdf\" \"$f\"; done\n\
+             % or use \\usepackage{{svg}} and \\includesvg. Needs \\usepackage{{graphicx}}.\n",
+            r.summary.scenario,
+            if r.summary.simulated {
+                " (SIMULATED: numbers from the built-in simulator)"
+            } else {
+                ""
+            }
+        );
+        for f in &r.figures {
+            let _ = write!(
+                out,
+                "\n\\begin{{figure}}[tbp]\n  \\centering\n  \\includegraphics[width=\\columnwidth]{{figures/{}}}\n  \\caption{{{}. {}}}\n  \\label{{fig:harness-{}}}\n\\end{{figure}}\n",
+                f.name,
+                escape(&f.title),
+                escape(&f.caption),
+                f.name
+            );
+        }
         Ok(out.into_bytes())
     }
 }

@@ -6,12 +6,19 @@
 //! format only says how a grid is spelled, so a new one is a few dozen lines.
 
 pub mod csv;
+pub mod document;
+pub mod figure;
+pub mod html;
 pub mod json;
 pub mod latex;
 pub mod markdown;
 pub mod terminal;
 
+pub use document::Report;
+
 use std::path::Path;
+
+use anyhow::Context;
 
 use crate::gate::{GateReport, GateVerdict};
 use crate::results::{ResultsDir, RunRecords, RunSetup, VariantSetup, load};
@@ -26,15 +33,30 @@ pub trait Exporter<T: ?Sized = Summary> {
     fn render(&self, doc: &T) -> anyhow::Result<Vec<u8>>;
 }
 
-/// The files written into every results folder, and the format of each.
-pub fn file_exporters() -> Vec<(&'static str, Box<dyn Exporter>)> {
+/// An exporter of the summary alone, as one of the report's files.
+struct OfSummary<E>(E);
+
+impl<E: Exporter<Summary>> Exporter<Report> for OfSummary<E> {
+    fn render(&self, r: &Report) -> anyhow::Result<Vec<u8>> {
+        self.0.render(&r.summary)
+    }
+}
+
+/// The files written into every results folder besides the figures, and the format of
+/// each.
+pub fn file_exporters() -> Vec<(&'static str, Box<dyn Exporter<Report>>)> {
     vec![
-        ("summary.json", Box::new(json::Json)),
+        ("summary.json", Box::new(OfSummary(json::Json))),
         ("report.md", Box::new(markdown::Markdown)),
-        ("table.tex", Box::new(latex::Latex)),
-        ("comparisons.csv", Box::new(csv::Csv)),
+        ("report.html", Box::new(html::Html)),
+        ("table.tex", Box::new(OfSummary(latex::Latex))),
+        ("figures.tex", Box::new(latex::LatexFigures)),
+        ("comparisons.csv", Box::new(OfSummary(csv::Csv))),
     ]
 }
+
+/// The folder of the figures inside a results folder.
+pub const FIGURES_DIR: &str = "figures";
 
 /// Recomputes the summary of the results folder `dir` from its records and writes every
 /// file format into it atomically.
@@ -42,14 +64,39 @@ pub fn write(dir: &Path) -> anyhow::Result<Summary> {
     write_records(dir, &load(dir)?)
 }
 
-/// [`write`] with the folder's records already read.
-pub fn write_records(dir: &Path, run: &RunRecords) -> anyhow::Result<Summary> {
+/// The summary and the figures of a run's records.
+pub fn report(run: &RunRecords) -> anyhow::Result<Report> {
     let summary = summarize(&run.meta, &run.calls, &run.trials);
+    let figures = figure::draw(&summary, run)?;
+    Ok(Report { summary, figures })
+}
+
+/// [`write`] with the folder's records already read. Figures a previous version of the
+/// report drew and this one does not are removed, so `figures/` matches `figures.tex`.
+pub fn write_records(dir: &Path, run: &RunRecords) -> anyhow::Result<Summary> {
+    let report = report(run)?;
     let out = ResultsDir::open(dir);
-    for (file_name, exporter) in file_exporters() {
-        out.write_atomic(file_name, &exporter.render(&summary)?)?;
+    for f in &report.figures {
+        out.write_atomic(&format!("{FIGURES_DIR}/{}.svg", f.name), f.svg.as_bytes())?;
     }
-    Ok(summary)
+    if let Ok(entries) = std::fs::read_dir(dir.join(FIGURES_DIR)) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let stale = path.extension().is_some_and(|e| e == "svg")
+                && !report
+                    .figures
+                    .iter()
+                    .any(|f| path.file_stem().is_some_and(|s| *s == *f.name));
+            if stale {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+        }
+    }
+    for (file_name, exporter) in file_exporters() {
+        out.write_atomic(file_name, &exporter.render(&report)?)?;
+    }
+    Ok(report.summary)
 }
 
 /// Writes a gate report into the results folder `dir` as `gate.json` and `gate.md`.

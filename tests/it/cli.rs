@@ -338,20 +338,47 @@ fn end_to_end_run_on_the_simulator_writes_every_results_file() {
     );
 
     // `harness report` recomputes the same summary from the records, byte for byte, and
-    // rewrites the other formats identically too.
-    let report_files: Vec<&str> = harness::report::file_exporters()
+    // rewrites the other formats and every figure identically too.
+    let mut report_files: Vec<String> = harness::report::file_exporters()
         .into_iter()
-        .map(|(name, _)| name)
+        .map(|(name, _)| name.to_owned())
         .collect();
     assert_eq!(
         report_files,
-        ["summary.json", "report.md", "table.tex", "comparisons.csv"]
+        [
+            "summary.json",
+            "report.md",
+            "report.html",
+            "table.tex",
+            "figures.tex",
+            "comparisons.csv"
+        ]
     );
+    let mut figures: Vec<String> = std::fs::read_dir(run.join("figures"))
+        .unwrap()
+        .map(|e| format!("figures/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    figures.sort();
+    for kind in [
+        "forest",
+        "strip-ttft_ms",
+        "ecdf-ttft_ms",
+        "timeline-baseline+fast",
+    ] {
+        assert!(
+            figures.contains(&format!("figures/{kind}.svg")),
+            "no {kind}.svg in {figures:?}"
+        );
+    }
+    report_files.extend(figures);
     let before: Vec<Vec<u8>> = report_files
         .iter()
         .map(|f| std::fs::read(run.join(f)).unwrap())
         .collect();
     std::fs::remove_file(run.join("report.md")).unwrap();
+    std::fs::remove_file(run.join("figures/forest.svg")).unwrap();
+    // A figure an older report drew and this one does not is removed.
+    std::fs::write(run.join("figures/stale.svg"), "<svg/>").unwrap();
     let report = harness()
         .arg("report")
         .arg(&run)
@@ -366,6 +393,7 @@ fn end_to_end_run_on_the_simulator_writes_every_results_file() {
     for (f, bytes) in report_files.iter().zip(before) {
         assert_eq!(std::fs::read(run.join(f)).unwrap(), bytes, "{f} differs");
     }
+    assert!(!run.join("figures/stale.svg").exists());
 
     for (variant, runs) in [("baseline", 8), ("fast", 8)] {
         for n in 1..=runs {
