@@ -7,6 +7,7 @@ mod common;
 mod connections;
 mod estimator;
 mod faults;
+mod figures;
 mod gate;
 mod graph;
 mod load;

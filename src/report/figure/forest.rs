@@ -88,11 +88,7 @@ pub fn draw(summary: &Summary, gates: &[Gate]) -> anyhow::Result<super::Figure> 
     let chart = page_rows.chart(&page, &axis, "ratio variant / baseline (log scale)")?;
     let sheet = page.sheet();
 
-    // The line of no difference.
-    sheet.layer("no-difference");
-    page_rows.vline(&page, &chart, chart.px(axis.x(1.0)), INK.into())?;
-    sheet.close();
-
+    // The gates' bands first, then the line of no difference over them, then the CIs.
     for (row, c) in &marks {
         let y = chart.py(*row);
         if let Some(g) = gate_of(gates, c) {
@@ -117,6 +113,12 @@ pub fn draw(summary: &Summary, gates: &[Gate]) -> anyhow::Result<super::Figure> 
             ))?;
             sheet.close();
         }
+    }
+    sheet.layer("no-difference");
+    page_rows.vline(&page, &chart, chart.px(axis.x(1.0)), INK.into())?;
+    sheet.close();
+    for (row, c) in &marks {
+        let y = chart.py(*row);
         let Some(r) = &c.stats.ratio else { continue };
         let (color, class) = match c.verdict {
             Verdict::Faster => (FASTER, "ci faster"),

@@ -166,7 +166,7 @@ fn goodput(summary: &Summary, curves: &[(Series, Vec<&ServingRow>)]) -> anyhow::
     let page = Page::new(top as u32 + 270)?;
     lines::legend(&page, &series)?;
     let y_desc = if metric == Metric::GoodputRps {
-        "goodput, requests meeting the SLO (req/s)"
+        "goodput (req/s)"
     } else {
         "completed requests (req/s)"
     };

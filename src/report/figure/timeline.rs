@@ -63,13 +63,16 @@ pub fn draw(summary: &Summary, run: &RunRecords) -> anyhow::Result<Vec<Figure>> 
         let Some(trial) = typical(run, &arm.name) else {
             continue;
         };
-        let of_trial = || run.calls.iter().filter(|c| c.trial == trial.trial);
-        // Time zero: the trial's first call (its priming call, when it had one).
-        let Some(start) = of_trial().map(|c| c.offset_ms).min_by(f64::total_cmp) else {
+        let calls: Vec<&CallRecord> = run
+            .calls
+            .iter()
+            .filter(|c| c.trial == trial.trial && c.step != "prime")
+            .collect();
+        // Time zero: the job's first call (a priming call before it is left out).
+        let Some(start) = calls.iter().map(|c| c.offset_ms).min_by(f64::total_cmp) else {
             continue;
         };
-        let calls: Vec<&CallRecord> = of_trial().filter(|c| c.step != "prime").collect();
-        if calls.is_empty() || !overlapped(&calls) {
+        if !overlapped(&calls) {
             continue;
         }
         out.push(draw_trial(summary, &arm.name, trial, &calls, start)?);
@@ -151,7 +154,7 @@ fn draw_trial(
     let page = Page::new(layout.height)?;
     legend(&page, 8, 28, &keys)?;
     let axis = RowAxis::from_zero(end);
-    let chart = layout.chart(&page, &axis, "time since the trial's first call (ms)")?;
+    let chart = layout.chart(&page, &axis, "time since the first call (ms)")?;
     let sheet = page.sheet();
     for (row, l, lane_calls) in &placed {
         let y = chart.py(*row);
@@ -202,6 +205,11 @@ fn draw_trial(
                         .map_or("error".to_owned(), |k| format!("{k:?}"))
                 ),
             };
+            let title = if c.phase == Phase::Warmup {
+                format!("{title} (warm-up, not measured)")
+            } else {
+                title
+            };
             sheet.open(if c.ok { "call" } else { "call failed" }, &title);
             let t0 = c.offset_ms - start;
             let mut segments: Vec<(f64, f64, RGBColor)> = Vec::new();
@@ -222,7 +230,14 @@ fn draw_trial(
                 }
                 None => segments.push((t0, t0 + c.e2e_ms, WAITING)),
             }
+            // Warm-up requests ran, and loaded the server, but are not measured: faded.
+            let warmup = c.phase == Phase::Warmup;
             for (a, b, color) in segments {
+                let color = if warmup {
+                    color.mix(0.4)
+                } else {
+                    color.to_rgba()
+                };
                 let (pa, pb) = (chart.px(a), chart.px(b));
                 if pb > pa {
                     page.root
@@ -249,13 +264,18 @@ fn draw_trial(
     } else {
         String::new()
     };
+    let warmups = if calls.iter().any(|c| c.phase == Phase::Warmup) {
+        " Faded bars are warm-up requests, run but not measured."
+    } else {
+        ""
+    };
     let title = format!("Trial {} of {arm}: every call", trial.trial);
     let caption = format!(
         "Every call of trial {} (arm {arm}, round {}, the measured trial with the median wall \
          time, {} ms) as a bar in its agent instance's lane: waiting (time to first token \
          less model load and prompt evaluation, as the server reports them), model load, \
          prefill, decode. Grey lines are gaps between a lane's calls (tool waits, or waiting \
-         for inputs); ★ and outlined bars are the job's critical path.{left_out}",
+         for inputs); ★ and outlined bars are the job's critical path.{warmups}{left_out}",
         trial.trial,
         trial.round,
         num(trial.wall_ms)
