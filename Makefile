@@ -1,7 +1,7 @@
 # The two commands of the README's quick start: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: build demo test test-real lint bench bench-fanout bench-client clean-results
+.PHONY: build demo test test-real test-browser lint bench bench-fanout bench-client clean-results
 
 build:
 	$(CARGO) build --release --locked
@@ -20,6 +20,11 @@ test-real:
 	$(CARGO) test --locked --test it real_llm -- --ignored --test-threads=1; \
 	status=$$?; scripts/real-llm.sh stop; exit $$status
 
+# report.html in headless Chromium (the Debian package, installed when missing): loads
+# offline, logs nothing, shows every figure, and its screenshot is not blank.
+test-browser:
+	python3 scripts/browser_check.py
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
@@ -27,6 +32,7 @@ lint:
 bench:
 	$(CARGO) bench --locked --bench stream_parse
 	$(CARGO) bench --locked --bench stats
+	$(CARGO) bench --locked --bench figures
 
 # The client's CPU while an agent graph fans out to 64 instances on a separate simulator.
 bench-fanout:

@@ -82,9 +82,16 @@ fn every_figure_is_well_formed_labelled_and_the_same_bytes_each_time() {
             assert!(texts.iter().all(|t| !t.trim().is_empty()));
             // Every mark says what it is when hovered.
             for g in doc.descendants().filter(|n| n.has_tag_name("g")) {
-                let layer = ["axes", "legend", "simulated", "no-difference", "reference"]
-                    .iter()
-                    .any(|c| has_class(&g, c));
+                let layer = [
+                    "axes",
+                    "legend",
+                    "simulated",
+                    "no-difference",
+                    "reference",
+                    "n",
+                ]
+                .iter()
+                .any(|c| has_class(&g, c));
                 assert!(layer || !title(&g).is_empty(), "{}: untitled {g:?}", f.name);
             }
             assert!(f.caption.len() > 80, "{}: caption too thin", f.name);
@@ -357,11 +364,11 @@ fn the_reports_carry_every_figure() {
     assert!(md.find("## Figures").unwrap() < md.find("(figures/strip-ttft_ms.svg)").unwrap());
     // Captions state n, the interval and the test.
     let forest_caption = &figure(&report, "forest").caption;
-    for words in ["95%", "Welch", "Holm", "(n|n)"] {
+    for words in ["95%", "Welch", "Holm", "n|n", "paired t"] {
         assert!(forest_caption.contains(words), "{words}: {forest_caption}");
     }
     assert!(
-        tex.contains("Holm-adjusted Welch t-tests at $\\alpha$ = 0.05"),
+        tex.contains("Holm-adjusted t-tests at $\\alpha$ = 0.05"),
         "{tex}"
     );
     assert_eq!(tex.matches("\\begin{figure}").count(), report.figures.len());
@@ -421,4 +428,36 @@ fn figures_add_to_the_markdown_and_change_nothing_else() {
             || *l == "## Figures"),
         "{extra:?}"
     );
+}
+
+/// The README shows the flagship demo's forest plot: it is what the code draws from the
+/// demo's records (`HARNESS_UPDATE_DOCS=1 cargo test --test it readme_forest` redraws it).
+#[test]
+fn the_readme_forest_plot_is_the_demo_s() {
+    let (_, report) = fixture("results-demo");
+    let drawn = &figure(&report, "forest").svg;
+    let path = repo_root().join("docs/forest.svg");
+    if std::env::var_os("HARNESS_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, drawn).unwrap();
+    }
+    let shipped = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        shipped == *drawn,
+        "docs/forest.svg is stale: HARNESS_UPDATE_DOCS=1 cargo test --test it readme_forest"
+    );
+    // What the README says of it.
+    let row = |arm: &str, metric| {
+        report
+            .summary
+            .comparisons
+            .iter()
+            .find(|c| c.arm == arm && c.metric == metric && !c.paired)
+            .unwrap()
+    };
+    use harness::scenario::Metric::{DecodeTps, E2eTps};
+    assert_eq!(row("chimera", DecodeTps).verdict, Verdict::Faster);
+    assert_eq!(row("chimera+chimera", DecodeTps).verdict, Verdict::Faster);
+    let mixed = row("baseline+chimera", E2eTps);
+    assert_eq!(mixed.verdict, Verdict::Slower);
+    assert!(mixed.confound_warning.is_some());
 }

@@ -3,9 +3,14 @@
 //! the verdict in the marker's shape and colour.
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::rows::{RowAxis, Rows};
-use super::{GREY, INK, Key, Page, Swatch, metric_axis, num, side_label};
+use super::{GREY, INK, Key, Page, Swatch, TICK, WIDTH, font, metric_axis, num, side_label};
+
+/// Room on the right for the trials per side.
+const N_COLUMN: i32 = 30;
+use crate::report::CONFOUNDED_MARK;
 use crate::scenario::{Direction, Gate, Metric};
 use crate::summary::{ComparisonRow, Summary, Verdict};
 
@@ -46,11 +51,14 @@ pub fn draw(summary: &Summary, gates: &[Gate]) -> anyhow::Result<super::Figure> 
         rows.header(format!("{}, {}", metric_axis(metric), direction(metric)));
         for c in of_metric {
             let label = format!(
-                "{}{} ({}|{})",
+                "{}{}{}",
                 side_label(&c.arm, &c.variant),
                 if c.paired { ", paired" } else { "" },
-                c.stats.n_variant,
-                c.stats.n_baseline
+                if c.confound_warning.is_some() {
+                    CONFOUNDED_MARK
+                } else {
+                    ""
+                },
             );
             marks.push((rows.row(label), c));
         }
@@ -81,6 +89,7 @@ pub fn draw(summary: &Summary, gates: &[Gate]) -> anyhow::Result<super::Figure> 
             Swatch::Box,
         ));
     }
+    rows.gutter(N_COLUMN);
     let page_rows = rows.layout(&legend.iter().map(|l| l.0.clone()).collect::<Vec<_>>());
     let page = Page::new(page_rows.height)?;
     super::legend(&page, 8, 28, &legend)?;
@@ -168,15 +177,35 @@ pub fn draw(summary: &Summary, gates: &[Gate]) -> anyhow::Result<super::Figure> 
         }
         sheet.close();
     }
+    // The trials on each side, right of the axis.
+    sheet.layer("n");
+    for (row, c) in &marks {
+        page.root.draw(&Text::new(
+            format!("{}|{}", c.stats.n_variant, c.stats.n_baseline),
+            (WIDTH as i32 - 8, chart.py(*row)),
+            font(TICK, &GREY).pos(Pos::new(HPos::Right, VPos::Center)),
+        ))?;
+    }
+    sheet.close();
     let n = marks.len();
+    let confounded = marks.iter().any(|(_, c)| c.confound_warning.is_some());
     let caption = format!(
         "Every comparison against the baseline: the ratio of per-trial geometric means \
-         (variant / baseline) with its {:.0}% Welch CI on the log scale; (n|n) are the trials \
-         on each side. Filled circle: faster, filled square: slower, open circle: no \
-         significant difference, by Holm-adjusted Welch t-tests at α = {} over all {n} \
-         comparisons.{}",
+         (variant / baseline) with its {:.0}% Welch CI on the log scale; n|n at the right are \
+         the trials on each side; paired rows compare the two variants within the same \
+         trials of a mixed arm (paired t on logs). Filled circle: faster, filled square: slower, open circle: no \
+         significant difference, by Holm-adjusted t-tests at α = {} over all {n} \
+         comparisons.{}{}",
         summary.confidence * 100.0,
         summary.alpha,
+        if confounded {
+            format!(
+                " {CONFOUNDED_MARK}: the two sides ran under different conditions (one reloaded \
+                 the model or opened connections more often), so the ratio is confounded with them."
+            )
+        } else {
+            String::new()
+        },
         if any_gate {
             " Grey bands reach from 1 to each gate's tolerance."
         } else {

@@ -114,23 +114,26 @@ pub fn variant_color(summary: &Summary, variant: &str) -> RGBColor {
 }
 
 /// A side of a comparison as a label: `fast` alone, `fast@c16` at a load level, `fast ×2`
-/// in an arm of copies of itself, `fast in baseline+fast` beside others.
+/// in an arm of copies of itself, `fast w/ baseline` beside others (the rest of the arm).
+/// Arms with names of their own keep them: `fast in my-arm`.
 pub fn side_label(arm: &str, variant: &str) -> String {
     let (base, level) = arm.split_once('@').map_or((arm, ""), |(b, l)| (b, l));
-    let copies = base.split('+').count();
-    if base.split('+').all(|v| v == variant) {
-        let at = if level.is_empty() {
-            String::new()
-        } else {
-            format!("@{level}")
-        };
-        if copies == 1 {
-            format!("{variant}{at}")
-        } else {
-            format!("{variant} ×{copies}{at}")
-        }
+    let at = if level.is_empty() {
+        String::new()
     } else {
-        format!("{variant} in {arm}")
+        format!("@{level}")
+    };
+    let mut others: Vec<&str> = base.split('+').collect();
+    let Some(me) = others.iter().position(|v| *v == variant) else {
+        return format!("{variant} in {arm}");
+    };
+    others.remove(me);
+    if others.is_empty() {
+        format!("{variant}{at}")
+    } else if others.iter().all(|v| *v == variant) {
+        format!("{variant} ×{}{at}", others.len() + 1)
+    } else {
+        format!("{variant} w/ {}{at}", others.join("+"))
     }
 }
 

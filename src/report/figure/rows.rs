@@ -18,6 +18,7 @@ const TITLE: i32 = 28;
 #[derive(Debug, Default)]
 pub struct Rows {
     rows: Vec<(String, bool)>,
+    gutter: i32,
 }
 
 impl Rows {
@@ -31,6 +32,11 @@ impl Rows {
     pub fn row(&mut self, label: String) -> usize {
         self.rows.push((label, false));
         self.rows.len() - 1
+    }
+
+    /// Keeps `px` on the right of the axis for a column of numbers.
+    pub fn gutter(&mut self, px: i32) {
+        self.gutter = px;
     }
 
     /// Where everything goes, with a legend of `legend` entries under the title.
@@ -48,12 +54,13 @@ impl Rows {
             .map(|r| text_width(&r.0, LABEL).ceil() as i32)
             .max()
             .unwrap_or(0);
-        let left = (widest + 16).clamp(60, WIDTH as i32 * 45 / 100);
+        let left = (widest + 16).clamp(60, WIDTH as i32 * 48 / 100);
         let height = (top + ROW * self.rows.len() as i32 + AXIS) as u32;
         Layout {
             rows: self.rows,
             top,
             left,
+            right: WIDTH as i32 - 14 - self.gutter,
             height,
         }
     }
@@ -143,6 +150,7 @@ pub struct Layout {
     rows: Vec<(String, bool)>,
     top: i32,
     left: i32,
+    right: i32,
     /// The figure's height, px.
     pub height: u32,
 }
@@ -157,7 +165,7 @@ impl Layout {
     pub fn chart(&self, page: &Page, axis: &RowAxis, title: &str) -> anyhow::Result<RowChart> {
         let chart = RowChart {
             left: self.left,
-            right: WIDTH as i32 - 14,
+            right: self.right,
             top: self.top,
             lo: axis.lo,
             hi: axis.hi,
@@ -180,9 +188,12 @@ impl Layout {
             vec![(chart.left, bottom), (chart.right, bottom)],
             INK,
         ))?;
+        // Centred under the axis, but kept inside the figure when it is wider than the axis.
+        let half = (text_width(title, LABEL) / 2.0).ceil() as i32;
+        let centre = ((chart.left + chart.right) / 2).clamp(half + 4, WIDTH as i32 - half - 4);
         page.root.draw(&Text::new(
             title.to_owned(),
-            ((chart.left + chart.right) / 2, bottom + 24),
+            (centre, bottom + 24),
             font(LABEL, &INK).pos(Pos::new(HPos::Center, VPos::Top)),
         ))?;
         for (i, (label, header)) in self.rows.iter().enumerate() {

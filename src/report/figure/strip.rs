@@ -43,12 +43,10 @@ pub fn draw(
     let axis = RowAxis::linear(lo, hi);
     let what = if metric.is_per_arm() {
         "per trial, whole arm"
-    } else if metric.is_job() {
-        "per-trial mean over jobs"
     } else if metric.is_serving() {
-        "per trial, measured window"
+        "per trial"
     } else {
-        "per-trial mean over calls"
+        "mean per trial"
     };
     let chart = layout.chart(&page, &axis, &format!("{}, {what}", metric_axis(metric)))?;
     let sheet = page.sheet();
@@ -105,12 +103,17 @@ pub fn draw(
     }
     let n_trials: usize = series.iter().map(|s| s.2.len()).sum();
     let title = format!("{}: one dot per trial", metric_axis(metric));
+    let per = if metric.is_job() { "jobs" } else { "calls" };
+    let value = if metric.is_per_arm() || metric.is_serving() {
+        "its value over the trial".to_owned()
+    } else {
+        format!("the mean over its {per}")
+    };
     let caption = format!(
-        "{} of every arm and variant, one dot per measured trial ({n_trials} dots in all; n \
-         per row in brackets); the box spans the lower to the upper quartile of the trials, \
-         the bar is their median. Trials are the unit of analysis: every statistic of the \
-         report is computed over these dots.",
-        metric_axis(metric)
+        "One dot per measured trial of every arm and variant ({n_trials} in all; n per row \
+         in brackets), at {value}; the box spans the lower to the upper quartile of the \
+         trials, the bar is their median. Trials are the unit of analysis: the report's \
+         statistics are computed over these dots."
     );
     Ok(Some(Figure {
         name: format!("strip-{}", file_stem(metric.name())),
