@@ -84,8 +84,14 @@ async fn dispatch(action: Action, terminal: Terminal) -> anyhow::Result<ExitCode
         Action::Report { dir } => {
             let summary = harness::report::write(&dir)?;
             println!("{}", terminal.text(&summary));
+            let files: Vec<&str> = harness::report::file_exporters()
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
             println!(
-                "wrote summary.json, report.md, table.tex, comparisons.csv in {}",
+                "wrote {}, {}/ in {}",
+                files.join(", "),
+                harness::report::FIGURES_DIR,
                 dir.display()
             );
             Ok(ExitCode::SUCCESS)
@@ -129,6 +135,7 @@ async fn dispatch(action: Action, terminal: Terminal) -> anyhow::Result<ExitCode
                 print!("\n{}", terminal.gate_text(gate));
             }
             println!("results: {}", report.dir.display());
+            println!("report:  {}", report.dir.join("report.html").display());
             Ok(match &report.gate {
                 _ if report.interrupted => {
                     ExitCode::from(match STOPPED_BY.load(std::sync::atomic::Ordering::SeqCst) {

@@ -35,6 +35,12 @@ fn lane(c: &CallRecord) -> Lane {
     )
 }
 
+/// The time a call spent loading the model, ms; under 1 ms is a server's bookkeeping (a
+/// loaded model reports a fraction of a millisecond), not a load, and counts as prefill.
+fn model_load(c: &CallRecord) -> f64 {
+    c.load_ms.filter(|l| *l >= 1.0).unwrap_or(0.0)
+}
+
 /// The measured trial of `arm` whose wall time is the median (the lower one of two).
 fn typical<'a>(run: &'a RunRecords, arm: &str) -> Option<&'a TrialRecord> {
     let mut trials: Vec<&TrialRecord> = run
@@ -141,9 +147,7 @@ fn draw_trial(
         calls
             .iter()
             .any(|c| c.ok && c.queue_ms.is_some_and(|q| q > 0.0)),
-        calls
-            .iter()
-            .any(|c| c.ok && c.load_ms.is_some_and(|l| l >= 1.0)),
+        calls.iter().any(|c| c.ok && model_load(c) > 0.0),
         true,
         true,
         calls.iter().any(|c| !c.ok),
@@ -217,7 +221,7 @@ fn draw_trial(
                 Some(ttft) => {
                     let mut at = t0;
                     let waiting = c.queue_ms.unwrap_or(0.0).clamp(0.0, ttft);
-                    let load = c.load_ms.unwrap_or(0.0).clamp(0.0, ttft - waiting);
+                    let load = model_load(c).min(ttft - waiting);
                     for (len, color) in [
                         (waiting, WAITING),
                         (load, LOAD),
