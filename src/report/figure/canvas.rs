@@ -110,6 +110,22 @@ fn opacity(attr: &str, c: BackendColor) -> String {
     }
 }
 
+/// The paint attributes of a shape: filled with the style's colour, or outlined in it and
+/// filled with `inside`.
+fn paint<S: BackendStyle>(s: &S, fill: bool, inside: &str) -> String {
+    let c = s.color();
+    if fill {
+        format!(r#"fill="{}"{}"#, color(c), opacity("fill-opacity", c))
+    } else {
+        format!(
+            r#"fill="{inside}" stroke="{}" stroke-width="{}"{}"#,
+            color(c),
+            s.stroke_width(),
+            opacity("stroke-opacity", c)
+        )
+    }
+}
+
 fn points(path: impl IntoIterator<Item = BackendCoord>) -> String {
     let mut s = String::new();
     for (x, y) in path {
@@ -194,16 +210,7 @@ impl DrawingBackend for Canvas {
     ) -> Drawn {
         let c = s.color();
         if c.alpha > 0.0 {
-            let paint = if fill {
-                format!(r#"fill="{}"{}"#, color(c), opacity("fill-opacity", c))
-            } else {
-                format!(
-                    r#"fill="none" stroke="{}" stroke-width="{}"{}"#,
-                    color(c),
-                    s.stroke_width(),
-                    opacity("stroke-opacity", c)
-                )
-            };
+            let paint = paint(s, fill, "none");
             self.sheet.push(&format!(
                 "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" {paint}/>\n",
                 upper_left.0,
@@ -242,16 +249,8 @@ impl DrawingBackend for Canvas {
     ) -> Drawn {
         let c = s.color();
         if c.alpha > 0.0 {
-            let paint = if fill {
-                format!(r#"fill="{}"{}"#, color(c), opacity("fill-opacity", c))
-            } else {
-                format!(
-                    r##"fill="#FFFFFF" stroke="{}" stroke-width="{}"{}"##,
-                    color(c),
-                    s.stroke_width(),
-                    opacity("stroke-opacity", c)
-                )
-            };
+            // An open circle is white inside, so what it sits on does not show through.
+            let paint = paint(s, fill, "#FFFFFF");
             self.sheet.push(&format!(
                 "<circle cx=\"{}\" cy=\"{}\" r=\"{radius}\" {paint}/>\n",
                 center.0, center.1

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use plotters::prelude::*;
 
 use super::lines::{self, Series};
-use super::{Figure, Page, file_stem, metric_axis, num, side_label};
+use super::{Figure, file_stem, metric_axis, num, side_label};
 use crate::results::RunRecords;
 use crate::scenario::Metric;
 use crate::summary::{DriftRow, RunSamples, Summary};
@@ -44,23 +44,9 @@ pub fn draw(
     if groups.is_empty() {
         return Ok(None);
     }
-    let all = groups.iter().flat_map(|g| g.1.iter());
-    let (mut x0, mut x1, mut y0, mut y1) = (
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-    );
-    for (x, y) in all {
-        x0 = x0.min(*x);
-        x1 = x1.max(*x);
-        y0 = y0.min(*y);
-        y1 = y1.max(*y);
-    }
+    let ((x0, x1), (y0, y1)) = lines::extent(groups.iter().flat_map(|g| g.1.iter().copied()));
     let series: Vec<Series> = groups.iter().map(|g| g.0.clone()).collect();
-    let top = lines::top(&series);
-    let page = Page::new(top as u32 + 260)?;
-    lines::legend(&page, &series)?;
+    let (page, top) = lines::page(&series, 260)?;
     let (x0, x1) = super::padded(x0, x1, 0.04);
     let (y0, y1) = super::padded(y0, y1, 0.08);
     let mut chart = lines::chart(

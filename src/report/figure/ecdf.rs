@@ -3,7 +3,7 @@
 //! statistic to test (calls within a trial are not independent).
 
 use super::lines::{self, Series};
-use super::{Figure, Page, file_stem, metric_axis, num, side_label};
+use super::{Figure, file_stem, metric_axis, num, side_label};
 use crate::plan::Phase;
 use crate::results::RunRecords;
 use crate::scenario::Metric;
@@ -15,7 +15,7 @@ const MAX_STEPS: usize = 400;
 
 /// Draws `ecdf-<metric>.svg`, or nothing when no call measured it.
 pub fn draw(summary: &Summary, run: &RunRecords, metric: Metric) -> anyhow::Result<Option<Figure>> {
-    let mut lines_: Vec<(Series, Vec<f64>)> = Vec::new();
+    let mut groups: Vec<(Series, Vec<f64>)> = Vec::new();
     for g in &summary.groups {
         let mut values: Vec<f64> = run
             .calls
@@ -34,21 +34,19 @@ pub fn draw(summary: &Summary, run: &RunRecords, metric: Metric) -> anyhow::Resu
             side_label(&g.arm, &g.variant),
             values.len()
         );
-        lines_.push((Series::nth(lines_.len(), label), values));
+        groups.push((Series::nth(groups.len(), label), values));
     }
-    if lines_.is_empty() {
+    if groups.is_empty() {
         return Ok(None);
     }
-    let lo = lines_.iter().map(|l| l.1[0]).fold(f64::INFINITY, f64::min);
-    let hi = lines_
+    let lo = groups.iter().map(|l| l.1[0]).fold(f64::INFINITY, f64::min);
+    let hi = groups
         .iter()
         .map(|l| *l.1.last().unwrap_or(&lo))
         .fold(f64::NEG_INFINITY, f64::max);
     let (x0, x1) = super::padded(lo, hi, 0.03);
-    let series: Vec<Series> = lines_.iter().map(|l| l.0.clone()).collect();
-    let top = lines::top(&series);
-    let page = Page::new(top as u32 + 260)?;
-    lines::legend(&page, &series)?;
+    let series: Vec<Series> = groups.iter().map(|l| l.0.clone()).collect();
+    let (page, top) = lines::page(&series, 260)?;
     let mut chart = lines::chart(
         &page,
         top,
@@ -58,7 +56,7 @@ pub fn draw(summary: &Summary, run: &RunRecords, metric: Metric) -> anyhow::Resu
         "fraction of calls ≤ x",
     )?;
     let sheet = page.sheet();
-    for (s, values) in &lines_ {
+    for (s, values) in &groups {
         let n = values.len();
         sheet.open(
             "ecdf",
@@ -73,7 +71,7 @@ pub fn draw(summary: &Summary, run: &RunRecords, metric: Metric) -> anyhow::Resu
         s.line(&mut chart, steps(values))?;
         sheet.close();
     }
-    let calls: usize = lines_.iter().map(|l| l.1.len()).sum();
+    let calls: usize = groups.iter().map(|l| l.1.len()).sum();
     let title = format!("{}: distribution over calls", metric_axis(metric));
     let caption = format!(
         "Empirical CDF of {} per successful measured call ({calls} calls), pooled over all \

@@ -56,16 +56,24 @@ impl Series {
     }
 }
 
-/// Draws the legend of `series` under the title ([`top`] says where it ends).
-pub fn legend(page: &Page, series: &[Series]) -> anyhow::Result<()> {
+/// A figure for lines of `series`: the legend under the title, then `height` px for the
+/// chart, which starts at the returned offset.
+pub fn page(series: &[Series], height: u32) -> anyhow::Result<(Page, i32)> {
+    let labels: Vec<String> = series.iter().map(|s| s.label.clone()).collect();
+    let top = 28 + legend_rows(&labels) * 16 + 4;
+    let page = Page::new(top as u32 + height)?;
     let keys: Vec<Key> = series.iter().map(Series::key).collect();
-    super::legend(page, 8, 28, &keys)
+    super::legend(&page, 8, 28, &keys)?;
+    Ok((page, top))
 }
 
-/// Where the chart starts below the title and the legend of `series`.
-pub fn top(series: &[Series]) -> i32 {
-    let labels: Vec<String> = series.iter().map(|s| s.label.clone()).collect();
-    28 + legend_rows(&labels) * 16 + 4
+/// The smallest and largest x and y of `points`.
+pub fn extent(points: impl IntoIterator<Item = (f64, f64)>) -> ((f64, f64), (f64, f64)) {
+    let inf = f64::INFINITY;
+    points.into_iter().fold(
+        ((inf, -inf), (inf, -inf)),
+        |((x0, x1), (y0, y1)), (x, y)| ((x0.min(x), x1.max(x)), (y0.min(y), y1.max(y))),
+    )
 }
 
 /// A chart below `top` on `page` for `x` × `y`, with its grid, ticks and axis titles.

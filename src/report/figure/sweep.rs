@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::lines::{self, Series};
-use super::{Figure, GREY, INK, Page, TICK, font, num, side_label};
+use super::{Figure, GREY, INK, TICK, font, num, side_label};
 use crate::scenario::{LoadLevel, Metric};
 use crate::summary::Summary;
 use crate::summary::serving::ServingRow;
@@ -40,19 +40,9 @@ pub fn draw(summary: &Summary) -> anyhow::Result<Vec<Figure>> {
     Ok(vec![latency(summary, &curves)?, goodput(summary, &curves)?])
 }
 
+/// The extent of `points`, with a margin.
 fn bounds(points: impl Iterator<Item = (f64, f64)>) -> ((f64, f64), (f64, f64)) {
-    let (mut x0, mut x1, mut y0, mut y1) = (
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-    );
-    for (x, y) in points {
-        x0 = x0.min(x);
-        x1 = x1.max(x);
-        y0 = y0.min(y);
-        y1 = y1.max(y);
-    }
+    let ((x0, x1), (y0, y1)) = lines::extent(points);
     (super::padded(x0, x1, 0.08), super::padded(y0, y1, 0.1))
 }
 
@@ -68,9 +58,7 @@ fn latency(summary: &Summary, curves: &[(Series, Vec<&ServingRow>)]) -> anyhow::
             .flat_map(|c| c.1.iter().filter_map(|r| point(r))),
     );
     let series: Vec<Series> = curves.iter().map(|c| c.0.clone()).collect();
-    let top = lines::top(&series);
-    let page = Page::new(top as u32 + 270)?;
-    lines::legend(&page, &series)?;
+    let (page, top) = lines::page(&series, 270)?;
     let mut chart = lines::chart(
         &page,
         top,
@@ -162,9 +150,7 @@ fn goodput(summary: &Summary, curves: &[(Series, Vec<&ServingRow>)]) -> anyhow::
         .iter()
         .any(|r| matches!(r.level, LoadLevel::Rate(_)));
     let series: Vec<Series> = curves.iter().map(|c| c.0.clone()).collect();
-    let top = lines::top(&series);
-    let page = Page::new(top as u32 + 270)?;
-    lines::legend(&page, &series)?;
+    let (page, top) = lines::page(&series, 270)?;
     let y_desc = if metric == Metric::GoodputRps {
         "goodput (req/s)"
     } else {
