@@ -16,7 +16,7 @@ use crate::summary::{ComparisonRow, Summary, Verdict};
 
 const FASTER: RGBColor = RGBColor(0x00, 0x9E, 0x73);
 const SLOWER: RGBColor = RGBColor(0xD5, 0x5E, 0x00);
-const BAND: RGBColor = RGBColor(0xE8, 0xE8, 0xE8);
+const BAND: RGBColor = RGBColor(0xDD, 0xDD, 0xDD);
 
 fn direction(metric: Metric) -> &'static str {
     match metric.direction() {
@@ -83,11 +83,7 @@ pub fn draw(summary: &Summary, gates: &[Gate]) -> anyhow::Result<super::Figure> 
         ("not significant".to_owned(), GREY, Swatch::Ring),
     ];
     if any_gate {
-        legend.push((
-            "gate tolerance".to_owned(),
-            RGBColor(0xC8, 0xC8, 0xC8),
-            Swatch::Box,
-        ));
+        legend.push(("gate tolerance".to_owned(), BAND, Swatch::Box));
     }
     rows.gutter(N_COLUMN);
     let page_rows = rows.layout(&legend.iter().map(|l| l.0.clone()).collect::<Vec<_>>());
