@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::{LoadedModel, ModelShape};
 use crate::metrics::CallRecord;
 use crate::plan::Phase;
 use crate::scenario::{Arm, BackendKind, Gate, ModelOptions, Order, Slo};
@@ -60,6 +61,16 @@ pub struct TrialRecord {
     pub primed: bool,
     /// Every pipeline finished every call successfully.
     pub ok: bool,
+    /// The trial's launch, ms since the run started (the clock of calls' `offset_ms`
+    /// and of GPU samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_ms: Option<f64>,
+    /// What the server held in memory after this trial's priming call (`/api/ps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loaded_after_prime: Option<Vec<LoadedModel>>,
+    /// What it held when the trial ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loaded_after: Option<Vec<LoadedModel>>,
 }
 
 /// One pipeline's outcome, stored in its trial's record.
@@ -390,6 +401,9 @@ pub struct RunServer {
     /// Digest of the model as the server stores it.
     #[serde(default)]
     pub model_digest: Option<String>,
+    /// The model's layers and trained context, as the server describes it.
+    #[serde(default)]
+    pub model_shape: Option<ModelShape>,
 }
 
 /// What one variant's requests carried.
@@ -403,6 +417,12 @@ pub struct VariantSetup {
     pub sent: String,
     /// Settings of the variant the backend cannot send, left unsent as the scenario allowed.
     pub not_sent: Vec<String>,
+    /// The `num_ctx` it asked for, when it sent one.
+    #[serde(default)]
+    pub num_ctx: Option<u32>,
+    /// The `num_gpu` it asked for, when it sent one.
+    #[serde(default)]
+    pub num_gpu: Option<u32>,
 }
 
 /// What a run ran: the server and model, the options each variant sent, the workload,
@@ -468,6 +488,7 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
                 Some(b) => v.options.as_sent(v.keep_alive.as_deref(), b),
                 None => (v.options.clone(), Vec::new()),
             };
+            let (num_ctx, num_gpu) = (sent.num_ctx, sent.num_gpu);
             let sent = match &v.keep_alive {
                 Some(k) if !not_sent.contains(&"keep_alive") && sent.is_empty() => {
                     format!("keep_alive={k}")
@@ -482,6 +503,8 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
                 model: v.model,
                 sent,
                 not_sent: not_sent.into_iter().map(str::to_owned).collect(),
+                num_ctx,
+                num_gpu,
             })
         })
         .collect();

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{Backend, ChatRequest, ServerInfo};
+use crate::backend::{Backend, ChatRequest, LoadedModel, ServerInfo};
 use crate::ingest::{self, DataSummary};
 use crate::metrics::{CallContext, CallRecord, utc_timestamp};
 use crate::plan::{Phase, Plan, PlannedTrial};
@@ -130,11 +130,13 @@ pub async fn execute(
         // not land in a measured call. Mixed arms reload by nature: that is what they cost.
         let keys: std::collections::BTreeSet<_> = variants.iter().map(load_key).collect();
         let mut primed = false;
+        let mut loaded_after_prime = None;
         if keys.len() == 1 {
             let key = keys.iter().next().cloned();
             if scenario.prime_on_switch && key != last_loaded {
                 prime(&variants[0], trial, backend.as_ref(), run_start, &tx).await;
                 primed = true;
+                loaded_after_prime = server_holds(backend.as_ref()).await;
             }
             last_loaded = key;
         } else {
@@ -144,6 +146,7 @@ pub async fn execute(
         let data_dir = scenario.workload.data_dir.clone();
         let started_at = utc_timestamp();
         let launched = Instant::now();
+        let offset_ms = launched.saturating_duration_since(run_start).as_secs_f64() * 1e3;
         // Each pipeline is its own task, so one pipeline's work never delays reading
         // another's stream.
         let mut tasks = Vec::with_capacity(variants.len());
@@ -194,6 +197,7 @@ pub async fn execute(
             results.push(joined.map_err(|e| anyhow::anyhow!("a pipeline task failed: {e}"))?);
         }
         let wall_ms = launched.elapsed().as_secs_f64() * 1e3;
+        let loaded_after = server_holds(backend.as_ref()).await;
         let record = TrialRecord {
             trial: trial.trial,
             round: trial.round,
@@ -205,6 +209,9 @@ pub async fn execute(
             ok: results.iter().all(|r| r.ok),
             pipelines: results,
             primed,
+            offset_ms: Some(offset_ms),
+            loaded_after_prime,
+            loaded_after,
         };
         if tx.send(Event::Trial(record)).await.is_err() {
             break; // the collector failed; its error is reported below
@@ -219,6 +226,18 @@ pub async fn execute(
         collected,
         complete: ran == plan.trials.len(),
     })
+}
+
+/// What the server holds in memory now, when its API can say; a failure to ask is logged
+/// and the run goes on.
+async fn server_holds(backend: &dyn Backend) -> Option<Vec<LoadedModel>> {
+    match backend.loaded().await? {
+        Ok(models) => Some(models),
+        Err(e) => {
+            tracing::warn!("could not ask the server what it holds: {e}");
+            None
+        }
+    }
 }
 
 /// One tiny call that makes the server load the variant's configuration.

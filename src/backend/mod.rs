@@ -10,8 +10,9 @@ pub mod openai;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::metrics::{CallError, CallOutcome, ErrorKind};
 use crate::scenario::{ModelOptions, ResponseLimits};
@@ -97,6 +98,82 @@ impl ChatRequest<'_> {
     }
 }
 
+/// A model the server holds in memory, as it reports it (Ollama's `/api/ps`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadedModel {
+    /// The model's name.
+    pub model: String,
+    /// Memory it takes, bytes.
+    pub size: u64,
+    /// Of which on the GPU, bytes.
+    pub size_vram: u64,
+    /// The context it was loaded with, tokens (absent from older servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<u32>,
+    /// Its digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// When the server will unload it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+impl LoadedModel {
+    /// The share of its memory on the GPU, 0–1.
+    pub fn vram_share(&self) -> f64 {
+        if self.size == 0 {
+            0.0
+        } else {
+            self.size_vram as f64 / self.size as f64
+        }
+    }
+}
+
+/// The model's shape as the server describes it (Ollama's `/api/show`), to read what is
+/// loaded against: how many layers `num_gpu` counts, the longest context it takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelShape {
+    /// Architecture (`gemma3`, `llama`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// Layers (blocks): `num_gpu` at or above this offloads all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<u32>,
+    /// The context length the model was trained for, tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<u32>,
+    /// Quantization (`Q4_K_M`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<String>,
+    /// Parameter count as the server writes it (`4.3B`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_size: Option<String>,
+}
+
+impl ModelShape {
+    /// Reads `/api/show`'s reply: `model_info` keys are prefixed with the architecture
+    /// (`gemma3.block_count`).
+    pub fn from_show(v: &serde_json::Value) -> ModelShape {
+        let info = &v["model_info"];
+        let architecture = info["general.architecture"].as_str().map(str::to_owned);
+        let field = |name: &str| {
+            architecture
+                .as_ref()
+                .and_then(|a| info[format!("{a}.{name}")].as_u64())
+                .and_then(|n| u32::try_from(n).ok())
+        };
+        ModelShape {
+            layers: field("block_count"),
+            context_length: field("context_length"),
+            architecture: architecture.clone(),
+            quantization: v["details"]["quantization_level"]
+                .as_str()
+                .map(str::to_owned),
+            parameter_size: v["details"]["parameter_size"].as_str().map(str::to_owned),
+        }
+    }
+}
+
 /// What the server says about itself and the model, for the manifest.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ServerInfo {
@@ -113,6 +190,9 @@ pub struct ServerInfo {
     /// The model that answers, as the server names it: the requested one when the server
     /// lists it, or the one model a single-model server serves whatever is asked.
     pub served_model: Option<String>,
+    /// The model's shape (layers, trained context), when the API tells it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_shape: Option<ModelShape>,
     /// Problems met while asking (the run goes on without the field).
     pub notes: Vec<String>,
 }
@@ -127,6 +207,12 @@ pub trait Backend: Send + Sync {
 
     /// Version and model facts for the manifest.
     fn describe<'a>(&'a self, model: &'a str) -> BoxFuture<'a, ServerInfo>;
+
+    /// The models the server holds in memory now (Ollama's `/api/ps`), or `None` when its
+    /// API cannot say. A failure to ask is an `Err` with the reason; the run goes on.
+    fn loaded(&self) -> BoxFuture<'_, Option<Result<Vec<LoadedModel>, String>>> {
+        futures::future::ready(None).boxed()
+    }
 }
 
 /// Parses the lines of one streamed response, in order, into a [`CallOutcome`]: one per

@@ -201,6 +201,29 @@ impl Backend for OllamaClient {
         .boxed()
     }
 
+    fn loaded(&self) -> BoxFuture<'_, Option<Result<Vec<super::LoadedModel>, String>>> {
+        async move {
+            let reply = self
+                .http
+                .pooled
+                .get(format!("{}/api/ps", self.base_url))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(|e| format!("/api/ps: {e}"));
+            let body = match reply {
+                Ok(r) => r
+                    .json::<serde_json::Value>()
+                    .await
+                    .map_err(|e| format!("/api/ps: {e}")),
+                Err(e) => Err(e),
+            };
+            Some(body.and_then(|v| parse_ps(&v)))
+        }
+        .boxed()
+    }
+
     fn describe<'a>(&'a self, model: &'a str) -> BoxFuture<'a, ServerInfo> {
         async move {
             let mut info = ServerInfo {
@@ -264,6 +287,7 @@ impl Backend for OllamaClient {
             match show {
                 Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
                     Ok(v) => {
+                        info.model_shape = Some(super::ModelShape::from_show(&v));
                         info.model_details = Some(json!({
                             "details": v.get("details"),
                             "parameters": v.get("parameters"),
@@ -283,4 +307,27 @@ impl Backend for OllamaClient {
         }
         .boxed()
     }
+}
+
+/// `/api/ps`'s reply as loaded models.
+fn parse_ps(v: &serde_json::Value) -> Result<Vec<super::LoadedModel>, String> {
+    let models = v["models"]
+        .as_array()
+        .ok_or_else(|| "/api/ps: no `models` list".to_owned())?;
+    models
+        .iter()
+        .map(|m| {
+            let name = m["model"].as_str().or(m["name"].as_str());
+            Ok(super::LoadedModel {
+                model: name.ok_or("/api/ps: a model without a name")?.to_owned(),
+                size: m["size"].as_u64().unwrap_or(0),
+                size_vram: m["size_vram"].as_u64().unwrap_or(0),
+                context_length: m["context_length"]
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok()),
+                digest: m["digest"].as_str().map(str::to_owned),
+                expires_at: m["expires_at"].as_str().map(str::to_owned),
+            })
+        })
+        .collect()
 }

@@ -7,9 +7,10 @@ use std::fmt::Write;
 
 use super::figure::Figure;
 use super::{
-    COMPARISON_NOTE, CONCURRENCY_NOTE, Grid, JOBS_NOTE, SERVING_NOTE, comparisons_grid,
-    concurrency_grid, drift_grid, groups_grid, job_agents_grid, jobs_grid, order_words,
-    sentence_with_warning, server_words, serving_grid, variant_words,
+    COMPARISON_NOTE, CONCURRENCY_NOTE, Grid, JOBS_NOTE, LOADED_NOTE, SERVING_NOTE,
+    comparisons_grid, concurrency_grid, drift_grid, groups_grid, job_agents_grid, jobs_grid,
+    loaded_findings, loaded_grid, order_words, sentence_with_warning, server_words, serving_grid,
+    variant_words,
 };
 use crate::scenario::{Direction, Metric};
 use crate::summary::Summary;
@@ -98,6 +99,23 @@ pub fn outline(s: &Summary, figures: &[Figure]) -> Vec<Block> {
     ];
     setup.extend(s.setup.variants.iter().map(variant_words));
     out.push(Block::Bullets(setup));
+
+    if !s.loaded.is_empty() {
+        out.push(Block::Heading("What the server loaded".to_owned()));
+        out.push(Block::Para(LOADED_NOTE.to_owned()));
+        out.push(Block::Table(loaded_grid(s)));
+        out.push(Block::Bullets(
+            s.loaded
+                .iter()
+                .map(|r| format!("**{}**: {}", r.variant, r.words))
+                .collect(),
+        ));
+        let findings = loaded_findings(s);
+        if !findings.is_empty() {
+            out.push(Block::Para("**Not loaded as asked:**".to_owned()));
+            out.push(Block::Bullets(findings));
+        }
+    }
 
     out.push(Block::Heading("Verdicts".to_owned()));
     if s.comparisons.is_empty() && !s.complete {

@@ -627,6 +627,69 @@ pub fn jobs_grid(summary: &Summary) -> Grid {
     grid
 }
 
+/// Per variant: what it asked the server to load and what the server says it loaded.
+pub fn loaded_grid(summary: &Summary) -> Grid {
+    let mut grid = Grid::new(&[
+        ("variant", Align::Left),
+        ("num_gpu asked", Align::Right),
+        ("layers", Align::Right),
+        ("num_ctx asked", Align::Right),
+        ("context loaded", Align::Right),
+        ("memory GB", Align::Right),
+        ("in VRAM", Align::Right),
+        ("seen", Align::Right),
+        ("as asked", Align::Left),
+    ]);
+    let n = |x: Option<u32>| opt(x.map(f64::from), |v| format!("{v:.0}"));
+    for r in &summary.loaded {
+        let share = r.size_vram as f64 / r.size.max(1) as f64;
+        grid.rows.push(vec![
+            Cell::plain(r.variant.clone()),
+            Cell::plain(
+                r.num_gpu
+                    .map_or_else(|| "default".to_owned(), |g| g.to_string()),
+            ),
+            Cell::plain(n(r.layers)),
+            Cell::plain(
+                r.num_ctx
+                    .map_or_else(|| "default".to_owned(), |c| c.to_string()),
+            ),
+            Cell::plain(n(r.context_length)),
+            Cell::plain(format!("{:.1}", r.size as f64 / 1e9)),
+            Cell::plain(format!("{:.0}%", (share * 100.0).floor())),
+            Cell::plain(r.observations.to_string()),
+            Cell {
+                text: if r.flags.is_empty() { "yes" } else { "no" }.to_owned(),
+                tone: if r.flags.is_empty() {
+                    Tone::Plain
+                } else {
+                    Tone::Bad
+                },
+                mark: "",
+            },
+        ]);
+    }
+    grid
+}
+
+/// What the loaded-state table means.
+pub const LOADED_NOTE: &str = "What the server held in memory (Ollama's `/api/ps`) after priming and after each trial in which the variant ran alone, against what the variant asked for: layers from `/api/show`; in VRAM = size_vram / size; seen = times asked; the most common state is shown.";
+
+/// Every loaded-state flag and warning, in words.
+pub fn loaded_findings(summary: &Summary) -> Vec<String> {
+    let mut out: Vec<String> = summary
+        .loaded
+        .iter()
+        .flat_map(|r| {
+            r.flags
+                .iter()
+                .map(move |f| format!("**{}**: {f}", r.variant))
+        })
+        .collect();
+    out.extend(summary.loaded_warnings.iter().cloned());
+    out
+}
+
 /// Per arm, variant and load level: throughput, goodput and latency percentiles.
 pub fn serving_grid(summary: &Summary) -> Grid {
     let goodput = summary

@@ -7,7 +7,7 @@ use comfy_table::{Cell as ComfyCell, CellAlignment, Color, ContentArrangement, T
 
 use super::{
     Align, COMPARISON_NOTE, CONCURRENCY_NOTE, Exporter, Grid, Tone, all_warnings, concurrency_grid,
-    drift_grid, gate_grid, jobs_grid, paper_grid, serving_grid,
+    drift_grid, gate_grid, jobs_grid, loaded_findings, paper_grid, serving_grid,
 };
 use crate::gate::GateReport;
 use crate::scenario::Metric;
@@ -61,6 +61,16 @@ impl Terminal {
             out.push_str("INCOMPLETE: the run stopped before its plan finished.\n");
         }
         out.push_str(&self.table(&overview_grid(s)));
+        let findings = loaded_findings(s);
+        if !findings.is_empty() {
+            out.push('\n');
+        }
+        for finding in findings {
+            out.push_str(&format!(
+                "NOT LOADED AS ASKED: {}\n",
+                finding.replace("**", "")
+            ));
+        }
         out.push_str("\nn = measured trials; decode tok/s = per-trial mean of eval_count/eval_duration, mean ± 95% t half-width; latencies in ms, pooled over calls; out tok = mean per call; cold = successful calls that (re)loaded the model; new conn = successful calls that opened a connection (their TTFT includes connecting).\n");
 
         if !s.comparisons.is_empty() {

@@ -25,6 +25,13 @@ pub struct SimConfig {
     pub layers: u32,
     /// Context the server allocates when a request sets no `num_ctx`.
     pub default_num_ctx: u32,
+    /// The model's own context length: a larger `num_ctx` is capped to it, as Ollama caps
+    /// a request at what the model was trained for (`/api/ps` shows the capped length).
+    pub context_length: u32,
+    /// Memory of the model's weights, MB.
+    pub weights_mb: f64,
+    /// Memory of the KV cache per 1024 tokens of context and parallel slot, MB.
+    pub kv_mb_per_1k: f64,
     /// Time to load the model into memory when it or its `num_ctx`/`num_gpu` changes.
     pub load_ms: f64,
     /// Relative decode cost of each 1024 tokens of allocated context.
@@ -48,6 +55,32 @@ pub struct SimConfig {
     pub faults: Vec<Fault>,
 }
 
+impl SimConfig {
+    /// The context a request gets: its `num_ctx` (or the default), capped at the model's
+    /// context length.
+    pub fn effective_num_ctx(&self, requested: Option<u32>) -> u32 {
+        requested
+            .unwrap_or(self.default_num_ctx)
+            .min(self.context_length)
+    }
+
+    /// Layers on the GPU for a request's `num_gpu` (all of them when it sets none).
+    pub fn gpu_layers(&self, requested: Option<u32>) -> u32 {
+        requested.unwrap_or(self.layers).min(self.layers)
+    }
+
+    /// Memory the loaded model takes, MB: weights plus a KV cache of `num_ctx` for each
+    /// slot; and the part of it on the GPU, in proportion to the layers offloaded.
+    pub fn loaded_mb(&self, num_ctx: u32, gpu_layers: u32) -> (f64, f64) {
+        let size = self.weights_mb
+            + self.kv_mb_per_1k * f64::from(num_ctx) / 1024.0 * f64::from(self.parallel.max(1));
+        (
+            size,
+            size * f64::from(gpu_layers) / f64::from(self.layers.max(1)),
+        )
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
@@ -57,6 +90,9 @@ impl Default for SimConfig {
             prefill_tps: 6000.0,
             layers: 34,
             default_num_ctx: 4096,
+            context_length: 8192,
+            weights_mb: 3300.0,
+            kv_mb_per_1k: 136.0,
             load_ms: 200.0,
             ctx_cost_per_1k: 0.05,
             batch_penalty: 0.35,

@@ -208,6 +208,7 @@ fn router(engine: Arc<Engine>, apis: SimApis) -> Router {
             )
             .route("/api/tags", get(tags))
             .route("/api/show", post(show))
+            .route("/api/ps", get(ps))
             .route("/api/chat", post(chat))
             .route("/api/generate", post(generate));
     }
@@ -239,6 +240,8 @@ struct LoadKey {
 struct Runner {
     loaded: Option<LoadKey>,
     active: usize,
+    /// When the loaded configuration was last used, for `/api/ps`'s `expires_at`.
+    last_used: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Characters per block of the prefix cache: 16 tokens at the simulator's four
@@ -380,6 +383,7 @@ impl Engine {
     fn release_runner(&self) {
         let mut runner = self.runner.lock().unwrap_or_else(|e| e.into_inner());
         runner.active = runner.active.saturating_sub(1);
+        runner.last_used = Some(chrono::Utc::now());
         if runner.active == 0 {
             self.runner_idle.notify_waiters();
         }
@@ -388,17 +392,14 @@ impl Engine {
 
 impl SimConfig {
     fn offload_fraction(&self, options: &ModelOptions) -> f64 {
-        match options.num_gpu {
-            None => 1.0,
-            Some(n) => (f64::from(n) / f64::from(self.layers.max(1))).min(1.0),
-        }
+        f64::from(self.gpu_layers(options.num_gpu)) / f64::from(self.layers.max(1))
     }
 
     /// Expected decode rate of one stream alone (no jitter) for these options: the
     /// simulator's ground truth, for tests and documentation.
     pub fn expected_decode_tps(&self, options: &ModelOptions) -> f64 {
         let f = self.offload_fraction(options);
-        let num_ctx = options.num_ctx.unwrap_or(self.default_num_ctx);
+        let num_ctx = self.effective_num_ctx(options.num_ctx);
         let offload = 1.0 / (f / self.decode_tps + (1.0 - f) / self.cpu_decode_tps);
         offload / (1.0 + self.ctx_cost_per_1k * f64::from(num_ctx) / 1024.0)
     }
@@ -737,8 +738,8 @@ async fn run_request(
     let slot_at = Instant::now();
     let key = LoadKey {
         model: request.model.clone(),
-        num_ctx: request.options.num_ctx.unwrap_or(config.default_num_ctx),
-        num_gpu: request.options.num_gpu.unwrap_or(config.layers),
+        num_ctx: config.effective_num_ctx(request.options.num_ctx),
+        num_gpu: config.gpu_layers(request.options.num_gpu),
     };
     let cold = engine.acquire_runner(&key).await;
     let times = (arrived, slot_at);
@@ -1005,8 +1006,43 @@ async fn tags(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
             json!({
                 "name": name,
                 "model": name,
-                "digest": format!("{:016x}", hash_bytes(name.as_bytes())),
+                "digest": digest(name),
                 "details": {"family": "simulated", "parameter_size": "4.3B", "quantization_level": "Q4_K_M"},
+            })
+        })
+        .collect();
+    axum::Json(json!({ "models": models }))
+}
+
+/// How long a loaded model stays loaded after its last request (Ollama's default
+/// `keep_alive`).
+const KEEP_ALIVE_S: i64 = 300;
+
+fn digest(model: &str) -> String {
+    format!("{:016x}", hash_bytes(model.as_bytes()))
+}
+
+/// `/api/ps`: the configuration loaded now, its memory and how much of it is on the GPU
+/// (in proportion to the layers offloaded), and its context length after the cap.
+async fn ps(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
+    let runner = engine.runner.lock().unwrap_or_else(|e| e.into_inner());
+    let config = &engine.config;
+    let models: Vec<Value> = runner
+        .loaded
+        .iter()
+        .map(|key| {
+            let (size, vram) = config.loaded_mb(key.num_ctx, key.num_gpu);
+            let expires = runner.last_used.unwrap_or_else(chrono::Utc::now)
+                + chrono::Duration::seconds(KEEP_ALIVE_S);
+            json!({
+                "name": key.model,
+                "model": key.model,
+                "size": (size * 1e6).round() as u64,
+                "size_vram": (vram * 1e6).round() as u64,
+                "digest": digest(&key.model),
+                "details": {"family": "simulated", "parameter_size": "4.3B", "quantization_level": "Q4_K_M"},
+                "expires_at": expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "context_length": key.num_ctx,
             })
         })
         .collect();
@@ -1030,7 +1066,11 @@ async fn show(State(engine): State<Arc<Engine>>, body: Bytes) -> Response {
     axum::Json(json!({
         "details": {"family": "simulated", "parameter_size": "4.3B", "quantization_level": "Q4_K_M", "model": model},
         "parameters": format!("simulated: {} layers, default num_ctx {}", engine.config.layers, engine.config.default_num_ctx),
-        "model_info": {"simulated.context_length": 131072},
+        "model_info": {
+            "general.architecture": "simulated",
+            "simulated.block_count": engine.config.layers,
+            "simulated.context_length": engine.config.context_length,
+        },
     }))
     .into_response()
 }

@@ -201,6 +201,9 @@ mod tests {
             }],
             primed: false,
             ok,
+            offset_ms: None,
+            loaded_after_prime: None,
+            loaded_after: None,
         }
     }
 

@@ -10,6 +10,7 @@
 pub mod concurrency;
 pub mod drift;
 pub mod jobs;
+pub mod loaded;
 pub mod samples;
 pub mod serving;
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use concurrency::{ConcurrencySummary, Slowdown};
 pub use drift::DriftRow;
 pub use jobs::{AgentCalls, JobSummary, PathShare};
+pub use loaded::LoadedRow;
 pub use samples::{Conditions, FailureCounts, RunSamples, TrialSamples, confound_warning};
 
 use crate::metrics::{CallRecord, ErrorKind};
@@ -280,6 +282,12 @@ pub struct Summary {
     /// Said when an open loop's client fell behind its schedule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_warning: Option<String>,
+    /// Per variant, what the server loaded against what it asked for (`/api/ps`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loaded: Vec<LoadedRow>,
+    /// Variants that asked for different configurations but were loaded identically.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loaded_warnings: Vec<String>,
 }
 
 impl Summary {
@@ -398,6 +406,7 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
     let drift = drift::drift(&meta.arms, &samples);
     let drift_warning = drift::drift_warning(&drift, meta.order);
     let (serving, saturation, schedule_warning) = serving::serving(meta, &groups, calls);
+    let (loaded, loaded_warnings) = loaded::loaded(meta, trials);
     let ran: BTreeSet<u32> = trials.iter().map(|t| t.trial).collect();
     Summary {
         scenario: meta.scenario.clone(),
@@ -421,6 +430,8 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
         saturation,
         slo: meta.slo,
         schedule_warning,
+        loaded,
+        loaded_warnings,
     }
 }
 
