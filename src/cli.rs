@@ -19,6 +19,15 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -52,6 +61,13 @@ pub enum Command {
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// Sample the GPUs (NVML; the simulator's synthetic GPU on `--backend sim`) into
+        /// gpu.jsonl, for energy per token.
+        #[arg(long, value_enum, default_value_t = Switch::On)]
+        gpu_telemetry: Switch,
+        /// Time between GPU samples, ms.
+        #[arg(long, default_value_t = 100.0, value_name = "MS")]
+        gpu_interval_ms: f64,
         #[command(flatten)]
         gates: GateArgs,
     },
@@ -234,6 +250,8 @@ impl Cli {
                 warmup,
                 seed,
                 quiet,
+                gpu_telemetry,
+                gpu_interval_ms,
                 gates,
             } => {
                 let (gates, fail_on_inconclusive) = gates.split();
@@ -250,6 +268,10 @@ impl Cli {
                     ollama_host,
                     gates,
                     fail_on_inconclusive,
+                    gpu_telemetry: gpu_telemetry == Switch::On,
+                    gpu_interval: std::time::Duration::from_secs_f64(
+                        gpu_interval_ms.max(1.0) / 1e3,
+                    ),
                 })
             }
             Command::Gate { results_dir, gates } => {

@@ -328,15 +328,17 @@ fn one() -> u32 {
 }
 
 impl CallRecord {
-    /// The value of `metric` in this call, when it has one (job and serving metrics have
-    /// none; times from the schedule only calls that had one).
+    /// The value of `metric` in this call, when it has one (job, serving and energy
+    /// metrics have none; times from the schedule only calls that had one).
     pub fn value(&self, metric: Metric) -> Option<f64> {
         match metric {
             Metric::JobE2eMs
             | Metric::JobsPerMin
             | Metric::ReqPerS
             | Metric::ThroughputTps
-            | Metric::GoodputRps => None,
+            | Metric::GoodputRps
+            | Metric::JoulesPerToken
+            | Metric::TokensPerJoule => None,
             Metric::DecodeTps => self.decode_tps,
             Metric::E2eTps => self.e2e_tps,
             Metric::TtftMs => self.ttft_ms,

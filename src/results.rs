@@ -19,6 +19,7 @@ use crate::backend::{LoadedModel, ModelShape};
 use crate::metrics::CallRecord;
 use crate::plan::Phase;
 use crate::scenario::{Arm, BackendKind, Gate, ModelOptions, Order, Slo};
+use crate::telemetry::{TelemetryInfo, TrialGpu};
 
 /// What workers send to the collector.
 #[derive(Debug)]
@@ -71,6 +72,9 @@ pub struct TrialRecord {
     /// What it held when the trial ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loaded_after: Option<Vec<LoadedModel>>,
+    /// The GPUs over the trial (energy, mean power, peak memory), when telemetry ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<TrialGpu>,
 }
 
 /// One pipeline's outcome, stored in its trial's record.
@@ -217,6 +221,33 @@ impl ResultsDir {
         Ok(())
     }
 
+    /// A JSON-lines file opened for appending, each line flushed as it is written (for
+    /// a sampler's rows, on the sampler's own thread).
+    pub fn appender<T: Serialize>(
+        &self,
+        name: &str,
+    ) -> anyhow::Result<impl FnMut(&T) + Send + 'static> {
+        let path = self.path.join(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let mut out = std::io::LineWriter::new(file);
+        let mut failed = false;
+        Ok(move |row: &T| {
+            let written = serde_json::to_writer(&mut out, row)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"));
+            if let Err(e) = written
+                && !failed
+            {
+                failed = true;
+                tracing::warn!("cannot write {}: {e}", path.display());
+            }
+        })
+    }
+
     /// Writes pretty JSON atomically.
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> anyhow::Result<()> {
         let mut bytes = serde_json::to_vec_pretty(value)?;
@@ -325,6 +356,8 @@ struct RecordedManifest {
     harness_version: Option<String>,
     #[serde(default)]
     server: Option<RunServer>,
+    #[serde(default)]
+    gpu_telemetry: Option<TelemetryInfo>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -444,6 +477,10 @@ pub struct RunSetup {
     /// The harness version, which fixes the workflow's prompt templates.
     #[serde(default)]
     pub harness_version: Option<String>,
+    /// GPU telemetry: recorded, unavailable (and why) or off; `None` from a harness that
+    /// did not sample GPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_telemetry: Option<TelemetryInfo>,
 }
 
 fn default_baseline() -> String {
@@ -529,6 +566,7 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
             workload: scenario.workload,
             agents: scenario.agents,
             harness_version: manifest.harness_version,
+            gpu_telemetry: manifest.gpu_telemetry,
         },
         slo: scenario.slo,
     };

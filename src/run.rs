@@ -23,6 +23,8 @@ use crate::scenario::{BackendKind, Scenario, SimConfig};
 use crate::scheduler;
 use crate::sim::{SimServer, is_simulator_version};
 use crate::summary::Summary;
+use crate::telemetry::nvml::NvmlSource;
+use crate::telemetry::{GpuSample, GpuSource, GpuTelemetry, TelemetryInfo};
 
 /// Settings of one `harness run`, from the command line.
 #[derive(Debug, Clone)]
@@ -51,6 +53,10 @@ pub struct RunConfig {
     pub gates: GateOptions,
     /// Exit 3 when gates are inconclusive.
     pub fail_on_inconclusive: bool,
+    /// Sample the GPUs.
+    pub gpu_telemetry: bool,
+    /// Time between GPU samples.
+    pub gpu_interval: Duration,
 }
 
 /// The end of a run.
@@ -95,6 +101,9 @@ struct Manifest<'a> {
     resumed_at: Vec<String>,
     ended_at: Option<String>,
     complete: Option<bool>,
+    /// GPU telemetry: recorded (the GPUs, the driver, what sampling cost), unavailable
+    /// (and why) or off.
+    gpu_telemetry: TelemetryInfo,
 }
 
 /// What an interrupted results folder says about its run, for `--resume`.
@@ -385,7 +394,38 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         resumed_at,
         ended_at: None,
         complete: None,
+        gpu_telemetry: TelemetryInfo::off(),
     };
+    // GPU telemetry: the simulator's GPU when this run started the simulator, else NVML;
+    // without either the manifest says why, and nothing else changes.
+    let gpu = if !config.gpu_telemetry {
+        None
+    } else {
+        let source: Result<Box<dyn GpuSource>, String> = match &sim {
+            Some(sim) => Ok(sim.gpu()),
+            None => NvmlSource::open().map(|s| Box::new(s) as Box<dyn GpuSource>),
+        };
+        match source {
+            Ok(source) => Some(GpuTelemetry {
+                source,
+                interval: config.gpu_interval,
+                sink: Box::new(dir.appender::<GpuSample>("gpu.jsonl")?),
+            }),
+            Err(reason) => {
+                manifest.gpu_telemetry = TelemetryInfo::unavailable(reason);
+                None
+            }
+        }
+    };
+    if let Some(g) = &gpu {
+        manifest.gpu_telemetry = TelemetryInfo {
+            status: "recorded".to_owned(),
+            simulated: g.source.simulated(),
+            interval_ms: Some(g.interval.as_secs_f64() * 1e3),
+            system: Some(g.source.system()),
+            ..TelemetryInfo::default()
+        };
+    }
     if prior.is_none() {
         dir.write_atomic("scenario.yaml", &scenario_text)?;
         dir.write_json("plan.json", &plan)?;
@@ -403,8 +443,12 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         simulated,
         Arc::new(server_info.clone()),
         config.progress,
+        gpu,
     )
     .await?;
+    if let Some(info) = outcome.telemetry.clone() {
+        manifest.gpu_telemetry = info;
+    }
 
     manifest.ended_at = Some(chrono::Utc::now().to_rfc3339());
     manifest.complete = Some(outcome.complete);

@@ -16,6 +16,7 @@ use crate::metrics::{CallContext, CallRecord, utc_timestamp};
 use crate::plan::{Phase, Plan, PlannedTrial};
 use crate::results::{Event, RecordWriter, TrialRecord};
 use crate::scenario::{Scenario, Variant};
+use crate::telemetry::{GpuTelemetry, Sampler, TelemetryInfo};
 use crate::workflow::{PipelineSpec, run_job};
 
 /// Everything the collector kept, for the summary.
@@ -34,6 +35,8 @@ pub struct RunOutcome {
     pub collected: Collected,
     /// Every planned trial ran.
     pub complete: bool,
+    /// What the GPU sampler recorded, and what it cost, when it ran.
+    pub telemetry: Option<TelemetryInfo>,
 }
 
 /// The collector: writes each event as it arrives and keeps the records. It runs on a
@@ -71,10 +74,18 @@ pub async fn execute(
     simulated: bool,
     server: Arc<ServerInfo>,
     show_progress: bool,
+    gpu: Option<GpuTelemetry>,
 ) -> anyhow::Result<RunOutcome> {
     let (tx, rx) = mpsc::channel::<Event>(1024);
     let collector = tokio::task::spawn_blocking(move || collect(writer, rx));
     let run_start = Instant::now();
+    // On its own thread, on the records' clock.
+    let gpu = match gpu {
+        Some(g) => Some(Arc::new(Sampler::start(
+            g.source, g.interval, run_start, g.sink,
+        )?)),
+        None => None,
+    };
     let progress = if show_progress {
         let bar = ProgressBar::new(plan.trials.len() as u64);
         bar.set_style(
@@ -197,6 +208,19 @@ pub async fn execute(
             results.push(joined.map_err(|e| anyhow::anyhow!("a pipeline task failed: {e}"))?);
         }
         let wall_ms = launched.elapsed().as_secs_f64() * 1e3;
+        let gpu_window = match &gpu {
+            Some(g) => {
+                // Wait (at most three intervals, never blocking a worker) for the sample
+                // after the trial's end, so its energy is interpolated at the edge.
+                let end = offset_ms + wall_ms;
+                let deadline = Instant::now() + 3 * g.interval();
+                while !g.covers(end) && Instant::now() < deadline {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                g.trial(offset_ms, end)
+            }
+            None => None,
+        };
         let loaded_after = server_holds(backend.as_ref()).await;
         let record = TrialRecord {
             trial: trial.trial,
@@ -212,6 +236,7 @@ pub async fn execute(
             offset_ms: Some(offset_ms),
             loaded_after_prime,
             loaded_after,
+            gpu: gpu_window,
         };
         if tx.send(Event::Trial(record)).await.is_err() {
             break; // the collector failed; its error is reported below
@@ -221,10 +246,14 @@ pub async fn execute(
     }
     progress.finish_and_clear();
     drop(tx);
+    let telemetry = gpu
+        .and_then(|g| Arc::try_unwrap(g).ok())
+        .map(Sampler::finish);
     let collected = collector.await??;
     Ok(RunOutcome {
         collected,
         complete: ran == plan.trials.len(),
+        telemetry,
     })
 }
 

@@ -98,6 +98,9 @@ pub fn outline(s: &Summary, figures: &[Figure]) -> Vec<Block> {
         format!("Simulated: {}", if s.simulated { "yes" } else { "no" }),
     ];
     setup.extend(s.setup.variants.iter().map(variant_words));
+    if let Some(t) = &s.setup.gpu_telemetry {
+        setup.push(t.words());
+    }
     out.push(Block::Bullets(setup));
 
     if !s.loaded.is_empty() {

@@ -60,6 +60,10 @@ impl Terminal {
         if !s.complete {
             out.push_str("INCOMPLETE: the run stopped before its plan finished.\n");
         }
+        if let Some(t) = &s.setup.gpu_telemetry {
+            out.push_str(&t.words());
+            out.push('\n');
+        }
         out.push_str(&self.table(&overview_grid(s)));
         let findings = loaded_findings(s);
         if !findings.is_empty() {

@@ -35,6 +35,10 @@ pub enum Metric {
     SchedTtftMs,
     /// Open loop: end-to-end time from the request's scheduled send time.
     SchedE2eMs,
+    /// GPU energy of a trial per output token of the whole arm (GPU telemetry).
+    JoulesPerToken,
+    /// Output tokens of the whole arm per joule of GPU energy in a trial.
+    TokensPerJoule,
 }
 
 /// Which way is good.
@@ -49,7 +53,7 @@ pub enum Direction {
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 14] = [
         Metric::DecodeTps,
         Metric::E2eTps,
         Metric::TtftMs,
@@ -62,6 +66,8 @@ impl Metric {
         Metric::GoodputRps,
         Metric::SchedTtftMs,
         Metric::SchedE2eMs,
+        Metric::JoulesPerToken,
+        Metric::TokensPerJoule,
     ];
 
     /// The name used in files and on the command line (`decode_tps`, …).
@@ -79,6 +85,8 @@ impl Metric {
             Metric::GoodputRps => "goodput_rps",
             Metric::SchedTtftMs => "sched_ttft_ms",
             Metric::SchedE2eMs => "sched_e2e_ms",
+            Metric::JoulesPerToken => "joules_per_token",
+            Metric::TokensPerJoule => "tokens_per_joule",
         }
     }
 
@@ -94,6 +102,8 @@ impl Metric {
             | Metric::SchedE2eMs => "ms",
             Metric::JobsPerMin => "jobs/min",
             Metric::ReqPerS | Metric::GoodputRps => "req/s",
+            Metric::JoulesPerToken => "J/tok",
+            Metric::TokensPerJoule => "tok/J",
         }
     }
 
@@ -105,13 +115,15 @@ impl Metric {
             | Metric::JobsPerMin
             | Metric::ReqPerS
             | Metric::ThroughputTps
-            | Metric::GoodputRps => Direction::HigherIsBetter,
+            | Metric::GoodputRps
+            | Metric::TokensPerJoule => Direction::HigherIsBetter,
             Metric::TtftMs
             | Metric::E2eMs
             | Metric::TpotMs
             | Metric::JobE2eMs
             | Metric::SchedTtftMs
-            | Metric::SchedE2eMs => Direction::LowerIsBetter,
+            | Metric::SchedE2eMs
+            | Metric::JoulesPerToken => Direction::LowerIsBetter,
         }
     }
 
@@ -134,7 +146,15 @@ impl Metric {
     /// One value per trial for the whole arm, whichever variant it is read for: the arm's
     /// throughput.
     pub fn is_per_arm(self) -> bool {
-        self == Metric::JobsPerMin
+        matches!(
+            self,
+            Metric::JobsPerMin | Metric::JoulesPerToken | Metric::TokensPerJoule
+        )
+    }
+
+    /// From the GPU's energy over a trial (GPU telemetry), for the whole arm.
+    pub fn is_energy(self) -> bool {
+        matches!(self, Metric::JoulesPerToken | Metric::TokensPerJoule)
     }
 
     /// Measured per job (from the trial records) rather than per call.
@@ -160,7 +180,7 @@ impl Metric {
     /// Times of calls get pooled percentiles over calls as well as per-trial statistics
     /// (a job's time is not a call's).
     pub fn is_time(self) -> bool {
-        self.direction() == Direction::LowerIsBetter && !self.is_job()
+        self.direction() == Direction::LowerIsBetter && !self.is_job() && !self.is_energy()
     }
 }
 

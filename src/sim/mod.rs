@@ -54,6 +54,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::rng::{Rng, hash_bytes, mix64};
 use crate::scenario::{Fault, FaultKind, ModelOptions, SimConfig};
+use crate::telemetry::{GpuDevice, GpuSample, GpuSource, GpuSystem};
 
 /// Version string the simulator reports; it says what it is.
 pub const SIM_VERSION: &str = concat!("harness-sim-", env!("CARGO_PKG_VERSION"));
@@ -69,6 +70,7 @@ pub struct SimServer {
     pub addr: SocketAddr,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    engine: Arc<Engine>,
 }
 
 impl SimServer {
@@ -78,8 +80,23 @@ impl SimServer {
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         let engine = Arc::new(Engine::new(config));
-        let task = tokio::spawn(serve(listener, engine, SimApis::Both, stop.clone()));
-        Ok(SimServer { addr, stop, task })
+        let task = tokio::spawn(serve(listener, engine.clone(), SimApis::Both, stop.clone()));
+        Ok(SimServer {
+            addr,
+            stop,
+            task,
+            engine,
+        })
+    }
+
+    /// Its synthetic GPU, for the telemetry sampler.
+    pub fn gpu(&self) -> Box<dyn GpuSource> {
+        Box::new(SimGpu {
+            engine: self.engine.clone(),
+            energy_j: 0.0,
+            last: Instant::now(),
+            rng: Rng::new(mix64(self.engine.config.seed ^ 0x6770_7500)),
+        })
     }
 
     /// Base URL, e.g. `http://127.0.0.1:40123`.
@@ -91,6 +108,77 @@ impl SimServer {
     pub async fn stop(self) {
         self.stop.cancel();
         let _ = self.task.await;
+    }
+}
+
+/// The simulator's GPU, for telemetry: one device whose power follows the work the
+/// simulator is doing. Idle it draws [`IDLE_W`]; each stream decoding adds to the busy
+/// share until the slots are full, and only the layers on the GPU draw GPU power, so a
+/// partly offloaded model runs the GPU cooler but longer. The energy counter integrates
+/// that power, so a variant that finishes its tokens sooner spends fewer joules on them.
+struct SimGpu {
+    engine: Arc<Engine>,
+    energy_j: f64,
+    last: Instant,
+    rng: Rng,
+}
+
+/// The simulated GPU's idle power, W.
+pub const IDLE_W: f64 = 70.0;
+/// Its power with every slot decoding on a fully offloaded model, W.
+pub const BUSY_W: f64 = 420.0;
+
+impl GpuSource for SimGpu {
+    fn system(&self) -> GpuSystem {
+        GpuSystem {
+            devices: vec![GpuDevice {
+                index: 0,
+                name: "simulated GPU".to_owned(),
+                memory_total_mb: 80_000.0,
+            }],
+            driver: Some(SIM_VERSION.to_owned()),
+            cuda: None,
+        }
+    }
+
+    fn sample(&mut self) -> Vec<GpuSample> {
+        let config = &self.engine.config;
+        let streams = self.engine.decoding.load(Ordering::Relaxed) as f64;
+        let (gpu_share, memory_mb) = {
+            let runner = self.engine.runner.lock().unwrap_or_else(|e| e.into_inner());
+            match &runner.loaded {
+                Some(key) => (
+                    f64::from(key.num_gpu) / f64::from(config.layers.max(1)),
+                    config.loaded_mb(key.num_ctx, key.num_gpu).1,
+                ),
+                None => (1.0, 0.0),
+            }
+        };
+        let busy = if streams > 0.0 {
+            (0.6 + 0.4 * (streams - 1.0) / f64::from(config.parallel.max(1))).min(1.0)
+        } else {
+            0.0
+        };
+        let power_w =
+            (IDLE_W + (BUSY_W - IDLE_W) * busy * gpu_share) * self.rng.lognormal_factor(0.02);
+        let now = Instant::now();
+        self.energy_j += power_w * now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        vec![GpuSample {
+            offset_ms: 0.0,
+            gpu: 0,
+            util_pct: Some((busy * gpu_share * 100.0).round()),
+            memory_used_mb: Some(memory_mb.round()),
+            power_w: Some((power_w * 10.0).round() / 10.0),
+            energy_j: Some(self.energy_j),
+            temp_c: Some((35.0 + 40.0 * busy * gpu_share).round()),
+            sm_clock_mhz: Some(1980),
+            throttle: Vec::new(),
+        }]
+    }
+
+    fn simulated(&self) -> bool {
+        true
     }
 }
 

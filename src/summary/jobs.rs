@@ -204,6 +204,7 @@ mod tests {
             offset_ms: None,
             loaded_after_prime: None,
             loaded_after: None,
+            gpu: None,
         }
     }
 

@@ -333,6 +333,8 @@ fn definitions() -> BTreeMap<String, String> {
         ("goodput_rps", "at a load level, per trial: successful measured requests that met every objective of `slo:` / the measured window; in an open loop TTFT and e2e are counted from the due time"),
         ("sched_ttft_ms", "open loop: ttft_ms plus how late the request was sent against its schedule (schedule_lag_ms), so time spent waiting for a send slot counts (no coordinated omission)"),
         ("sched_e2e_ms", "open loop: e2e_ms plus schedule_lag_ms"),
+        ("joules_per_token", "with GPU telemetry, per trial: the energy of every GPU over the trial (the rise of NVML's energy counter, else power integrated over the samples, edges interpolated) / the output tokens of every successful measured call of the arm in it; the GPU is shared, so the value is the arm's, the same for each of its variants"),
+        ("tokens_per_joule", "with GPU telemetry, per trial: 1 / joules_per_token"),
         ("saturation", "per arm and variant over its load levels in ascending order: the first level after which throughput grew by less than 15% of the load's growth (4x the workers for less than +45% requests/s) while median e2e latency grew by more than 10%; in an open loop, by less than half the added rate while median e2e latency from the schedule grew by more than half"),
         ("drift", "per arm, variant and metric with at least 4 trials: least-squares slope of the log per-trial values over the arm's rounds in the order they ran, reported as change per round with a 95% CI; Holm-adjusted over every series, drifting when the adjusted p < alpha"),
     ]

@@ -173,6 +173,41 @@ fn per_trial_jobs(
         .collect()
 }
 
+/// Per-trial values of an energy metric of `arm`: the GPUs' energy over the trial (from
+/// its telemetry) against the output tokens of every successful measured call of the
+/// arm in it, all its variants together (the GPU is shared). The same value for each
+/// variant of the arm; trials in which `variant` had no successful call are left out.
+fn per_trial_energy(
+    calls: &[CallRecord],
+    trials: &[TrialRecord],
+    arm: &str,
+    variant: &str,
+    metric: Metric,
+) -> BTreeMap<u32, f64> {
+    trials
+        .iter()
+        .filter(|t| t.phase == Phase::Measured && t.arm == arm)
+        .filter_map(|t| {
+            let joules = t.gpu.as_ref()?.energy_j;
+            let of_trial = || {
+                calls.iter().filter(|c| {
+                    c.trial == t.trial && c.ok && c.phase == Phase::Measured && c.step != "prime"
+                })
+            };
+            if !of_trial().any(|c| c.variant == variant) {
+                return None;
+            }
+            let tokens = of_trial().filter_map(|c| c.output_tokens).sum::<u64>() as f64;
+            let value = match metric {
+                Metric::JoulesPerToken if tokens > 0.0 => joules / tokens,
+                Metric::TokensPerJoule if joules > 0.0 => tokens / joules,
+                _ => return None,
+            };
+            Some((t.trial, value))
+        })
+        .collect()
+}
+
 /// Per-trial values of a serving metric of a load level: a rate over the trial's
 /// measured window, which runs from the first measured request's due time (its send time
 /// in a closed loop) to the last one's end. `calls` are one side's measured calls, failed
@@ -244,6 +279,8 @@ impl RunSamples {
                 for metric in Metric::ALL.into_iter().filter(|&m| arm.measures(m)) {
                     let values = if metric.is_serving() {
                         per_trial_serving(&all, metric, meta.slo.as_ref())
+                    } else if metric.is_energy() {
+                        per_trial_energy(calls, trials, &arm.name, variant, metric)
                     } else if metric.is_job() {
                         per_trial_jobs(trials, &arm.name, variant, metric)
                     } else {

@@ -19,7 +19,10 @@ const LAYERS: &[(&[&str], &str)] = &[
         "pure statistics; the configuration and its vocabulary",
     ),
     (&["plan"], "the seeded order of trials"),
-    (&["metrics"], "one streamed call → one record"),
+    (
+        &["metrics", "telemetry"],
+        "one streamed call → one record; GPU samples",
+    ),
     (
         &["backend", "sim", "ingest"],
         "server APIs; the simulated server; the data scan",

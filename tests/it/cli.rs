@@ -314,10 +314,11 @@ fn end_to_end_run_on_the_simulator_writes_every_results_file() {
     assert!((c.efficiency.unwrap() - solo / shared / 2.0).abs() < 1e-9);
     let [lo, hi] = c.speedup_ci.unwrap();
     assert!(lo <= c.speedup.unwrap() && c.speedup.unwrap() <= hi);
-    // Only the solo arm has a baseline counterpart (7 metrics); the mixed arm compares fast
-    // with baseline in the same trials (6 more, paired: the arm's throughput, jobs_per_min,
-    // is one value for both); all Holm-adjusted together.
-    assert_eq!(summary.comparisons.len(), 13);
+    // Only the solo arm has a baseline counterpart (9 metrics: 7, and the energy per token
+    // and tokens per joule of the simulator's GPU); the mixed arm compares fast with
+    // baseline in the same trials (6 more, paired: the arm's throughput and energy are one
+    // value for both); all Holm-adjusted together.
+    assert_eq!(summary.comparisons.len(), 15);
     let (paired, independent): (Vec<_>, Vec<_>) =
         summary.comparisons.iter().partition(|c| c.paired);
     assert!(

@@ -94,7 +94,11 @@ fn fixture_compares_solo_and_shared_arms_against_their_baseline_counterparts() {
         pairs,
         [("fast", "baseline"), ("fast+fast", "baseline+baseline")]
     );
-    let without_load = Metric::ALL.iter().filter(|m| !m.needs_load()).count();
+    // The fixture predates GPU telemetry: no energy metrics.
+    let without_load = Metric::ALL
+        .iter()
+        .filter(|m| !m.needs_load() && !m.is_energy())
+        .count();
     assert_eq!(s.comparisons.len(), 2 * without_load);
     // Holm over all ten: each adjusted p is at least its raw p.
     for c in &s.comparisons {
@@ -118,7 +122,11 @@ fn a_confounded_comparison_is_flagged_in_every_format() {
         .iter()
         .filter(|c| c.confound_warning.is_some())
         .collect();
-    let without_load = Metric::ALL.iter().filter(|m| !m.needs_load()).count();
+    // The fixture predates GPU telemetry: no energy metrics.
+    let without_load = Metric::ALL
+        .iter()
+        .filter(|m| !m.needs_load() && !m.is_energy())
+        .count();
     assert_eq!(flagged.len(), without_load);
     assert!(flagged.iter().all(|c| c.arm == "fast+fast"));
     let says = "confounded: 28 of 28 of fast's calls reloaded the model, 0 of 32 of baseline's";

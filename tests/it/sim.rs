@@ -306,7 +306,7 @@ fn the_readme_lists_every_simulator_key_with_its_default() {
 /// `harness sim-server --port 0 ARGS` started: the process, the line it announced itself
 /// with ("simulated server (not a real GPU; …) listening on http://127.0.0.1:PORT") and
 /// its address.
-fn sim_server(args: &[&str]) -> (std::process::Child, String, String) {
+pub(crate) fn sim_server(args: &[&str]) -> (std::process::Child, String, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(crate::common::harness_bin())
         .args(["sim-server", "--port", "0"])

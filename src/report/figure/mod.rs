@@ -152,6 +152,8 @@ pub fn metric_axis(metric: Metric) -> String {
         Metric::GoodputRps => "goodput",
         Metric::SchedTtftMs => "TTFT from schedule",
         Metric::SchedE2eMs => "end-to-end from schedule",
+        Metric::JoulesPerToken => "GPU energy per token",
+        Metric::TokensPerJoule => "tokens per joule",
     };
     format!("{name} ({})", metric.unit())
 }
