@@ -437,6 +437,10 @@ pub struct RunServer {
     /// The model's layers and trained context, as the server describes it.
     #[serde(default)]
     pub model_shape: Option<ModelShape>,
+    /// What else the server said of itself and the model (llama.cpp's `/props` and
+    /// `/slots`: context per slot, slots; Ollama's `/api/show` details).
+    #[serde(default)]
+    pub model_details: Option<serde_json::Value>,
 }
 
 /// What one variant's requests carried.

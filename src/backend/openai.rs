@@ -434,6 +434,14 @@ impl Backend for OpenAiClient {
                     details.insert("n_ctx".into(), n_ctx.clone());
                 }
             }
+            // llama.cpp: /slots (absent when the server runs with --no-slots).
+            if let Ok(v) = fetch("/slots").await
+                && let Some(slots) = v.as_array()
+            {
+                let n_ctx: Vec<&serde_json::Value> = slots.iter().map(|s| &s["n_ctx"]).collect();
+                details.insert("slots".into(), json!(slots.len()));
+                details.insert("slot_n_ctx".into(), json!(n_ctx));
+            }
             // vLLM: /version.
             if info.version.is_none() {
                 if let Ok(v) = fetch("/version").await {

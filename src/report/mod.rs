@@ -246,6 +246,21 @@ pub fn server_words(setup: &RunSetup) -> String {
         Some(m) => words.push_str(&format!(", serving {m}")),
         None => words.push_str(", model served not reported"),
     }
+    // A server's own settings (llama.cpp's /props and /slots), so a run states them.
+    if let Some(d) = &s.model_details {
+        if let Some(n_ctx) = d["n_ctx"].as_u64() {
+            words.push_str(&format!(", context {n_ctx} tokens per slot"));
+        }
+        match (d["total_slots"].as_u64(), d["slots"].as_u64()) {
+            (Some(n), _) | (None, Some(n)) => {
+                words.push_str(&format!(
+                    ", {n} parallel slot{}",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+            (None, None) => {}
+        }
+    }
     words
 }
 

@@ -304,6 +304,8 @@ fn router(engine: Arc<Engine>, apis: SimApis) -> Router {
         app = app
             .route("/v1/chat/completions", post(completions))
             .route("/v1/models", get(models))
+            .route("/props", get(props))
+            .route("/slots", get(slots))
             .route(
                 "/version",
                 get(|| async { axum::Json(json!({ "version": SIM_VERSION })) }),
@@ -1100,6 +1102,35 @@ async fn tags(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
         })
         .collect();
     axum::Json(json!({ "models": models }))
+}
+
+/// `/props`, as llama.cpp's server answers it: the context each slot gets and the
+/// number of slots (the simulator's `default_num_ctx` and `parallel`).
+async fn props(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
+    let config = &engine.config;
+    axum::Json(json!({
+        "build_info": SIM_VERSION,
+        "total_slots": config.parallel.max(1),
+        "model_alias": "simulated",
+        "default_generation_settings": { "n_ctx": config.effective_num_ctx(None) },
+    }))
+}
+
+/// `/slots`, as llama.cpp's server answers it: one entry per slot, busy or not.
+async fn slots(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
+    let config = &engine.config;
+    let free = engine.slots.available_permits();
+    let total = config.parallel.max(1) as usize;
+    let slots: Vec<Value> = (0..total)
+        .map(|id| {
+            json!({
+                "id": id,
+                "n_ctx": config.effective_num_ctx(None),
+                "is_processing": id < total.saturating_sub(free),
+            })
+        })
+        .collect();
+    axum::Json(Value::Array(slots))
 }
 
 /// How long a loaded model stays loaded after its last request (Ollama's default

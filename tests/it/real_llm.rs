@@ -162,6 +162,28 @@ fn real_smoke_scenario_on_llama_cpp() {
         manifest["server"]["model_details"]["served_models"][0],
         "smollm2-135m"
     );
+    // llama.cpp's own settings, from /props and /slots, are recorded and stated.
+    let details = &manifest["server"]["model_details"];
+    let n_ctx = details["n_ctx"].as_u64().expect("/props n_ctx");
+    let slots = details["total_slots"].as_u64().expect("/props total_slots");
+    assert!(n_ctx >= 512 && slots >= 1, "{details}");
+    assert_eq!(
+        details["slots"].as_u64(),
+        Some(slots),
+        "/slots has one entry a slot"
+    );
+    assert!(
+        details["slot_n_ctx"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c.as_u64() == Some(n_ctx / slots) || c.as_u64() == Some(n_ctx))
+    );
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        md.contains(&format!("context {n_ctx} tokens per slot")),
+        "{md}"
+    );
 }
 
 #[test]

@@ -259,3 +259,32 @@ fn without_nvml_telemetry_is_unavailable_once_and_nothing_else_changes() {
     };
     assert_eq!(metrics(&summary), metrics(&json(&off.join("summary.json"))));
 }
+
+#[test]
+fn an_openai_compatible_run_states_the_servers_own_context_and_slots() {
+    // The simulator's OpenAI API answers /props and /slots as llama.cpp's server does.
+    let yaml = ENERGY
+        .replace(
+            "server: { backend: sim }",
+            "server: { backend: sim-openai, ignore_options: [num_gpu] }",
+        )
+        .replace(
+            "sim: { load_ms: 20 }",
+            "sim: { load_ms: 20, parallel: 3, default_num_ctx: 2048 }",
+        )
+        .replace("trials: 4", "trials: 1");
+    let tmp = tempfile::tempdir().unwrap();
+    let run = run_scenario(tmp.path(), &yaml);
+    let manifest: serde_json::Value = json(&run.join("manifest.json"));
+    let details = &manifest["server"]["model_details"];
+    assert_eq!(details["n_ctx"], 2048);
+    assert_eq!(details["total_slots"], 3);
+    assert_eq!(details["slots"], 3);
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        md.contains("context 2048 tokens per slot, 3 parallel slots"),
+        "{md}"
+    );
+    // No /api/ps on this API: nothing is said about what was loaded.
+    assert!(!md.contains("## What the server loaded"));
+}
