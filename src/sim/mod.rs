@@ -23,6 +23,13 @@
 //!   least recently used out first, and a reload empties it;
 //! - **`ignore_eos`** with `num_predict`: exactly that many tokens (trace replay).
 //!
+//! - **what is loaded**: `/api/ps` reports the loaded configuration as Ollama does (memory =
+//!   weights + KV cache of the context for each slot, `size_vram` the share of layers on the
+//!   GPU, `num_ctx` capped at the model's `context_length`), `/api/show` the layers; the
+//!   OpenAI side answers llama.cpp's `/props` and `/slots`;
+//! - **a GPU** for telemetry ([`SimServer::gpu`]): power that follows the streams decoding
+//!   and the share of layers on the GPU, and an energy counter integrating it.
+//!
 //! The final chunk reports the whole prompt in `prompt_eval_count` and the part taken
 //! from the cache in `cached_prompt_count`, a field of the simulator's own (Ollama has
 //! none). It also carries `sim_timing`: the simulator's own clock for the request
