@@ -326,20 +326,21 @@ impl Sampler {
 
     /// The GPU figures of the trial that ran from `t0` to `t1` (ms since the run
     /// started), and forgets the samples before `t1` but the last, which the next
-    /// window may need to interpolate from.
+    /// window may need to interpolate from (whether or not the GPUs could say their
+    /// energy, so nothing piles up).
     pub fn trial(&self, t0: f64, t1: f64) -> Option<TrialGpu> {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         let mut gpus: Vec<u32> = kept.iter().map(|s| s.gpu).collect();
         gpus.sort_unstable();
         gpus.dedup();
-        let mut total = 0.0;
-        let mut from_counter = true;
-        for gpu in &gpus {
-            let of_gpu: Vec<&GpuSample> = kept.iter().filter(|s| s.gpu == *gpu).collect();
-            let (joules, counter) = energy(&of_gpu, t0, t1)?;
-            total += joules;
-            from_counter &= counter;
-        }
+        // Every GPU's energy, or none when one of them cannot say.
+        let energies: Option<Vec<(f64, bool)>> = gpus
+            .iter()
+            .map(|gpu| {
+                let of_gpu: Vec<&GpuSample> = kept.iter().filter(|s| s.gpu == *gpu).collect();
+                energy(&of_gpu, t0, t1)
+            })
+            .collect();
         let inside: Vec<&GpuSample> = kept
             .iter()
             .filter(|s| s.offset_ms >= t0 && s.offset_ms <= t1)
@@ -352,12 +353,15 @@ impl Sampler {
             }
         }
         let peak_memory_mb = per_tick.values().copied().reduce(f64::max);
-        let out = (!gpus.is_empty() && t1 > t0).then(|| TrialGpu {
-            energy_j: total,
-            from_counter,
-            mean_power_w: total / ((t1 - t0) / 1e3),
-            peak_memory_mb,
-            samples: inside.len(),
+        let out = energies.filter(|_| !gpus.is_empty() && t1 > t0).map(|e| {
+            let total: f64 = e.iter().map(|x| x.0).sum();
+            TrialGpu {
+                energy_j: total,
+                from_counter: e.iter().all(|x| x.1),
+                mean_power_w: total / ((t1 - t0) / 1e3),
+                peak_memory_mb,
+                samples: inside.len(),
+            }
         });
         // Keep the last sample of each GPU at or before t1, and everything after.
         let last_before: Vec<usize> = gpus
