@@ -184,20 +184,27 @@ fn per_trial_energy(
     variant: &str,
     metric: Metric,
 ) -> BTreeMap<u32, f64> {
+    // One pass over the calls: per trial of the arm, its output tokens and whether
+    // `variant` had a successful call.
+    let mut per_trial: BTreeMap<u32, (u64, bool)> = BTreeMap::new();
+    for c in calls
+        .iter()
+        .filter(|c| c.arm == arm && c.ok && c.phase == Phase::Measured && c.step != "prime")
+    {
+        let e = per_trial.entry(c.trial).or_default();
+        e.0 += c.output_tokens.unwrap_or(0);
+        e.1 |= c.variant == variant;
+    }
     trials
         .iter()
         .filter(|t| t.phase == Phase::Measured && t.arm == arm)
         .filter_map(|t| {
             let joules = t.gpu.as_ref()?.energy_j;
-            let of_trial = || {
-                calls.iter().filter(|c| {
-                    c.trial == t.trial && c.ok && c.phase == Phase::Measured && c.step != "prime"
-                })
-            };
-            if !of_trial().any(|c| c.variant == variant) {
+            let &(tokens, ran) = per_trial.get(&t.trial)?;
+            if !ran {
                 return None;
             }
-            let tokens = of_trial().filter_map(|c| c.output_tokens).sum::<u64>() as f64;
+            let tokens = tokens as f64;
             let value = match metric {
                 Metric::JoulesPerToken if tokens > 0.0 => joules / tokens,
                 Metric::TokensPerJoule if joules > 0.0 => tokens / joules,
