@@ -16,10 +16,13 @@ fn demo() -> harness::results::RunRecords {
 
 fn figures(c: &mut Criterion) {
     let run = demo();
+    let samples = harness::summary::RunSamples::of(&run.meta, &run.calls, &run.trials);
     let summary = harness::summary::summarize(&run.meta, &run.calls, &run.trials);
-    let n = figure::draw(&summary, &run).expect("figures").len();
+    let n = figure::draw(&summary, &run, &samples)
+        .expect("figures")
+        .len();
     c.bench_function(&format!("draw all {n} figures of the flagship demo"), |b| {
-        b.iter(|| figure::draw(black_box(&summary), black_box(&run)).expect("figures"))
+        b.iter(|| figure::draw(black_box(&summary), black_box(&run), &samples).expect("figures"))
     });
 }
 

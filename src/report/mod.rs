@@ -24,7 +24,9 @@ use crate::gate::{GateReport, GateVerdict};
 use crate::results::{ResultsDir, RunRecords, RunSetup, VariantSetup, load};
 use crate::scenario::{Bound, Metric, threshold_text};
 use crate::stats::{Descriptive, RatioCi};
-use crate::summary::{ComparisonRow, Slowdown, Summary, Verdict, holm_p_phrase, summarize};
+use crate::summary::{
+    ComparisonRow, RunSamples, Slowdown, Summary, Verdict, holm_p_phrase, summarize_samples,
+};
 
 /// One output format: a document in (a run's [`Summary`], or a [`GateReport`]), the
 /// bytes of the output out.
@@ -64,10 +66,11 @@ pub fn write(dir: &Path) -> anyhow::Result<Summary> {
     write_records(dir, &load(dir)?)
 }
 
-/// The summary and the figures of a run's records.
+/// The summary and the figures of a run's records, both from one reading of its samples.
 pub fn report(run: &RunRecords) -> anyhow::Result<Report> {
-    let summary = summarize(&run.meta, &run.calls, &run.trials);
-    let figures = figure::draw(&summary, run)?;
+    let samples = RunSamples::of(&run.meta, &run.calls, &run.trials);
+    let summary = summarize_samples(&run.meta, &run.calls, &run.trials, &samples);
+    let figures = figure::draw(&summary, run, &samples)?;
     Ok(Report { summary, figures })
 }
 

@@ -356,7 +356,17 @@ fn pooled(calls: &[&CallRecord], metric: Metric) -> Option<Percentiles> {
 /// Computes the summary from a run's records. Records of arms not in `meta.arms` are
 /// ignored. Deterministic: the same records give the same summary, bit for bit.
 pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -> Summary {
-    let samples = RunSamples::of(meta, calls, trials);
+    summarize_samples(meta, calls, trials, &RunSamples::of(meta, calls, trials))
+}
+
+/// [`summarize`] with the records' per-trial samples already read (the report draws its
+/// figures from the same samples).
+pub fn summarize_samples(
+    meta: &RunMeta,
+    calls: &[CallRecord],
+    trials: &[TrialRecord],
+    samples: &RunSamples,
+) -> Summary {
     let mut groups = Vec::new();
     for arm in &meta.arms {
         for variant in arm.distinct_variants() {
@@ -403,9 +413,9 @@ pub fn summarize(meta: &RunMeta, calls: &[CallRecord], trials: &[TrialRecord]) -
         }
     }
 
-    let comparisons = compare_all(meta, &samples, &groups);
-    let concurrency = concurrency::concurrency(meta, &groups, &samples, calls, trials);
-    let drift = drift::drift(&meta.arms, &samples);
+    let comparisons = compare_all(meta, samples, &groups);
+    let concurrency = concurrency::concurrency(meta, &groups, samples, calls, trials);
+    let drift = drift::drift(&meta.arms, samples);
     let drift_warning = drift::drift_warning(&drift, meta.order);
     let (serving, saturation, schedule_warning) = serving::serving(meta, &groups, calls);
     let (loaded, loaded_warnings) = loaded::loaded(meta, trials);

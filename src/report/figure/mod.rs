@@ -49,15 +49,19 @@ pub struct Figure {
     pub svg: String,
 }
 
-/// Draws every figure the run has data for, in report order.
-pub fn draw(summary: &Summary, run: &RunRecords) -> anyhow::Result<Vec<Figure>> {
-    let samples = RunSamples::of(&run.meta, &run.calls, &run.trials);
+/// Draws every figure the run has data for, in report order, from its summary, its
+/// records and their per-trial samples.
+pub fn draw(
+    summary: &Summary,
+    run: &RunRecords,
+    samples: &RunSamples,
+) -> anyhow::Result<Vec<Figure>> {
     let mut figures = Vec::new();
     if !summary.comparisons.is_empty() {
         figures.push(forest::draw(summary, &run.gates)?);
     }
     for metric in Metric::ALL {
-        if let Some(f) = strip::draw(summary, &samples, metric)? {
+        if let Some(f) = strip::draw(summary, samples, metric)? {
             figures.push(f);
         }
     }
@@ -68,7 +72,7 @@ pub fn draw(summary: &Summary, run: &RunRecords) -> anyhow::Result<Vec<Figure>> 
     }
     figures.extend(timeline::draw(summary, run)?);
     for metric in Metric::ALL {
-        if let Some(f) = drift::draw(summary, run, &samples, metric)? {
+        if let Some(f) = drift::draw(summary, run, samples, metric)? {
             figures.push(f);
         }
     }
