@@ -7,8 +7,13 @@
 //! Where the samples come from is a [`GpuSource`]: NVIDIA's NVML ([`nvml`], loaded at run
 //! time, so a machine without it records telemetry as unavailable and nothing else
 //! changes), or the simulator's synthetic GPU (labelled simulated).
+//!
+//! The server's own account, its Prometheus metrics page, is scraped beside the GPUs
+//! ([`server`], read by [`prometheus`]).
 
 pub mod nvml;
+pub mod prometheus;
+pub mod server;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
