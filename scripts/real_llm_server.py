@@ -22,6 +22,7 @@ def main():
     params.n_ctx = 2048  # room for the agent workflow's prompts and answers
     params.n_predict = 256  # the server's cap when a request sets no max_tokens
     params.n_parallel = 1  # one slot: concurrent agents queue, as on a small GPU server
+    params.endpoint_metrics = True  # /metrics in Prometheus format, as `llama-server --metrics`
     params.cpuparams.n_threads = 1
     params.cpuparams_batch.n_threads = 1
     server = xlc.Server(params)

@@ -68,6 +68,14 @@ pub enum Command {
         /// Time between GPU samples, ms.
         #[arg(long, default_value_t = 100.0, value_name = "MS")]
         gpu_interval_ms: f64,
+        /// Scrape the server's Prometheus metrics (`GET /metrics` of an OpenAI-compatible
+        /// server: vLLM, SGLang, TGI, llama.cpp with --metrics) at each trial's start and
+        /// end and every interval, into server-metrics.jsonl.
+        #[arg(long, value_enum, default_value_t = Switch::On)]
+        server_metrics: Switch,
+        /// Time between scrapes of the server's metrics, ms.
+        #[arg(long, default_value_t = 500.0, value_name = "MS")]
+        server_metrics_interval_ms: f64,
         #[command(flatten)]
         gates: GateArgs,
     },
@@ -252,6 +260,8 @@ impl Cli {
                 quiet,
                 gpu_telemetry,
                 gpu_interval_ms,
+                server_metrics,
+                server_metrics_interval_ms,
                 gates,
             } => {
                 let (gates, fail_on_inconclusive) = gates.split();
@@ -271,6 +281,10 @@ impl Cli {
                     gpu_telemetry: gpu_telemetry == Switch::On,
                     gpu_interval: std::time::Duration::from_secs_f64(
                         gpu_interval_ms.max(1.0) / 1e3,
+                    ),
+                    server_metrics: server_metrics == Switch::On,
+                    server_metrics_interval: std::time::Duration::from_secs_f64(
+                        server_metrics_interval_ms.max(10.0) / 1e3,
                     ),
                 })
             }

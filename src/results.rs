@@ -19,6 +19,7 @@ use crate::backend::{LoadedModel, ModelShape};
 use crate::metrics::CallRecord;
 use crate::plan::Phase;
 use crate::scenario::{Arm, BackendKind, Gate, ModelOptions, Order, Slo};
+use crate::telemetry::server::{ServerMetricsInfo, TrialServer};
 use crate::telemetry::{TelemetryInfo, TrialGpu};
 
 /// What workers send to the collector.
@@ -26,8 +27,8 @@ use crate::telemetry::{TelemetryInfo, TrialGpu};
 pub enum Event {
     /// One finished LLM call (boxed: records are large and events move through a channel).
     Call(Box<CallRecord>),
-    /// One finished trial.
-    Trial(TrialRecord),
+    /// One finished trial (boxed, as calls are).
+    Trial(Box<TrialRecord>),
     /// A per-run agent report to write as `agents/<variant>/run_<n>.md`.
     AgentReport {
         /// Variant name (a safe file name, checked at load).
@@ -75,6 +76,10 @@ pub struct TrialRecord {
     /// The GPUs over the trial (energy, mean power, peak memory), when telemetry ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<TrialGpu>,
+    /// The server's own metrics over the trial (counters' increases, gauges' peaks),
+    /// when its metrics page was scraped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<TrialServer>,
 }
 
 /// One pipeline's outcome, stored in its trial's record.
@@ -358,6 +363,8 @@ struct RecordedManifest {
     server: Option<RunServer>,
     #[serde(default)]
     gpu_telemetry: Option<TelemetryInfo>,
+    #[serde(default)]
+    server_metrics: Option<ServerMetricsInfo>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -485,6 +492,10 @@ pub struct RunSetup {
     /// did not sample GPUs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_telemetry: Option<TelemetryInfo>,
+    /// The server's metrics page: recorded, unavailable (and why) or off; `None` from a
+    /// harness that did not scrape it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_metrics: Option<ServerMetricsInfo>,
 }
 
 fn default_baseline() -> String {
@@ -571,6 +582,7 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
             agents: scenario.agents,
             harness_version: manifest.harness_version,
             gpu_telemetry: manifest.gpu_telemetry,
+            server_metrics: manifest.server_metrics,
         },
         slo: scenario.slo,
     };

@@ -20,10 +20,12 @@ use crate::plan::Plan;
 use crate::report;
 use crate::results::{RecordWriter, ResultsDir, TrialRecord, read_jsonl};
 use crate::scenario::{BackendKind, Scenario, SimConfig};
-use crate::scheduler;
+use crate::scheduler::{self, Beside, ServerMetrics};
 use crate::sim::{SimServer, is_simulator_version};
 use crate::summary::Summary;
 use crate::telemetry::nvml::NvmlSource;
+use crate::telemetry::prometheus;
+use crate::telemetry::server::{ServerMetricsInfo, ServerScrape, server_family};
 use crate::telemetry::{GpuSample, GpuSource, GpuTelemetry, TelemetryInfo};
 
 /// Settings of one `harness run`, from the command line.
@@ -57,6 +59,10 @@ pub struct RunConfig {
     pub gpu_telemetry: bool,
     /// Time between GPU samples.
     pub gpu_interval: Duration,
+    /// Scrape the server's metrics page.
+    pub server_metrics: bool,
+    /// Time between scrapes.
+    pub server_metrics_interval: Duration,
 }
 
 /// The end of a run.
@@ -104,6 +110,9 @@ struct Manifest<'a> {
     /// GPU telemetry: recorded (the GPUs, the driver, what sampling cost), unavailable
     /// (and why) or off.
     gpu_telemetry: TelemetryInfo,
+    /// The server's metrics page: recorded (by which server, how many scrapes), unavailable
+    /// and why, or off.
+    server_metrics: ServerMetricsInfo,
 }
 
 /// What an interrupted results folder says about its run, for `--resume`.
@@ -269,6 +278,32 @@ pub fn load_scenario(config: &RunConfig) -> anyhow::Result<Scenario> {
     Ok(scenario)
 }
 
+/// Reads the server's metrics page once: what the manifest says of it, or why it cannot
+/// be scraped.
+async fn probe_metrics(backend: &dyn Backend) -> Result<ServerMetricsInfo, String> {
+    let Some(page) = backend.metrics().await else {
+        return Err("the Ollama API has no metrics page".to_owned());
+    };
+    let text = page.map_err(|e| {
+        if e.contains(" 501 ") || e.contains(" 404 ") {
+            format!("{e}; llama.cpp serves it when started with --metrics")
+        } else {
+            e
+        }
+    })?;
+    let page = prometheus::parse(&text).map_err(|e| format!("/metrics {e}"))?;
+    let series: Vec<&String> = page.counters.keys().chain(page.gauges.keys()).collect();
+    if series.is_empty() {
+        return Err("/metrics has no counters or gauges".to_owned());
+    }
+    Ok(ServerMetricsInfo {
+        status: "recorded".to_owned(),
+        server: server_family(series.iter().copied()).map(str::to_owned),
+        series: series.len(),
+        ..ServerMetricsInfo::default()
+    })
+}
+
 /// Starts the simulator when the scenario runs on it (filling in its URL), builds the
 /// backend's client, checks the server answers, and asks what it is.
 async fn connect(
@@ -395,6 +430,7 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         ended_at: None,
         complete: None,
         gpu_telemetry: TelemetryInfo::off(),
+        server_metrics: ServerMetricsInfo::off(),
     };
     // GPU telemetry: the simulator's GPU when this run started the simulator, else NVML;
     // without either the manifest says why, and nothing else changes.
@@ -426,6 +462,28 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
             ..TelemetryInfo::default()
         };
     }
+    // The server's metrics: read once now, so a server without them is said to be so
+    // before anything runs.
+    let server_metrics = if config.server_metrics {
+        match probe_metrics(backend.as_ref()).await {
+            Ok(info) => {
+                manifest.server_metrics = info;
+                Some(ServerMetrics {
+                    interval: config.server_metrics_interval,
+                    sink: Box::new(dir.appender::<ServerScrape>("server-metrics.jsonl")?),
+                })
+            }
+            Err(reason) => {
+                manifest.server_metrics = ServerMetricsInfo::unavailable(reason);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(m) = &server_metrics {
+        manifest.server_metrics.interval_ms = Some(m.interval.as_secs_f64() * 1e3);
+    }
     if prior.is_none() {
         dir.write_atomic("scenario.yaml", &scenario_text)?;
         dir.write_json("plan.json", &plan)?;
@@ -443,11 +501,17 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         simulated,
         Arc::new(server_info.clone()),
         config.progress,
-        gpu,
+        Beside {
+            gpu,
+            server: server_metrics,
+        },
     )
     .await?;
     if let Some(info) = outcome.telemetry.clone() {
         manifest.gpu_telemetry = info;
+    }
+    if let Some(info) = outcome.server_metrics.clone() {
+        manifest.server_metrics = info;
     }
 
     manifest.ended_at = Some(chrono::Utc::now().to_rfc3339());

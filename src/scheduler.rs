@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::FutureExt;
 use futures::future::join_all;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
@@ -16,6 +17,7 @@ use crate::metrics::{CallContext, CallRecord, utc_timestamp};
 use crate::plan::{Phase, Plan, PlannedTrial};
 use crate::results::{Event, RecordWriter, TrialRecord};
 use crate::scenario::{Scenario, Variant};
+use crate::telemetry::server::{ScrapeSink, Scraper, ServerMetricsInfo};
 use crate::telemetry::{GpuTelemetry, Sampler, TelemetryInfo};
 use crate::workflow::{PipelineSpec, run_job};
 
@@ -37,6 +39,26 @@ pub struct RunOutcome {
     pub complete: bool,
     /// What the GPU sampler recorded, and what it cost, when it ran.
     pub telemetry: Option<TelemetryInfo>,
+    /// What the server's metrics scrapes recorded, when they ran.
+    pub server_metrics: Option<ServerMetricsInfo>,
+}
+
+/// Scraping the server's metrics page: how often between trials' ends, and where each
+/// scrape goes.
+pub struct ServerMetrics {
+    /// Time between scrapes (each trial's start and end are scraped as well).
+    pub interval: std::time::Duration,
+    /// Called with every scrape.
+    pub sink: ScrapeSink,
+}
+
+/// What runs beside the calls: the GPU sampler and the server's metrics scrapes.
+#[derive(Default)]
+pub struct Beside {
+    /// GPU telemetry, when it is recorded.
+    pub gpu: Option<GpuTelemetry>,
+    /// The server's metrics, when they are scraped.
+    pub server: Option<ServerMetrics>,
 }
 
 /// The collector: writes each event as it arrives and keeps the records. It runs on a
@@ -48,7 +70,7 @@ fn collect(mut writer: RecordWriter, mut rx: mpsc::Receiver<Event>) -> anyhow::R
         writer.write(&event)?;
         match event {
             Event::Call(r) => collected.calls.push(*r),
-            Event::Trial(t) => collected.trials.push(t),
+            Event::Trial(t) => collected.trials.push(*t),
             Event::AgentReport { .. } => {}
         }
     }
@@ -74,18 +96,47 @@ pub async fn execute(
     simulated: bool,
     server: Arc<ServerInfo>,
     show_progress: bool,
-    gpu: Option<GpuTelemetry>,
+    beside: Beside,
 ) -> anyhow::Result<RunOutcome> {
     let (tx, rx) = mpsc::channel::<Event>(1024);
     let collector = tokio::task::spawn_blocking(move || collect(writer, rx));
     let run_start = Instant::now();
     // On its own thread, on the records' clock.
-    let gpu = match gpu {
+    let gpu = match beside.gpu {
         Some(g) => Some(Arc::new(Sampler::start(
             g.source, g.interval, run_start, g.sink,
         )?)),
         None => None,
     };
+    // Scrapes are small HTTP requests: on the runtime, at each trial's start and end, and
+    // every interval from a task of their own.
+    let scraper = beside.server.map(|m| {
+        let fetch = {
+            let backend = backend.clone();
+            Box::new(move || {
+                let page = backend.metrics();
+                async move {
+                    page.await
+                        .unwrap_or_else(|| Err("no metrics API".to_owned()))
+                }
+                .boxed()
+            })
+        };
+        let interval_ms = m.interval.as_secs_f64() * 1e3;
+        let scraper = Arc::new(Scraper::new(fetch, run_start, interval_ms, m.sink));
+        let ticking = {
+            let scraper = scraper.clone();
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(m.interval);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticks.tick().await;
+                    scraper.scrape().await;
+                }
+            })
+        };
+        (scraper, ticking)
+    });
     let progress = if show_progress {
         let bar = ProgressBar::new(plan.trials.len() as u64);
         bar.set_style(
@@ -154,6 +205,10 @@ pub async fn execute(
             last_loaded = None;
         }
 
+        let scraped_from = match &scraper {
+            Some((s, _)) => s.scrape().await,
+            None => None,
+        };
         let data_dir = scenario.workload.data_dir.clone();
         let started_at = utc_timestamp();
         let launched = Instant::now();
@@ -221,6 +276,13 @@ pub async fn execute(
             }
             None => None,
         };
+        let server_window = match (&scraper, scraped_from) {
+            (Some((s, _)), Some(from)) => match s.scrape().await {
+                Some(to) => s.trial(from, to),
+                None => None,
+            },
+            _ => None,
+        };
         let loaded_after = server_holds(backend.as_ref()).await;
         let record = TrialRecord {
             trial: trial.trial,
@@ -237,8 +299,9 @@ pub async fn execute(
             loaded_after_prime,
             loaded_after,
             gpu: gpu_window,
+            server: server_window,
         };
-        if tx.send(Event::Trial(record)).await.is_err() {
+        if tx.send(Event::Trial(Box::new(record))).await.is_err() {
             break; // the collector failed; its error is reported below
         }
         ran += 1;
@@ -249,11 +312,16 @@ pub async fn execute(
     let telemetry = gpu
         .and_then(|g| Arc::try_unwrap(g).ok())
         .map(Sampler::finish);
+    let server_metrics = scraper.map(|(scraper, ticking)| {
+        ticking.abort();
+        scraper.info()
+    });
     let collected = collector.await??;
     Ok(RunOutcome {
         collected,
         complete: ran == plan.trials.len(),
         telemetry,
+        server_metrics,
     })
 }
 

@@ -213,6 +213,12 @@ pub trait Backend: Send + Sync {
     fn loaded(&self) -> BoxFuture<'_, Option<Result<Vec<LoadedModel>, String>>> {
         futures::future::ready(None).boxed()
     }
+
+    /// The server's Prometheus metrics page (`GET /metrics`), or `None` when its API has
+    /// none. A failure to fetch it is an `Err` in words; the run goes on.
+    fn metrics(&self) -> BoxFuture<'static, Option<Result<String, String>>> {
+        futures::future::ready(None).boxed()
+    }
 }
 
 /// Parses the lines of one streamed response, in order, into a [`CallOutcome`]: one per
@@ -515,12 +521,15 @@ pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// The HTTP clients of one backend, tuned for streaming measurements. `pooled` keeps
 /// connections alive between calls, as the clients of these servers do; `fresh` never
-/// keeps one, for the one resend of a request whose pooled connection was closed.
+/// keeps one, for the one resend of a request whose pooled connection was closed; `side`
+/// carries the requests made beside the calls (metrics scrapes), so that they never take
+/// or leave a connection a call would find.
 #[derive(Debug, Clone)]
 pub(crate) struct Http {
     /// Every request goes through it first.
     pub(crate) pooled: reqwest::Client,
     fresh: reqwest::Client,
+    pub(crate) side: reqwest::Client,
 }
 
 impl Http {
@@ -538,6 +547,7 @@ impl Http {
         Ok(Http {
             pooled: client(usize::MAX)?,
             fresh: client(0)?,
+            side: client(1)?,
         })
     }
 }

@@ -383,6 +383,35 @@ impl Backend for OpenAiClient {
         .boxed()
     }
 
+    fn metrics(&self) -> BoxFuture<'static, Option<Result<String, String>>> {
+        let url = format!("{}/metrics", self.base_url);
+        let mut request = self.http.side.get(&url).timeout(Duration::from_secs(10));
+        if let Some(k) = &self.api_key {
+            request = request.bearer_auth(k);
+        }
+        async move {
+            // A server that closed the kept connection fails the request before any byte
+            // of the answer: asked once more, on a new one.
+            let again = request.try_clone();
+            let sent = match request.send().await {
+                Err(e) if e.is_request() || e.is_connect() => match again {
+                    Some(again) => again.send().await,
+                    None => Err(e),
+                },
+                sent => sent,
+            };
+            Some(match sent {
+                Ok(r) if r.status().is_success() => r
+                    .text()
+                    .await
+                    .map_err(|e| format!("GET /metrics: {}", root_cause(&e))),
+                Ok(r) => Err(format!("GET /metrics: HTTP {}", r.status())),
+                Err(e) => Err(format!("GET /metrics: {}", root_cause(&e))),
+            })
+        }
+        .boxed()
+    }
+
     fn describe<'a>(&'a self, model: &'a str) -> BoxFuture<'a, ServerInfo> {
         async move {
             let mut info = ServerInfo {

@@ -313,6 +313,7 @@ fn router(engine: Arc<Engine>, apis: SimApis) -> Router {
             .route("/v1/models", get(models))
             .route("/props", get(props))
             .route("/slots", get(slots))
+            .route("/metrics", get(metrics))
             .route(
                 "/version",
                 get(|| async { axum::Json(json!({ "version": SIM_VERSION })) }),
@@ -409,6 +410,38 @@ pub struct Engine {
     epoch: Instant,
     prefix_cache: Mutex<PrefixCache>,
     in_flight: Mutex<InFlight>,
+    /// What `/metrics` counts.
+    counted: Counted,
+}
+
+/// The simulator's counters, for its `/metrics` page.
+#[derive(Default)]
+struct Counted {
+    prompt_tokens: AtomicU64,
+    cached_tokens: AtomicU64,
+    generated_tokens: AtomicU64,
+    finished: AtomicU64,
+    /// Tokens held in the KV cache by requests in flight now.
+    kv_tokens: AtomicU64,
+}
+
+/// Tokens a request holds in the KV cache, given back when it ends.
+struct KvHeld<'a> {
+    kv: &'a AtomicU64,
+    held: u64,
+}
+
+impl KvHeld<'_> {
+    fn add(&mut self, tokens: u64) {
+        self.kv.fetch_add(tokens, Ordering::Relaxed);
+        self.held += tokens;
+    }
+}
+
+impl Drop for KvHeld<'_> {
+    fn drop(&mut self) {
+        self.kv.fetch_sub(self.held, Ordering::Relaxed);
+    }
 }
 
 impl Engine {
@@ -428,6 +461,7 @@ impl Engine {
             epoch: Instant::now(),
             prefix_cache: Mutex::new(PrefixCache::default()),
             in_flight: Mutex::new(InFlight::new()),
+            counted: Counted::default(),
         }
     }
 
@@ -874,6 +908,18 @@ async fn generate_stream(
         + text::approx_tokens(&request.prompt))
     .clamp(1, u64::from(key.num_ctx));
     let cached_tokens = engine.cached_tokens(key, request, prompt_tokens);
+    let counted = &engine.counted;
+    counted
+        .prompt_tokens
+        .fetch_add(prompt_tokens, Ordering::Relaxed);
+    counted
+        .cached_tokens
+        .fetch_add(cached_tokens, Ordering::Relaxed);
+    let mut kv = KvHeld {
+        kv: &counted.kv_tokens,
+        held: 0,
+    };
+    kv.add(prompt_tokens);
     let prefill_started = Instant::now();
     let prefill_ms = config.prefill_ms(options, prompt_tokens - cached_tokens)
         * rng.lognormal_factor(config.jitter_sigma);
@@ -948,7 +994,10 @@ async fn generate_stream(
         deadline += Duration::from_secs_f64(token_ms / 1e3);
         tokio::time::sleep_until(deadline).await;
         tx.send(Bytes::from(content_line(request, token))).await?;
+        counted.generated_tokens.fetch_add(1, Ordering::Relaxed);
+        kv.add(1);
     }
+    counted.finished.fetch_add(1, Ordering::Relaxed);
     let eval = decode_started.elapsed();
     // The simulator's own account, in ms since it started: when the request arrived, got a
     // slot, and decoded, and how long its model meant decoding to take (the measured
@@ -1138,6 +1187,103 @@ async fn slots(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
         })
         .collect();
     axum::Json(Value::Array(slots))
+}
+
+/// `/metrics`: the simulator's state in Prometheus's text format, under vLLM's names (so
+/// a run on the simulator reads them as it would a vLLM server's), each described as
+/// simulated.
+async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
+    let config = &engine.config;
+    let parallel = config.parallel.max(1) as usize;
+    let running = parallel.saturating_sub(engine.slots.available_permits());
+    let in_flight = engine
+        .in_flight
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .now;
+    let waiting = in_flight.saturating_sub(running);
+    let num_ctx = {
+        let runner = engine.runner.lock().unwrap_or_else(|e| e.into_inner());
+        runner
+            .loaded
+            .as_ref()
+            .map_or(config.effective_num_ctx(None), |k| k.num_ctx)
+    };
+    let c = &engine.counted;
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let kv_share = get(&c.kv_tokens) as f64 / (parallel as f64 * f64::from(num_ctx.max(1)));
+    let mut page = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, value: String| {
+        page.push_str(&format!(
+            "# HELP {name} {help} (simulated by harness)\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    };
+    family(
+        crate::telemetry::server::SIMULATED_SERIES,
+        "gauge",
+        "1: every number on this page is the simulator's",
+        "1".to_owned(),
+    );
+    family(
+        "vllm:num_requests_running",
+        "gauge",
+        "Requests holding a slot.",
+        running.to_string(),
+    );
+    family(
+        "vllm:num_requests_waiting",
+        "gauge",
+        "Requests waiting for a slot.",
+        waiting.to_string(),
+    );
+    family(
+        "vllm:kv_cache_usage_perc",
+        "gauge",
+        "Share of the slots' context held by requests in flight, 1 meaning all of it.",
+        format!("{:.6}", kv_share.min(1.0)),
+    );
+    let counters = [
+        (
+            "vllm:prompt_tokens_total",
+            "Prompt tokens, cached ones included.",
+            get(&c.prompt_tokens),
+        ),
+        (
+            "vllm:prefix_cache_queries_total",
+            "Prompt tokens looked up in the prefix cache.",
+            get(&c.prompt_tokens),
+        ),
+        (
+            "vllm:prefix_cache_hits_total",
+            "Prompt tokens served from the prefix cache.",
+            get(&c.cached_tokens),
+        ),
+        (
+            "vllm:generation_tokens_total",
+            "Generated tokens.",
+            get(&c.generated_tokens),
+        ),
+        (
+            "vllm:request_success_total",
+            "Requests finished.",
+            get(&c.finished),
+        ),
+        (
+            "vllm:num_preemptions_total",
+            "Requests preempted (the simulator never preempts).",
+            0,
+        ),
+    ];
+    for (name, help, value) in counters {
+        family(name, "counter", help, value.to_string());
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        page,
+    )
 }
 
 /// How long a loaded model stays loaded after its last request (Ollama's default

@@ -205,6 +205,7 @@ mod tests {
             loaded_after_prime: None,
             loaded_after: None,
             gpu: None,
+            server: None,
         }
     }
 
