@@ -22,7 +22,7 @@
 //!  6  workflow, summary         the jobs workloads run; records → statistics
 //!  5  results                   the results folder, written and read
 //!  4  backend, sim, ingest      server APIs; the simulated server; the data scan
-//!  3  metrics, telemetry        one streamed call → one record; GPU samples
+//!  3  metrics, telemetry        one streamed call → one record; GPU and server samples
 //!  2  plan                      the seeded order of trials
 //!  1  stats, scenario           pure statistics; the configuration and its vocabulary
 //!  0  rng                       seeded randomness

@@ -7,10 +7,10 @@ use std::fmt::Write;
 
 use super::figure::Figure;
 use super::{
-    COMPARISON_NOTE, CONCURRENCY_NOTE, Grid, JOBS_NOTE, LOADED_NOTE, SERVING_NOTE,
+    COMPARISON_NOTE, CONCURRENCY_NOTE, Grid, JOBS_NOTE, LOADED_NOTE, SERVER_NOTE, SERVING_NOTE,
     comparisons_grid, concurrency_grid, drift_grid, groups_grid, job_agents_grid, jobs_grid,
-    loaded_findings, loaded_grid, order_words, sentence_with_warning, server_words, serving_grid,
-    variant_words,
+    loaded_findings, loaded_grid, order_words, sentence_with_warning, server_grid, server_words,
+    serving_grid, variant_words,
 };
 use crate::scenario::{Direction, Metric};
 use crate::summary::Summary;
@@ -101,6 +101,9 @@ pub fn outline(s: &Summary, figures: &[Figure]) -> Vec<Block> {
     if let Some(t) = &s.setup.gpu_telemetry {
         setup.push(t.words());
     }
+    if let Some(m) = &s.setup.server_metrics {
+        setup.push(m.words());
+    }
     out.push(Block::Bullets(setup));
 
     if !s.loaded.is_empty() {
@@ -117,6 +120,18 @@ pub fn outline(s: &Summary, figures: &[Figure]) -> Vec<Block> {
         if !findings.is_empty() {
             out.push(Block::Para("**Not loaded as asked:**".to_owned()));
             out.push(Block::Bullets(findings));
+        }
+    }
+
+    if !s.server.is_empty() {
+        out.push(Block::Heading("What the server counted".to_owned()));
+        out.push(Block::Para(SERVER_NOTE.to_owned()));
+        out.push(Block::Table(server_grid(s)));
+        if !s.server_warnings.is_empty() {
+            out.push(Block::Para(
+                "**The server and the calls disagree:**".to_owned(),
+            ));
+            out.push(Block::Bullets(s.server_warnings.clone()));
         }
     }
 

@@ -708,6 +708,79 @@ pub fn loaded_findings(summary: &Summary) -> Vec<String> {
     out
 }
 
+/// Per arm: what the server's own metrics counted over the measured trials.
+pub fn server_grid(summary: &Summary) -> Grid {
+    let mut grid = Grid::new(&[
+        ("arm", Align::Left),
+        ("trials", Align::Right),
+        ("running peak", Align::Right),
+        ("waiting peak", Align::Right),
+        ("KV cache peak", Align::Right),
+        ("prefix-cache hits", Align::Right),
+        ("preemptions", Align::Right),
+        ("generated tok server / calls", Align::Right),
+        ("prompt tok server / calls", Align::Right),
+    ]);
+    let peaks = |p: Option<crate::summary::server::Peaks>, scale: f64, unit: &str| {
+        p.map_or_else(
+            || "–".to_owned(),
+            |p| {
+                let f = |v: f64| {
+                    if unit == "%" {
+                        format!("{:.1}%", v * scale)
+                    } else {
+                        format!("{v:.0}")
+                    }
+                };
+                if p.median == p.max {
+                    f(p.max)
+                } else {
+                    format!("{} (max {})", f(p.median), f(p.max))
+                }
+            },
+        )
+    };
+    let tokens = |server: Option<f64>, calls: u64| {
+        server.map_or_else(|| "–".to_owned(), |s| format!("{s:.0} / {calls}"))
+    };
+    for r in &summary.server {
+        let agree = |server: Option<f64>, calls: u64| {
+            server.is_none_or(|s| (s - calls as f64).abs() <= (0.02 * calls as f64).max(2.0))
+        };
+        let tone = |ok: bool| if ok { Tone::Plain } else { Tone::Bad };
+        grid.rows.push(vec![
+            Cell::plain(r.arm.clone()),
+            Cell {
+                text: format!("{}/{}", r.covered, r.trials),
+                tone: tone(r.covered == r.trials),
+                mark: "",
+            },
+            Cell::plain(peaks(r.running, 1.0, "")),
+            Cell::plain(peaks(r.waiting, 1.0, "")),
+            Cell::plain(peaks(r.kv_cache, 100.0, "%")),
+            Cell::plain(opt(r.prefix_hit_share, |v| format!("{:.0}%", v * 100.0))),
+            Cell::plain(opt(r.preemptions, |v| format!("{v:.0}"))),
+            Cell {
+                text: tokens(r.server_generated_tokens, r.recorded_generated_tokens),
+                tone: tone(agree(
+                    r.server_generated_tokens,
+                    r.recorded_generated_tokens,
+                )),
+                mark: "",
+            },
+            Cell {
+                text: tokens(r.server_prompt_tokens, r.recorded_prompt_tokens),
+                tone: tone(agree(r.server_prompt_tokens, r.recorded_prompt_tokens)),
+                mark: "",
+            },
+        ]);
+    }
+    grid
+}
+
+/// What the server-metrics table means.
+pub const SERVER_NOTE: &str = "From the server's own metrics page (Prometheus), scraped at each measured trial's start and end and at an interval between: trials = trials both ends of which were scraped / measured trials; a peak is a trial's highest scraped value, shown as the median over the arm's trials (and the highest), so a peak shorter than the interval can be missed; prefix-cache hits = prompt tokens served from the cache / prompt tokens looked up; preemptions and tokens = the counters' increases, summed; calls = the tokens the trials' calls recorded.";
+
 /// Per arm, variant and load level: throughput, goodput and latency percentiles.
 pub fn serving_grid(summary: &Summary) -> Grid {
     let goodput = summary

@@ -64,6 +64,10 @@ impl Terminal {
             out.push_str(&t.words());
             out.push('\n');
         }
+        if let Some(m) = &s.setup.server_metrics {
+            out.push_str(&m.words());
+            out.push('\n');
+        }
         out.push_str(&self.table(&overview_grid(s)));
         let findings = loaded_findings(s);
         if !findings.is_empty() {
@@ -74,6 +78,9 @@ impl Terminal {
                 "NOT LOADED AS ASKED: {}\n",
                 finding.replace("**", "")
             ));
+        }
+        for warning in &s.server_warnings {
+            out.push_str(&format!("SERVER COUNTED: {warning}\n"));
         }
         out.push_str("\nn = measured trials; decode tok/s = per-trial mean of eval_count/eval_duration, mean ± 95% t half-width; latencies in ms, pooled over calls; out tok = mean per call; cold = successful calls that (re)loaded the model; new conn = successful calls that opened a connection (their TTFT includes connecting).\n");
 

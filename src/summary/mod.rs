@@ -12,6 +12,7 @@ pub mod drift;
 pub mod jobs;
 pub mod loaded;
 pub mod samples;
+pub mod server;
 pub mod serving;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +24,7 @@ pub use drift::DriftRow;
 pub use jobs::{AgentCalls, JobSummary, PathShare};
 pub use loaded::LoadedRow;
 pub use samples::{Conditions, FailureCounts, RunSamples, TrialSamples, confound_warning};
+pub use server::ServerRow;
 
 use crate::metrics::{CallRecord, ErrorKind};
 use crate::plan::Phase;
@@ -288,6 +290,13 @@ pub struct Summary {
     /// Variants that asked for different configurations but were loaded identically.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub loaded_warnings: Vec<String>,
+    /// Per arm, what the server's own metrics counted over the measured trials.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server: Vec<ServerRow>,
+    /// Trials the server's metrics miss, and token counts the server and the calls
+    /// disagree on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_warnings: Vec<String>,
 }
 
 impl Summary {
@@ -419,6 +428,7 @@ pub fn summarize_samples(
     let drift_warning = drift::drift_warning(&drift, meta.order);
     let (serving, saturation, schedule_warning) = serving::serving(meta, &groups, calls);
     let (loaded, loaded_warnings) = loaded::loaded(meta, trials);
+    let (server, server_warnings) = server::server(trials, calls);
     let ran: BTreeSet<u32> = trials.iter().map(|t| t.trial).collect();
     Summary {
         scenario: meta.scenario.clone(),
@@ -444,6 +454,8 @@ pub fn summarize_samples(
         schedule_warning,
         loaded,
         loaded_warnings,
+        server,
+        server_warnings,
     }
 }
 

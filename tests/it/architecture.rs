@@ -21,7 +21,7 @@ const LAYERS: &[(&[&str], &str)] = &[
     (&["plan"], "the seeded order of trials"),
     (
         &["metrics", "telemetry"],
-        "one streamed call → one record; GPU samples",
+        "one streamed call → one record; GPU and server samples",
     ),
     (
         &["backend", "sim", "ingest"],

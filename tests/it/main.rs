@@ -17,6 +17,7 @@ mod prompts;
 mod real_llm;
 mod report;
 mod schema;
+mod server_metrics;
 mod server_truth;
 mod sim;
 mod stats_properties;

@@ -194,6 +194,42 @@ fn real_smoke_scenario_on_llama_cpp() {
         md.contains(&format!("context {n_ctx} tokens per slot")),
         "{md}"
     );
+
+    // llama.cpp's own metrics (--metrics), scraped around and during every trial: it
+    // counted exactly the tokens the calls recorded, and ran one request at a time.
+    let info = &manifest["server_metrics"];
+    assert_eq!(info["status"], "recorded", "{info}");
+    assert_eq!(info["server"], "llama.cpp");
+    assert_eq!(info["failed"], 0, "{info}");
+    let scrapes = std::fs::read_to_string(run.join("server-metrics.jsonl")).unwrap();
+    assert_eq!(
+        scrapes.lines().count() as u64,
+        info["scrapes"].as_u64().unwrap()
+    );
+    let rows = summary.server.clone();
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        assert_eq!((r.covered, r.trials), (3, 3), "{r:?}");
+        assert_eq!(
+            r.server_generated_tokens,
+            Some(r.recorded_generated_tokens as f64),
+            "{r:?}"
+        );
+        assert_eq!(
+            r.server_prompt_tokens,
+            Some(r.recorded_prompt_tokens as f64),
+            "{r:?}"
+        );
+        assert!(r.running.is_some_and(|p| p.max <= 1.0), "{r:?}");
+        assert!(r.prefix_hit_share.is_some(), "{r:?}");
+    }
+    assert!(
+        summary.server_warnings.is_empty(),
+        "{:?}",
+        summary.server_warnings
+    );
+    assert!(md.contains("- Server metrics: /metrics of llama.cpp every 500 ms"));
+    assert!(md.contains("## What the server counted"));
 }
 
 #[test]
@@ -326,7 +362,18 @@ warmup: 0
 "#,
         server_url()
     );
-    let run = run_scenario(dir.path(), &scenario);
+    // Scraped often enough to see the slot's queue, which lasts about a second.
+    let path = dir.path().join("s.yaml");
+    std::fs::write(&path, &scenario).unwrap();
+    let out = dir.path().join("out");
+    harness()
+        .arg("run")
+        .arg(&path)
+        .args(["-q", "--server-metrics-interval-ms", "50", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let run = only_subdir(&out);
     let calls = measured(&run);
     assert_eq!(calls.len(), 2 * 4, "{calls:?}");
     check_calls(&calls);
@@ -359,4 +406,11 @@ warmup: 0
         let (rps, good) = (row.req_per_s.unwrap(), row.goodput_rps.unwrap());
         assert!(rps > 0.0 && (good - rps).abs() < 1e-9, "{row:?}");
     }
+    // The server saw it too: at two streams its one slot deferred the second request.
+    let waiting = |arm: &str| {
+        let row = summary.server.iter().find(|r| r.arm == arm).unwrap();
+        row.waiting.expect("llamacpp:requests_deferred").max
+    };
+    assert_eq!(waiting("baseline@c1"), 0.0);
+    assert!(waiting("baseline@c2") >= 1.0, "{:?}", summary.server);
 }
