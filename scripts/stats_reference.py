@@ -24,6 +24,7 @@ import scipy
 import statsmodels
 from scipy import special, stats
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestIndPower
 
 CONFIDENCE = 0.95
 # Exact Mann-Whitney when there are no ties and n1 + n2 <= this (harness's rule).
@@ -241,6 +242,41 @@ def holm_cases(rng):
     return [{"p": c, "adjusted": [f(v) for v in multipletests(c, method="holm")[1]]} for c in cases]
 
 
+def power_cases():
+    """The noncentral t CDF (SciPy) and the two-sample t test's power, trials for a given
+    power and detectable standardized effect (statsmodels' TTestIndPower)."""
+    analysis = TTestIndPower()
+    nct = [
+        {"t": t, "df": df, "nc": nc, "cdf": f(stats.nct.cdf(t, df, nc))}
+        for t, df, nc in [
+            (2.0, 4.0, 1.0), (2.0, 4.0, 3.0), (-1.5, 7.5, 0.8), (0.3, 2.0, -1.2),
+            (2.776, 4.0, 3.2), (1.2, 30.0, 6.0), (-2.1, 12.0, -2.5), (5.0, 3.0, 9.0),
+            (0.0, 10.0, 2.0), (2.2, 58.0, 0.0), (3.5, 9.0, 12.0),
+        ]
+    ]
+    power = [
+        {"d": d, "n": n, "alpha": a,
+         "power": f(analysis.power(effect_size=d, nobs1=n, alpha=a, ratio=1.0))}
+        for d in [0.2, 0.8, 1.5, 3.0]
+        for n in [3, 5, 12, 40]
+        for a in [0.05, 0.01]
+    ]
+    # statsmodels answers NaN where the power rounds to 1; those cases say nothing.
+    power = [c for c in power if c["power"] is not None]
+    trials = [
+        {"d": d, "power": p, "alpha": 0.05,
+         "n": f(analysis.solve_power(effect_size=d, nobs1=None, alpha=0.05, power=p, ratio=1.0))}
+        for d in [0.5, 1.0, 2.0, 4.0]
+        for p in [0.8, 0.9]
+    ]
+    effect = [
+        {"n": n, "power": 0.8, "alpha": 0.05,
+         "d": f(analysis.solve_power(effect_size=None, nobs1=n, alpha=0.05, power=0.8, ratio=1.0))}
+        for n in [3, 5, 10, 20, 50]
+    ]
+    return {"nct_cdf": nct, "power": power, "trials": trials, "effect": effect}
+
+
 def main():
     rng = np.random.default_rng(SEED)
     cases = []
@@ -275,6 +311,7 @@ def main():
         "confidence": CONFIDENCE,
         "cases": cases,
         "holm": holm_cases(rng),
+        "power": power_cases(),
     }
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "tests/data/stats_reference.json")
     out.parent.mkdir(parents=True, exist_ok=True)

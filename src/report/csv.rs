@@ -1,6 +1,7 @@
 //! `comparisons.csv`: one tidy row per comparison (variant × arm × metric, and paired
 //! within mixed arms), every number at full precision, for R, pandas or a spreadsheet.
-//! `t_test` says which t-test `t`, `t_df` and `t_p` come from (`welch` or `paired`).
+//! `t_test` says which t-test `t`, `t_df` and `t_p` come from (`welch` or `paired`);
+//! `detectable_ratio` is the smallest ratio (≥ 1) that test finds with 80% power.
 
 use serde::Serialize;
 
@@ -42,6 +43,7 @@ struct Row<'a> {
     median_ratio: Option<f64>,
     median_ratio_ci_low: Option<f64>,
     median_ratio_ci_high: Option<f64>,
+    detectable_ratio: Option<f64>,
     variant_calls: usize,
     variant_cold: usize,
     variant_new_connections: usize,
@@ -88,6 +90,7 @@ impl Exporter for Csv {
                 median_ratio: s.median_ratio.map(|b| b.estimate),
                 median_ratio_ci_low: s.median_ratio.map(|b| b.low),
                 median_ratio_ci_high: s.median_ratio.map(|b| b.high),
+                detectable_ratio: s.detectable,
                 variant_calls: r.variant_conditions.calls,
                 variant_cold: r.variant_conditions.cold,
                 variant_new_connections: r.variant_conditions.new_connections,
@@ -109,7 +112,7 @@ impl Exporter for Csv {
     }
 }
 
-const HEADER: &str = "metric,direction,arm,variant,baseline_arm,baseline,paired,n_variant,n_baseline,variant_mean,baseline_mean,ratio,ratio_ci_low,ratio_ci_high,t_test,t,t_df,t_p,holm_p,mann_whitney_u,mann_whitney_p,mann_whitney_method,hedges_g,cliffs_delta,median_ratio,median_ratio_ci_low,median_ratio_ci_high,variant_calls,variant_cold,variant_new_connections,baseline_calls,baseline_cold,baseline_new_connections,confounded,verdict,confound_warning,failure_warning,length_warning\n";
+const HEADER: &str = "metric,direction,arm,variant,baseline_arm,baseline,paired,n_variant,n_baseline,variant_mean,baseline_mean,ratio,ratio_ci_low,ratio_ci_high,t_test,t,t_df,t_p,holm_p,mann_whitney_u,mann_whitney_p,mann_whitney_method,hedges_g,cliffs_delta,median_ratio,median_ratio_ci_low,median_ratio_ci_high,detectable_ratio,variant_calls,variant_cold,variant_new_connections,baseline_calls,baseline_cold,baseline_new_connections,confounded,verdict,confound_warning,failure_warning,length_warning\n";
 
 #[cfg(test)]
 mod tests {
@@ -146,6 +149,7 @@ mod tests {
             median_ratio: None,
             median_ratio_ci_low: None,
             median_ratio_ci_high: None,
+            detectable_ratio: None,
             variant_calls: 0,
             variant_cold: 0,
             variant_new_connections: 0,

@@ -405,8 +405,26 @@ pub fn sentence(row: &ComparisonRow) -> String {
                 Verdict::Faster => "is faster than",
                 _ => "is slower than",
             };
+            // A difference not found is only news when the test could have found it.
+            let could = match (verdict, row.stats.detectable) {
+                (Verdict::NoSignificantDifference, Some(d)) => {
+                    let (nv, nb) = (row.stats.n_variant, row.stats.n_baseline);
+                    let n = if nv == nb {
+                        format!("n = {nv} a side")
+                    } else {
+                        format!("n = {nv} and {nb}")
+                    };
+                    format!(
+                        "; with {n}, changes under {:.1}% could not be detected reliably ({:.0}% power at α = {})",
+                        (d - 1.0) * 100.0,
+                        crate::stats::compare::DETECTABLE_POWER * 100.0,
+                        crate::stats::ALPHA
+                    )
+                }
+                _ => String::new(),
+            };
             format!(
-                "{} {what} {}{vs} on {}: ratio {}, {p}.",
+                "{} {what} {}{vs} on {}: ratio {}, {p}{could}.",
                 row.variant,
                 row.baseline,
                 row.metric,

@@ -180,6 +180,22 @@ pub struct Comparison {
     /// Ratio of medians with a seeded BCa bootstrap CI; `None` for paired values and below
     /// [`MIN_BCA_TRIALS`] a side.
     pub median_ratio: Option<BootstrapCi>,
+    /// The smallest change the log test finds with [`DETECTABLE_POWER`] at its level, as a
+    /// ratio ≥ 1 (a fall to its reciprocal is as detectable): `exp(λ·SE)`, with λ the
+    /// noncentrality of the noncentral t at that power and the run's own standard error
+    /// and degrees of freedom. `None` without a test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detectable: Option<f64>,
+}
+
+/// The power at which [`Comparison::detectable`] is stated.
+pub const DETECTABLE_POWER: f64 = 0.8;
+
+/// [`Comparison::detectable`] for a test on logs at `level`.
+fn detectable(test: Option<&WelchTest>, level: f64) -> Option<f64> {
+    let w = test?;
+    let log = super::power::minimum_detectable(w.se, w.df, 1.0 - level, DETECTABLE_POWER);
+    log.is_finite().then(|| log.exp())
 }
 
 /// Fewest values a side for the BCa interval of the median ratio: below about ten, the
@@ -208,6 +224,7 @@ pub fn compare(
         median_ratio: (variant.len().min(baseline.len()) >= MIN_BCA_TRIALS)
             .then(|| median_ratio_bca(variant, baseline, level, resamples, seed))
             .flatten(),
+        detectable: detectable(ratio.as_ref().map(|r| &r.1), level),
     }
 }
 
@@ -231,6 +248,7 @@ pub fn compare_paired(pairs: &[(f64, f64)], level: f64) -> Option<Comparison> {
         hedges_g: hedges_g(&x, &y),
         cliffs_delta: cliffs_delta(&x, &y),
         median_ratio: None,
+        detectable: detectable(ratio.as_ref().map(|r| &r.1), level),
     })
 }
 

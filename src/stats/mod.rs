@@ -21,6 +21,7 @@ pub mod dist;
 mod histogram;
 pub mod holm;
 pub mod mann_whitney;
+pub mod power;
 pub mod trend;
 
 pub use compare::{Comparison, RatioCi, WelchTest, compare, compare_paired};
