@@ -87,6 +87,22 @@ pub enum Command {
         #[command(flatten)]
         gates: GateArgs,
     },
+    /// How many trials? From a pilot run: per comparison, the trials a side to detect a
+    /// change of --effect with --power, and the smallest change the pilot's own trials
+    /// detect; per gate, the trials for PASS (nothing changed) and FAIL (the effect beyond
+    /// its bound) to be likely.
+    Power {
+        /// A results folder written by `harness run` (the pilot).
+        results_dir: PathBuf,
+        /// The change to detect, e.g. 5%.
+        #[arg(long, default_value = "5%", value_name = "PERCENT", value_parser = effect)]
+        effect: f64,
+        /// The probability of detecting it.
+        #[arg(long, default_value_t = 0.8, value_name = "P")]
+        power: f64,
+        #[command(flatten)]
+        gates: GateArgs,
+    },
     /// Judge a new run against a base run (e.g. a pull request against main), variant by
     /// variant; exit codes as `harness gate`. Writes gate.md and gate.json into NEW_DIR.
     Compare {
@@ -169,6 +185,15 @@ pub struct GateArgs {
     pub fail_on_inconclusive: bool,
 }
 
+/// A change to detect: `5%` (the sign does not matter).
+fn effect(text: &str) -> Result<f64, String> {
+    let e = crate::scenario::percent(text)?.abs();
+    if e == 0.0 {
+        return Err("the change to detect must not be 0%".to_owned());
+    }
+    Ok(e)
+}
+
 impl GateArgs {
     fn split(self) -> (GateOptions, bool) {
         (
@@ -200,6 +225,13 @@ pub enum Action {
         options: GateOptions,
         /// Exit 3 on INCONCLUSIVE.
         fail_on_inconclusive: bool,
+    },
+    /// `harness power`.
+    Power {
+        /// The pilot's results folder.
+        dir: PathBuf,
+        /// What to plan for.
+        options: crate::gate::power::PowerOptions,
     },
     /// `harness compare`.
     Compare {
@@ -294,6 +326,22 @@ impl Cli {
                     dir: results_dir,
                     options,
                     fail_on_inconclusive,
+                }
+            }
+            Command::Power {
+                results_dir,
+                effect,
+                power,
+                gates,
+            } => {
+                let (options, _) = gates.split();
+                Action::Power {
+                    dir: results_dir,
+                    options: crate::gate::power::PowerOptions {
+                        effect,
+                        power,
+                        gates: options,
+                    },
                 }
             }
             Command::Compare {

@@ -69,6 +69,11 @@ async fn dispatch(action: Action, terminal: Terminal) -> anyhow::Result<ExitCode
             print!("{}", terminal.gate_text(&report));
             Ok(gate_exit(&report, fail_on_inconclusive))
         }
+        Action::Power { dir, options } => {
+            let plan = harness::gate::power::plan_dir(&dir, &options)?;
+            print!("{}", terminal.power_text(&plan));
+            Ok(ExitCode::SUCCESS)
+        }
         Action::Compare {
             base,
             new,

@@ -120,12 +120,9 @@ pub fn gate_dir(dir: &Path, options: &GateOptions) -> anyhow::Result<GateReport>
     gate_records(dir, &load(dir)?, options)
 }
 
-/// [`gate_dir`] with the folder's records already read.
-pub fn gate_records(
-    dir: &Path,
-    run: &RunRecords,
-    options: &GateOptions,
-) -> anyhow::Result<GateReport> {
+/// The gates of a run: the scenario's and the command line's, each at every load level it
+/// names, with the overrides applied.
+pub fn run_gates(run: &RunRecords, options: &GateOptions) -> anyhow::Result<Vec<Gate>> {
     let extra = at_every_level(options.gates()?, run);
     check_names(&extra, run, false)?;
     let mut gates = run.gates.clone();
@@ -133,6 +130,16 @@ pub fn gate_records(
         gates.iter_mut().for_each(|g| g.accept_confounded = true);
     }
     gates.extend(extra);
+    Ok(gates)
+}
+
+/// [`gate_dir`] with the folder's records already read.
+pub fn gate_records(
+    dir: &Path,
+    run: &RunRecords,
+    options: &GateOptions,
+) -> anyhow::Result<GateReport> {
+    let gates = run_gates(run, options)?;
     anyhow::ensure!(
         !gates.is_empty(),
         "no gates to evaluate: declare `gates:` in the scenario or pass --gate, e.g. --gate 'decode_tps:chimera>=baseline-5%'"

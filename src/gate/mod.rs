@@ -25,6 +25,7 @@
 
 pub mod expr;
 pub mod files;
+pub mod power;
 
 use serde::{Deserialize, Serialize};
 
@@ -132,6 +133,25 @@ impl GateReport {
 
 /// The two samples a gate weighs, or why there are none.
 pub type GateSamples<'a> = Result<(&'a Sample, &'a Sample, String), String>;
+
+/// The arm a gate's variant is compared against within one run: the gate's arm with the
+/// baseline in the variant's place; the reason in words when there is none.
+pub fn baseline_arm<'a>(g: &Gate, arms: &'a [Arm]) -> Result<&'a Arm, String> {
+    let arm = arms
+        .iter()
+        .find(|a| a.name == g.arm())
+        .ok_or_else(|| format!("no arm `{}` in this run", g.arm()))?;
+    if !arm.variants.contains(&g.variant) {
+        return Err(format!("arm `{}` has no `{}`", arm.name, g.variant));
+    }
+    arm.counterpart(&g.variant, &g.baseline, arms)
+        .ok_or_else(|| {
+            format!(
+                "no arm with `{}` in place of `{}` in `{}` to compare against",
+                g.baseline, g.variant, arm.name
+            )
+        })
+}
 
 /// Evaluates `gates`, each with the samples `lookup` finds for it; Holm's adjustment runs
 /// over the gates that got a p-value and have their minimum trials.
@@ -300,22 +320,7 @@ fn downgrade_if_failing(r: &mut GateResult, variant: (usize, usize), baseline: (
 /// Gates within one run: each variant against the baseline in the arm with the baseline
 /// in the variant's place.
 pub fn within_run(gates: &[Gate], arms: &[Arm], run: &RunSamples) -> Vec<GateResult> {
-    let base_arm = |g: &Gate| -> Result<&Arm, String> {
-        let arm = arms
-            .iter()
-            .find(|a| a.name == g.arm())
-            .ok_or_else(|| format!("no arm `{}` in this run", g.arm()))?;
-        if !arm.variants.contains(&g.variant) {
-            return Err(format!("arm `{}` has no `{}`", arm.name, g.variant));
-        }
-        arm.counterpart(&g.variant, &g.baseline, arms)
-            .ok_or_else(|| {
-                format!(
-                    "no arm with `{}` in place of `{}` in `{}` to compare against",
-                    g.baseline, g.variant, arm.name
-                )
-            })
-    };
+    let base_arm = |g: &Gate| baseline_arm(g, arms);
     let mut results = evaluate(gates, |g| {
         let base_arm = base_arm(g)?;
         let get = |a: &str, v: &str| {

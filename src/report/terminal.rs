@@ -10,6 +10,7 @@ use super::{
     drift_grid, gate_grid, jobs_grid, loaded_findings, paper_grid, serving_grid,
 };
 use crate::gate::GateReport;
+use crate::gate::power::PowerPlan;
 use crate::scenario::Metric;
 use crate::stats::Percentiles;
 use crate::summary::Summary;
@@ -145,6 +146,88 @@ impl Terminal {
         out.push('\n');
         out.push_str(&r.headline());
         out.push('\n');
+        out
+    }
+}
+
+impl Terminal {
+    /// `harness power`: the comparisons' and the gates' plans, and what they assume.
+    pub fn power_text(&self, plan: &PowerPlan) -> String {
+        let pct = |x: f64| format!("{:.1}%", x * 100.0);
+        let trials = |k: Option<u32>| k.map_or_else(|| "> 100000".to_owned(), |k| k.to_string());
+        let mut out = String::new();
+        if plan.simulated {
+            out.push_str("SIMULATED: the pilot ran on harness's built-in simulator.\n");
+        }
+        out.push_str(&format!(
+            "Trials a side to detect a {} change with {:.0}% power (two-sided t test on logs, α = {}; Welch, or paired within mixed arms), from the per-trial spread of {}:\n",
+            pct(plan.effect),
+            plan.power * 100.0,
+            plan.alpha,
+            plan.pilot
+        ));
+        let mut grid = Grid::new(&[
+            ("metric", Align::Left),
+            ("arm", Align::Left),
+            ("variant", Align::Left),
+            ("against", Align::Left),
+            ("n now", Align::Right),
+            ("sd log", Align::Right),
+            ("detectable now", Align::Right),
+            ("trials needed", Align::Right),
+        ]);
+        for c in &plan.comparisons {
+            let sd = match c.sd_baseline {
+                Some(b) => format!("{:.3} / {:.3}", c.sd_variant, b),
+                None => format!("{:.3}", c.sd_variant),
+            };
+            grid.push(vec![
+                c.metric.to_string(),
+                c.arm.clone(),
+                c.variant.clone(),
+                c.against.clone(),
+                c.n.to_string(),
+                sd,
+                c.detectable_now
+                    .map_or_else(|| "–".to_owned(), |d| format!("±{}", pct(d))),
+                trials(c.trials),
+            ]);
+        }
+        out.push_str(&self.table(&grid));
+        out.push_str(&format!(
+            "\nsd log = per-trial standard deviation of ln(value), variant / baseline (paired: of the per-trial log ratios); detectable now = the smallest change the pilot's n finds with {:.0}% power.\n",
+            plan.power * 100.0
+        ));
+        if !plan.gates.is_empty() {
+            out.push_str(&format!(
+                "\nGates: trials a side for PASS to be {:.0}% likely when nothing changed, and FAIL when the variant is {} beyond the bound (Holm's adjustment over several gates left out):\n",
+                plan.power * 100.0,
+                pct(plan.effect)
+            ));
+            let mut grid = Grid::new(&[
+                ("gate", Align::Left),
+                ("n now", Align::Right),
+                ("P(PASS) now", Align::Right),
+                ("trials to PASS", Align::Right),
+                ("P(FAIL) now", Align::Right),
+                ("trials to FAIL", Align::Right),
+            ]);
+            for g in &plan.gates {
+                grid.push(vec![
+                    g.gate.clone(),
+                    g.n.to_string(),
+                    format!("{:.2}", g.pass_now),
+                    trials(g.trials_to_pass),
+                    format!("{:.2}", g.fail_now),
+                    trials(g.trials_to_fail),
+                ]);
+            }
+            out.push_str(&self.table(&grid));
+            out.push('\n');
+        }
+        for u in &plan.unplanned {
+            out.push_str(&format!("not planned: {u}\n"));
+        }
         out
     }
 }

@@ -13,6 +13,7 @@ mod graph;
 mod load;
 mod ollama_client;
 mod openai_client;
+mod power;
 mod prompts;
 mod real_llm;
 mod report;

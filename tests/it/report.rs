@@ -282,18 +282,24 @@ fn a_variant_against_an_identical_copy_shows_no_difference() {
         s.comparisons.len(),
         Metric::ALL.iter().filter(|m| !m.needs_load()).count()
     );
+    // Twelve 95% CIs of an A/A run miss 1 somewhere in a good share of runs, and Holm's
+    // verdicts at α = 0.05 in one run of twenty, by design (tests/it/calibration.rs checks
+    // those rates). What must hold in every run: no estimate five standard errors from 1
+    // (p ≈ 1e-4 a metric) and no Holm-adjusted p below 0.001. Energy comes from the
+    // simulated GPU's power integrated over wall time, which a busy machine disturbs more,
+    // so it is held to its adjusted p only.
     for c in &s.comparisons {
         let r = c.stats.ratio.unwrap();
-        // Energy comes from the simulated GPU's power integrated over wall time, which a
-        // busy test machine disturbs; nine unadjusted 95% CIs would also miss 1 by chance
-        // too often. Its verdict, adjusted with the rest, is what must hold.
+        let w = c.stats.welch.unwrap();
         assert!(
-            c.metric.is_energy() || (r.low <= 1.0 && 1.0 <= r.high),
-            "{}: A/A ratio CI [{}, {}] excludes 1",
+            c.metric.is_energy() || r.ratio.ln().abs() < 5.0 * w.se,
+            "{}: A/A ratio {} [{}, {}] is {:.1} standard errors from 1",
             c.metric,
+            r.ratio,
             r.low,
-            r.high
+            r.high,
+            r.ratio.ln().abs() / w.se
         );
-        assert_eq!(c.verdict, Verdict::NoSignificantDifference, "{c:?}");
+        assert!(c.holm_p.unwrap() > 1e-3, "{c:?}");
     }
 }
