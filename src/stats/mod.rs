@@ -22,6 +22,7 @@ mod histogram;
 pub mod holm;
 pub mod mann_whitney;
 pub mod power;
+pub mod sequential;
 pub mod trend;
 
 pub use compare::{Comparison, RatioCi, WelchTest, compare, compare_paired};

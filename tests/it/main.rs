@@ -18,6 +18,7 @@ mod prompts;
 mod real_llm;
 mod report;
 mod schema;
+mod sequential;
 mod server_metrics;
 mod server_truth;
 mod sim;
