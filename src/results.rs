@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{LoadedModel, ModelShape};
 use crate::metrics::CallRecord;
 use crate::plan::Phase;
-use crate::scenario::{Arm, BackendKind, Gate, ModelOptions, Order, Slo};
+use crate::scenario::{Arm, BackendKind, Gate, ModelOptions, Order, Slo, Stopping};
 use crate::telemetry::server::{ServerMetricsInfo, TrialServer};
 use crate::telemetry::{TelemetryInfo, TrialGpu};
 
@@ -349,6 +349,8 @@ pub struct RunMeta {
     pub setup: RunSetup,
     /// The service objectives goodput counts against (`slo:`).
     pub slo: Option<Slo>,
+    /// The stopping rule, and the measured rounds it may run at most.
+    pub stopping: Option<(Stopping, u32)>,
 }
 
 /// The parts of `manifest.json` a report needs.
@@ -406,6 +408,10 @@ struct RecordedScenario {
     server: Option<RecordedServerConfig>,
     #[serde(default)]
     slo: Option<Slo>,
+    #[serde(default)]
+    stopping: Option<Stopping>,
+    #[serde(default)]
+    trials: Option<u32>,
 }
 
 /// An agent as the manifest recorded it.
@@ -585,6 +591,7 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
             server_metrics: manifest.server_metrics,
         },
         slo: scenario.slo,
+        stopping: scenario.stopping.zip(scenario.trials),
     };
     Ok(RunRecords {
         meta,

@@ -223,13 +223,14 @@ impl Prior {
 
     /// Drops what the interrupted trial left behind (its calls, a torn last line), so the
     /// files hold exactly the finished trials before the rest run.
-    fn clean_records(&self) -> anyhow::Result<()> {
+    fn clean_records(&self) -> anyhow::Result<scheduler::Collected> {
         let calls: Vec<CallRecord> = read_jsonl(&self.dir.join("calls.jsonl"))?
             .into_iter()
             .filter(|c: &CallRecord| self.done.contains(&c.trial))
             .collect();
         let trials: Vec<TrialRecord> = read_jsonl(&self.dir.join("trials.jsonl"))?;
-        ResultsDir::open(&self.dir).rewrite_records(&calls, &trials)
+        ResultsDir::open(&self.dir).rewrite_records(&calls, &trials)?;
+        Ok(scheduler::Collected { calls, trials })
     }
 }
 
@@ -380,18 +381,20 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
             .is_some_and(is_simulator_version);
 
     let now = chrono::Utc::now();
+    // A resumed run keeps its earlier trials' records, which a stopping rule reads too.
+    let kept = match &prior {
+        Some(p) => p.clean_records()?,
+        None => scheduler::Collected::default(),
+    };
     let (dir, plan, done, scenario_file, started_at, mut resumed_at) = match &prior {
-        Some(p) => {
-            p.clean_records()?;
-            (
-                ResultsDir::open(&p.dir),
-                p.plan.clone(),
-                p.done.clone(),
-                p.scenario_file.clone(),
-                p.started_at.clone(),
-                p.resumed_at.clone(),
-            )
-        }
+        Some(p) => (
+            ResultsDir::open(&p.dir),
+            p.plan.clone(),
+            p.done.clone(),
+            p.scenario_file.clone(),
+            p.started_at.clone(),
+            p.resumed_at.clone(),
+        ),
         None => (
             ResultsDir::create(&config.out, &scenario.name, now)?,
             Plan::build(&scenario),
@@ -505,6 +508,7 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
             gpu,
             server: server_metrics,
         },
+        kept,
     )
     .await?;
     if let Some(info) = outcome.telemetry.clone() {

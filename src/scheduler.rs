@@ -2,7 +2,7 @@
 //! concurrently; every record goes to the collector, a blocking task that alone owns the
 //! files.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures::FutureExt;
@@ -17,6 +17,7 @@ use crate::metrics::{CallContext, CallRecord, utc_timestamp};
 use crate::plan::{Phase, Plan, PlannedTrial};
 use crate::results::{Event, RecordWriter, TrialRecord};
 use crate::scenario::{Scenario, Variant};
+use crate::summary::sequential;
 use crate::telemetry::server::{ScrapeSink, Scraper, ServerMetricsInfo};
 use crate::telemetry::{GpuTelemetry, Sampler, TelemetryInfo};
 use crate::workflow::{PipelineSpec, run_job};
@@ -35,8 +36,10 @@ pub struct Collected {
 pub struct RunOutcome {
     /// What was recorded.
     pub collected: Collected,
-    /// Every planned trial ran.
+    /// Every planned trial ran, or the stopping rule decided.
     pub complete: bool,
+    /// The stopping rule ended the run early.
+    pub stopped_by_rule: bool,
     /// What the GPU sampler recorded, and what it cost, when it ran.
     pub telemetry: Option<TelemetryInfo>,
     /// What the server's metrics scrapes recorded, when they ran.
@@ -61,20 +64,61 @@ pub struct Beside {
     pub server: Option<ServerMetrics>,
 }
 
-/// The collector: writes each event as it arrives and keeps the records. It runs on a
-/// blocking thread of its own, so writing and syncing files never holds up a runtime
-/// worker that is reading another call's stream.
-fn collect(mut writer: RecordWriter, mut rx: mpsc::Receiver<Event>) -> anyhow::Result<Collected> {
-    let mut collected = Collected::default();
+/// The collector: writes each event as it arrives and keeps the records (beside those of
+/// a resumed run's earlier trials), counting the trials it has written so that a stopping
+/// rule can read them. It runs on a blocking thread of its own, so writing and syncing
+/// files never holds up a runtime worker that is reading another call's stream.
+fn collect(
+    mut writer: RecordWriter,
+    mut rx: mpsc::Receiver<Event>,
+    collected: Arc<Mutex<Collected>>,
+    written: tokio::sync::watch::Sender<usize>,
+) -> anyhow::Result<()> {
     while let Some(event) = rx.blocking_recv() {
         writer.write(&event)?;
+        let mut kept = collected.lock().unwrap_or_else(|e| e.into_inner());
         match event {
-            Event::Call(r) => collected.calls.push(*r),
-            Event::Trial(t) => collected.trials.push(*t),
+            Event::Call(r) => kept.calls.push(*r),
+            Event::Trial(t) => {
+                kept.trials.push(*t);
+                drop(kept);
+                written.send_modify(|n| *n += 1);
+            }
             Event::AgentReport { .. } => {}
         }
     }
-    Ok(collected)
+    Ok(())
+}
+
+/// Whether the stopping rule decides after the measured round that `trial` ended: the
+/// records so far (waited for until the collector has written every trial sent), the
+/// per-round ratios, and the looks up to this round.
+async fn rule_decides(
+    scenario: &Scenario,
+    trial: &PlannedTrial,
+    next: Option<&PlannedTrial>,
+    collected: &Mutex<Collected>,
+    written: &mut tokio::sync::watch::Receiver<usize>,
+    sent: usize,
+) -> bool {
+    let Some(rule) = &scenario.stopping else {
+        return false;
+    };
+    let round_ends = trial.phase == Phase::Measured
+        && next.is_none_or(|n| n.round != trial.round || n.phase != trial.phase);
+    let rounds = trial.round + 1;
+    if !round_ends || rounds % rule.every != 0 {
+        return false;
+    }
+    if written.wait_for(|n| *n >= sent).await.is_err() {
+        return false; // the collector failed; its error is reported at the end
+    }
+    let kept = collected.lock().unwrap_or_else(|e| e.into_inner());
+    let pairs = sequential::round_ratios(rule, &kept.calls, &kept.trials, scenario.slo.as_ref());
+    let looks = sequential::look(rule, &pairs, rounds, scenario.trials);
+    looks
+        .last()
+        .is_some_and(|l| l.decision != crate::stats::sequential::Decision::Continue)
 }
 
 /// The configuration a server must have loaded to serve a variant (Ollama reloads the
@@ -97,9 +141,17 @@ pub async fn execute(
     server: Arc<ServerInfo>,
     show_progress: bool,
     beside: Beside,
+    prior: Collected,
 ) -> anyhow::Result<RunOutcome> {
     let (tx, rx) = mpsc::channel::<Event>(1024);
-    let collector = tokio::task::spawn_blocking(move || collect(writer, rx));
+    let collected = Arc::new(Mutex::new(prior));
+    let (written_tx, mut written) = tokio::sync::watch::channel(0usize);
+    let collector = {
+        let collected = collected.clone();
+        tokio::task::spawn_blocking(move || collect(writer, rx, collected, written_tx))
+    };
+    let mut sent_trials = 0usize;
+    let mut stopped_by_rule = false;
     let run_start = Instant::now();
     // On its own thread, on the records' clock.
     let gpu = match beside.gpu {
@@ -165,7 +217,7 @@ pub async fn execute(
     let mut run_numbers: std::collections::BTreeMap<String, u32> = Default::default();
     let mut last_loaded: Option<(String, Option<u32>, Option<u32>)> = None;
     let mut ran = 0usize;
-    for trial in &plan.trials {
+    for (i, trial) in plan.trials.iter().enumerate() {
         if done.contains(&trial.trial) {
             // Run numbers count every trial of the plan, so a resumed run names its
             // reports as an uninterrupted one would; the server may hold anything now.
@@ -304,8 +356,23 @@ pub async fn execute(
         if tx.send(Event::Trial(Box::new(record))).await.is_err() {
             break; // the collector failed; its error is reported below
         }
+        sent_trials += 1;
         ran += 1;
         progress.inc(1);
+        let next = plan.trials.get(i + 1);
+        if rule_decides(
+            &scenario,
+            trial,
+            next,
+            &collected,
+            &mut written,
+            sent_trials,
+        )
+        .await
+        {
+            stopped_by_rule = true;
+            break;
+        }
     }
     progress.finish_and_clear();
     drop(tx);
@@ -316,10 +383,12 @@ pub async fn execute(
         ticking.abort();
         scraper.info()
     });
-    let collected = collector.await??;
+    collector.await??;
+    let collected = std::mem::take(&mut *collected.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(RunOutcome {
         collected,
-        complete: ran == plan.trials.len(),
+        complete: ran == plan.trials.len() || stopped_by_rule,
+        stopped_by_rule,
         telemetry,
         server_metrics,
     })

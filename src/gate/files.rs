@@ -145,7 +145,11 @@ pub fn gate_records(
         "no gates to evaluate: declare `gates:` in the scenario or pass --gate, e.g. --gate 'decode_tps:chimera>=baseline-5%'"
     );
     let samples = RunSamples::of(&run.meta, &run.calls, &run.trials);
-    let results = within_run(&gates, &run.meta.arms, &samples);
+    let mut results = within_run(&gates, &run.meta.arms, &samples);
+    if let Some((rule, max)) = &run.meta.stopping {
+        super::sequential::judge_anytime(&mut results, &gates, run, rule, *max);
+        super::downgrade(&mut results, &gates, &run.meta.arms, &samples);
+    }
     let report = GateReport {
         verdict: overall(&results),
         mode: "within one run".to_owned(),
@@ -154,6 +158,15 @@ pub fn gate_records(
         simulated: run.meta.simulated,
         differences: Vec::new(),
         gates: results,
+        sequential: run.meta.stopping.as_ref().map(|(rule, max)| {
+            crate::summary::sequential::sequential(
+                rule,
+                *max,
+                &run.calls,
+                &run.trials,
+                run.meta.slo.as_ref(),
+            )
+        }),
     };
     Ok(report)
 }
@@ -325,6 +338,7 @@ pub fn compare_dirs(
         simulated: base_run.meta.simulated || new_run.meta.simulated,
         differences,
         gates: results,
+        sequential: None,
     };
     Ok(report)
 }

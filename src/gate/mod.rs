@@ -26,6 +26,7 @@
 pub mod expr;
 pub mod files;
 pub mod power;
+pub mod sequential;
 
 use serde::{Deserialize, Serialize};
 
@@ -113,6 +114,10 @@ pub struct GateReport {
     pub differences: Vec<String>,
     /// Every gate.
     pub gates: Vec<GateResult>,
+    /// The stopping rule's looks, decision and anytime-valid interval, when the run had
+    /// one (its gates are judged by such intervals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<crate::summary::SequentialSummary>,
 }
 
 impl GateReport {
@@ -133,6 +138,31 @@ impl GateReport {
 
 /// The two samples a gate weighs, or why there are none.
 pub type GateSamples<'a> = Result<(&'a Sample, &'a Sample, String), String>;
+
+/// Downgrades verdicts whose sides failed differently or ran under different conditions
+/// (see [`within_run`]); judging again after another rule set a verdict keeps them.
+pub(super) fn downgrade(
+    results: &mut [GateResult],
+    gates: &[Gate],
+    arms: &[Arm],
+    run: &RunSamples,
+) {
+    let base_arm = |g: &Gate| baseline_arm(g, arms);
+    for (r, g) in results.iter_mut().zip(gates) {
+        if let Ok(base_arm) = base_arm(g) {
+            downgrade_if_failing(
+                r,
+                run.failures(g.arm(), &g.variant),
+                run.failures(&base_arm.name, &g.baseline),
+            );
+            let warning = confound_warning(
+                (&g.variant, &run.conditions(g.arm(), &g.variant)),
+                (&g.baseline, &run.conditions(&base_arm.name, &g.baseline)),
+            );
+            downgrade_if_confounded(r, g, warning);
+        }
+    }
+}
 
 /// The arm a gate's variant is compared against within one run: the gate's arm with the
 /// baseline in the variant's place; the reason in words when there is none.
@@ -333,20 +363,7 @@ pub fn within_run(gates: &[Gate], arms: &[Arm], run: &RunSamples) -> Vec<GateRes
             format!("{} in {}", g.baseline, base_arm.name),
         ))
     });
-    for (r, g) in results.iter_mut().zip(gates) {
-        if let Ok(base_arm) = base_arm(g) {
-            downgrade_if_failing(
-                r,
-                run.failures(g.arm(), &g.variant),
-                run.failures(&base_arm.name, &g.baseline),
-            );
-            let warning = confound_warning(
-                (&g.variant, &run.conditions(g.arm(), &g.variant)),
-                (&g.baseline, &run.conditions(&base_arm.name, &g.baseline)),
-            );
-            downgrade_if_confounded(r, g, warning);
-        }
-    }
+    downgrade(&mut results, gates, arms, run);
     results
 }
 

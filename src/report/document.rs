@@ -7,10 +7,10 @@ use std::fmt::Write;
 
 use super::figure::Figure;
 use super::{
-    COMPARISON_NOTE, CONCURRENCY_NOTE, Grid, JOBS_NOTE, LOADED_NOTE, SERVER_NOTE, SERVING_NOTE,
-    comparisons_grid, concurrency_grid, drift_grid, groups_grid, job_agents_grid, jobs_grid,
-    loaded_findings, loaded_grid, order_words, sentence_with_warning, server_grid, server_words,
-    serving_grid, variant_words,
+    COMPARISON_NOTE, CONCURRENCY_NOTE, Grid, JOBS_NOTE, LOADED_NOTE, SEQUENTIAL_NOTE, SERVER_NOTE,
+    SERVING_NOTE, comparisons_grid, concurrency_grid, drift_grid, groups_grid, job_agents_grid,
+    jobs_grid, loaded_findings, loaded_grid, order_words, sentence_with_warning, sequential_grid,
+    server_grid, server_words, serving_grid, variant_words,
 };
 use crate::scenario::{Direction, Metric};
 use crate::summary::Summary;
@@ -144,6 +144,12 @@ pub fn outline(s: &Summary, figures: &[Figure]) -> Vec<Block> {
     out.push(Block::Bullets(
         s.comparisons.iter().map(sentence_with_warning).collect(),
     ));
+    if let Some(seq) = &s.sequential {
+        out.push(Block::Heading("Sequential stopping".to_owned()));
+        out.push(Block::Para(crate::summary::sequential::words(seq)));
+        out.push(Block::Para(SEQUENTIAL_NOTE.to_owned()));
+        out.push(Block::Table(sequential_grid(seq)));
+    }
     let forest = figures.iter().position(|f| f.name == "forest");
     if let Some(i) = forest {
         out.push(Block::Figure(i));

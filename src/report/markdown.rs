@@ -105,6 +105,13 @@ impl Exporter<GateReport> for Markdown {
             let _ = write!(out, ", base `{base}`");
         }
         out.push_str(". Ratio = variant / baseline of per-trial geometric means, 95% CI from Welch's t on logs. FAIL needs the one-sided test of \"the ratio is not beyond the bound\" to reject at α after Holm's adjustment over the gates judged together (so the 95% two-sided CI may still touch the bound); PASS needs the whole CI on the good side; fewer than the minimum trials, or sides that ran under different conditions (reloads, new connections) without `accept_confounded`, is INCONCLUSIVE.\n");
+        if let Some(seq) = &r.sequential {
+            let _ = write!(
+                out,
+                "\n**Sequential stopping.** {} Each gate is therefore judged by the anytime-valid interval of its per-round ratios, at α divided by the number of gates, not by the fixed-n Welch interval described above.\n",
+                crate::summary::sequential::words(seq)
+            );
+        }
         if r.simulated {
             out.push_str(
                 "\n> **Simulated**: numbers from harness's built-in simulator, not a GPU server.\n",

@@ -796,6 +796,46 @@ pub fn server_grid(summary: &Summary) -> Grid {
     grid
 }
 
+/// The stopping rule's looks: the pairs of rounds read, the estimate, the anytime-valid
+/// interval and the evidence at each.
+pub fn sequential_grid(s: &crate::summary::SequentialSummary) -> Grid {
+    let mut grid = Grid::new(&[
+        ("look", Align::Right),
+        ("pairs", Align::Right),
+        ("ratio", Align::Right),
+        ("anytime-valid 95% CI", Align::Right),
+        ("e-value", Align::Right),
+        ("decision", Align::Left),
+    ]);
+    for (i, l) in s.looks.iter().enumerate() {
+        let ci = if l.low.is_finite() && l.high.is_finite() {
+            format!("[{:.3}, {:.3}]", l.low.exp(), l.high.exp())
+        } else {
+            "unbounded".to_owned()
+        };
+        let decision = serde_json::to_value(l.decision)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+            .unwrap_or_default();
+        grid.push(vec![
+            (i + 1).to_string(),
+            l.n.to_string(),
+            format!("{:.3}", l.mean.exp()),
+            ci,
+            if l.e_value >= 1000.0 {
+                format!("{:.0}", l.e_value)
+            } else {
+                format!("{:.2}", l.e_value)
+            },
+            decision,
+        ]);
+    }
+    grid
+}
+
+/// What the sequential table means.
+pub const SEQUENTIAL_NOTE: &str = "Each look reads the per-round ratios (the variant's per-trial value over the baseline's in the same interleaved round) and gives a confidence sequence: an interval that covers the true ratio at every look at once with probability 95%, so the run may stop at any look without raising its error; it is wider than a fixed-n interval and intersected over the looks. e-value = the evidence against no difference (the t test's Bayes factor with a normal prior on the standardized effect and the scale-invariant prior on the spread); 20 = 1/α is decisive. It decides faster when the interval lies on the faster side of 1, slower beyond the tolerance when it lies past the tolerance, and equivalent when it lies within ±tolerance; before five pairs no interval is bounded.";
+
 /// What the server-metrics table means.
 pub const SERVER_NOTE: &str = "From the server's own metrics page (Prometheus), scraped at each measured trial's start and end and at an interval between: trials = trials both ends of which were scraped / measured trials; a peak is a trial's highest scraped value, shown as the median over the arm's trials (and the highest), so a peak shorter than the interval can be missed; prefix-cache hits = prompt tokens served from the cache / prompt tokens looked up; preemptions and tokens = the counters' increases, summed; calls = the tokens the trials' calls recorded.";
 

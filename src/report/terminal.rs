@@ -83,6 +83,12 @@ impl Terminal {
         for warning in &s.server_warnings {
             out.push_str(&format!("SERVER COUNTED: {warning}\n"));
         }
+        if let Some(seq) = &s.sequential {
+            out.push_str(&format!(
+                "\nSEQUENTIAL: {}\n",
+                crate::summary::sequential::words(seq)
+            ));
+        }
         out.push_str("\nn = measured trials; decode tok/s = per-trial mean of eval_count/eval_duration, mean ± 95% t half-width; latencies in ms, pooled over calls; out tok = mean per call; cold = successful calls that (re)loaded the model; new conn = successful calls that opened a connection (their TTFT includes connecting).\n");
 
         if !s.comparisons.is_empty() {

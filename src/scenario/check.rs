@@ -244,7 +244,14 @@ impl Checker {
             .as_ref()
             .map(|g| self.gates(g, &variants, &arms, &baseline))
             .unwrap_or_default();
+        let order = raw.order.unwrap_or_default();
+        let (stopping, max_trials) = match &raw.stopping {
+            Some(s) => self.stopping(s, &variants, &arms, &baseline, order),
+            None => (None, None),
+        };
         let trials = self.range(&raw.trials, "trials", 1, 10_000);
+        // A stopping rule runs up to its max_trials rounds (default: `trials`).
+        let trials = max_trials.unwrap_or(trials);
         let warmup = raw
             .warmup
             .as_ref()
@@ -266,9 +273,10 @@ impl Checker {
             slo,
             trials,
             warmup,
-            order: raw.order.unwrap_or_default(),
+            order,
             prime_on_switch: raw.prime_on_switch.unwrap_or(true),
             gates,
+            stopping,
             retries: raw.retries.unwrap_or_default(),
             stop_grace_s: raw
                 .stop_grace_s

@@ -7,10 +7,114 @@ use serde_saphyr::Spanned;
 
 use super::check::Checker;
 use super::gate::percent;
-use super::raw::{GoodDirection, RawGate, RawTolerance};
-use super::{Arm, Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Direction, Gate, Metric, Variant};
+use super::raw::{GoodDirection, RawGate, RawStopping, RawTolerance};
+use super::{
+    Arm, Bound, DEFAULT_ALPHA, DEFAULT_MIN_TRIALS, Direction, Gate, Metric, Order, Stopping,
+    Variant,
+};
 
 impl Checker {
+    /// `stopping:`, and the rounds it runs at most (`max_trials`, else `trials`).
+    pub(super) fn stopping(
+        &mut self,
+        raw: &Spanned<RawStopping>,
+        variants: &BTreeMap<String, Variant>,
+        arms: &[Arm],
+        baseline: &str,
+        order: Order,
+    ) -> (Option<Stopping>, Option<u32>) {
+        let s = &raw.value;
+        let problems = self.problems.len();
+        if order != Order::Interleaved {
+            self.report(
+                raw,
+                "stopping",
+                "a run may stop only at the end of a round, so its arms must run interleaved: remove `order` or set it to `interleaved`",
+            );
+        }
+        let metric = match s.metric.value.parse::<Metric>() {
+            Ok(m) => m,
+            Err(e) => {
+                self.report(&s.metric, "stopping.metric", e);
+                Metric::DecodeTps
+            }
+        };
+        let known = self.known_variant(&s.variant, "stopping.variant", &s.variant.value, variants);
+        if known && s.variant.value == baseline {
+            self.report(
+                &s.variant,
+                "stopping.variant",
+                format!("`{baseline}` is the baseline; name the variant compared with it"),
+            );
+        }
+        let arm_name = s.arm.as_ref().map_or(&s.variant.value, |a| &a.value);
+        let at_arm: &Spanned<String> = s.arm.as_ref().unwrap_or(&s.variant);
+        let mut against = String::new();
+        match arms.iter().find(|a| &a.name == arm_name) {
+            _ if !known => {}
+            None => self.report(
+                at_arm,
+                "stopping.arm",
+                format!("no arm `{arm_name}` (without `arm` the variant's solo arm is used)"),
+            ),
+            Some(arm) if !arm.variants.contains(&s.variant.value) => self.report(
+                at_arm,
+                "stopping.arm",
+                format!("arm `{}` does not run `{}`", arm.name, s.variant.value),
+            ),
+            Some(arm) => match arm.counterpart(&s.variant.value, baseline, arms) {
+                Some(base) => against = base.name.clone(),
+                None => self.report(
+                    at_arm,
+                    "stopping.arm",
+                    format!(
+                        "no arm runs `{baseline}` in place of `{}` in `{}`, so there is nothing to compare against",
+                        s.variant.value, arm.name
+                    ),
+                ),
+            },
+        }
+        let tolerance = match &s.tolerance.value {
+            RawTolerance::Text(text) => percent(text),
+            RawTolerance::Fraction(f) => Ok(*f),
+        }
+        .and_then(|t| {
+            if t > 0.0 && t < 1.0 {
+                Ok(t)
+            } else {
+                Err(format!(
+                    "must be a positive change below 100%, like `5%`, not {}",
+                    t
+                ))
+            }
+        })
+        .unwrap_or_else(|e| {
+            self.report(&s.tolerance, "stopping.tolerance", e);
+            0.05
+        });
+        let max = s
+            .max_trials
+            .as_ref()
+            .map(|m| self.range(m, "stopping.max_trials", 5, 10_000));
+        let every = s
+            .every
+            .as_ref()
+            .map_or(1, |e| self.range(e, "stopping.every", 1, 1_000));
+        if self.problems.len() > problems {
+            return (None, max);
+        }
+        let rule = Stopping {
+            metric,
+            variant: s.variant.value.clone(),
+            arm: arm_name.clone(),
+            baseline: baseline.to_owned(),
+            against,
+            tolerance,
+            every,
+        };
+        (Some(rule), max)
+    }
+
     pub(super) fn gates(
         &mut self,
         raw: &Spanned<Vec<Spanned<RawGate>>>,

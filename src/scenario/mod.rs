@@ -40,8 +40,8 @@ pub use trace::{Trace, TraceFormat};
 pub use types::{
     Agent, Arm, Arrival, BackendKind, DEFAULT_API_KEY_ENV, DEFAULT_OLLAMA_URL, DEFAULT_OPENAI_URL,
     LATE_MS, Load, LoadLevel, ModelOptions, OllamaApi, Order, ResponseLimits, Retries, Scenario,
-    ServerConfig, Slo, Split, ToolStep, Variant, Wait, Workload, WorkloadKind, is_safe_name,
-    normalize_ollama_host,
+    ServerConfig, Slo, Split, Stopping, ToolStep, Variant, Wait, Workload, WorkloadKind,
+    is_safe_name, normalize_ollama_host,
 };
 
 use check::Checker;

@@ -88,6 +88,10 @@ pub(super) struct RawScenario {
     #[serde(default)]
     #[schemars(with = "Option<Vec<RawGate>>")]
     pub(super) gates: Option<Spanned<Vec<Spanned<RawGate>>>>,
+    /// Stop early when one comparison is decided (anytime-valid confidence sequence).
+    #[serde(default)]
+    #[schemars(with = "Option<RawStopping>")]
+    pub(super) stopping: Option<Spanned<RawStopping>>,
     /// Retries of calls whose connection failed before any byte arrived (default none).
     #[serde(default)]
     pub(super) retries: Option<Retries>,
@@ -380,6 +384,33 @@ pub(super) struct RawGate {
     pub(super) min_trials: Option<Spanned<u32>>,
     #[serde(default)]
     pub(super) accept_confounded: Option<bool>,
+}
+
+/// `stopping:`: the comparison that decides when the run may stop, and how often to look.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStopping {
+    /// The metric of the comparison.
+    #[schemars(with = "String")]
+    pub(super) metric: Spanned<String>,
+    /// The variant compared with the baseline.
+    #[schemars(with = "String")]
+    pub(super) variant: Spanned<String>,
+    /// Its arm (default: the variant's solo arm).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) arm: Option<Spanned<String>>,
+    /// τ: within ±τ is equivalent, slower beyond τ fails, e.g. `5%`.
+    #[schemars(with = "RawTolerance")]
+    pub(super) tolerance: Spanned<RawTolerance>,
+    /// Rounds at most (default `trials`).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub(super) max_trials: Option<Spanned<u32>>,
+    /// Look every this many rounds (default 1).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub(super) every: Option<Spanned<u32>>,
 }
 
 /// `5%` or `0.05`.

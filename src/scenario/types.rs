@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Gate, SimConfig};
+use super::{Gate, Metric, SimConfig};
 
 /// Which API the harness speaks to the server.
 #[derive(
@@ -648,11 +648,35 @@ pub struct Scenario {
     pub prime_on_switch: bool,
     /// Regression gates judged at the end of `harness run` and by `harness gate`.
     pub gates: Vec<Gate>,
+    /// Stop early when this comparison is decided.
+    pub stopping: Option<Stopping>,
     /// Retries of calls whose connection failed before any byte arrived.
     pub retries: Retries,
     /// After Ctrl-C or SIGTERM, how long calls in flight may still finish before they
     /// are cancelled, s.
     pub stop_grace_s: f64,
+}
+
+/// A sequential stopping rule: after every `every` measured rounds, the per-round log ratios
+/// of `variant` in `arm` over the baseline in `against` get an anytime-valid confidence
+/// sequence; the run stops at the end of the round where it shows the variant faster,
+/// slower beyond `tolerance`, or equivalent within ±`tolerance`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stopping {
+    /// The metric.
+    pub metric: Metric,
+    /// The variant.
+    pub variant: String,
+    /// Its arm.
+    pub arm: String,
+    /// The baseline.
+    pub baseline: String,
+    /// The baseline's arm it is compared with (the arm with the baseline in its place).
+    pub against: String,
+    /// τ, as a fraction.
+    pub tolerance: f64,
+    /// Look every this many rounds.
+    pub every: u32,
 }
 
 /// Retrying a call is safe only when the server never saw it: a refused or failed

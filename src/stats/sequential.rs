@@ -170,6 +170,30 @@ pub fn looks(
     out
 }
 
+/// The confidence sequence of `values` (log ratios) at level `alpha` after the last of the
+/// looks `at`, intersected over all of them, whatever they would have decided: the
+/// interval a gate on a run with a stopping rule is judged by. `None` before two values.
+pub fn confidence_sequence(values: &[f64], at: &[usize], alpha: f64) -> Option<Look> {
+    // A tolerance no interval fits inside and no rise outruns leaves every look undecided.
+    let mut last = None;
+    for &n in at.iter().filter(|&&n| n >= 2 && n <= values.len()) {
+        let seen = looks(values, &[n], alpha, f64::MIN_POSITIVE, true);
+        last = match (last, seen.last()) {
+            (None, Some(l)) => Some(*l),
+            (Some(prev), Some(l)) => Some(Look {
+                low: prev.low.max(l.low),
+                high: prev.high.min(l.high),
+                ..*l
+            }),
+            (prev, None) => prev,
+        };
+    }
+    last.map(|l| Look {
+        decision: Decision::Continue,
+        ..l
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ pub mod drift;
 pub mod jobs;
 pub mod loaded;
 pub mod samples;
+pub mod sequential;
 pub mod server;
 pub mod serving;
 
@@ -24,6 +25,7 @@ pub use drift::DriftRow;
 pub use jobs::{AgentCalls, JobSummary, PathShare};
 pub use loaded::LoadedRow;
 pub use samples::{Conditions, FailureCounts, RunSamples, TrialSamples, confound_warning};
+pub use sequential::SequentialSummary;
 pub use server::ServerRow;
 
 use crate::metrics::{CallRecord, ErrorKind};
@@ -297,6 +299,9 @@ pub struct Summary {
     /// disagree on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub server_warnings: Vec<String>,
+    /// The stopping rule's looks and decision, when the scenario has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<SequentialSummary>,
 }
 
 impl Summary {
@@ -430,11 +435,17 @@ pub fn summarize_samples(
     let (serving, saturation, schedule_warning) = serving::serving(meta, &groups, calls);
     let (loaded, loaded_warnings) = loaded::loaded(meta, trials);
     let (server, server_warnings) = server::server(trials, calls);
+    let sequential = meta
+        .stopping
+        .as_ref()
+        .map(|(rule, max)| sequential::sequential(rule, *max, calls, trials, meta.slo.as_ref()));
     let ran: BTreeSet<u32> = trials.iter().map(|t| t.trial).collect();
+    // A run its rule stopped is complete: the rounds it skipped were never needed.
+    let stopped = sequential.as_ref().is_some_and(|s| s.stopped_early);
     Summary {
         scenario: meta.scenario.clone(),
         simulated: meta.simulated,
-        complete: ran.len() >= meta.planned_trials,
+        complete: ran.len() >= meta.planned_trials || stopped,
         planned_trials: meta.planned_trials,
         measured_trials: trials.iter().filter(|t| t.phase == Phase::Measured).count(),
         baseline: meta.baseline.clone(),
@@ -457,6 +468,7 @@ pub fn summarize_samples(
         loaded_warnings,
         server,
         server_warnings,
+        sequential,
     }
 }
 
@@ -621,6 +633,7 @@ mod tests {
             order: Some(Order::Interleaved),
             setup: RunSetup::default(),
             slo: None,
+            stopping: None,
         }
     }
 

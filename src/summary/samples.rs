@@ -262,6 +262,41 @@ fn per_trial_serving(
         .collect()
 }
 
+/// The per-trial values of `metric` for one side, given its measured calls (`all`, and
+/// the successful ones, `ok`).
+fn values_of(
+    (all, ok): (&[&CallRecord], &[&CallRecord]),
+    calls: &[CallRecord],
+    trials: &[TrialRecord],
+    (arm, variant): (&str, &str),
+    metric: Metric,
+    slo: Option<&Slo>,
+) -> BTreeMap<u32, f64> {
+    if metric.is_serving() {
+        per_trial_serving(all, metric, slo)
+    } else if metric.is_energy() {
+        per_trial_energy(calls, trials, arm, variant, metric)
+    } else if metric.is_job() {
+        per_trial_jobs(trials, arm, variant, metric)
+    } else {
+        per_trial(ok, metric)
+    }
+}
+
+/// The per-trial values of `metric` for `variant` in `arm`, by trial number, as
+/// [`RunSamples`] reads them.
+pub fn per_trial_values(
+    calls: &[CallRecord],
+    trials: &[TrialRecord],
+    (arm, variant): (&str, &str),
+    metric: Metric,
+    slo: Option<&Slo>,
+) -> BTreeMap<u32, f64> {
+    let all = measured(calls, arm, variant);
+    let ok: Vec<&CallRecord> = all.iter().copied().filter(|c| c.ok).collect();
+    values_of((&all, &ok), calls, trials, (arm, variant), metric, slo)
+}
+
 impl RunSamples {
     /// Reads every arm and variant of the run out of `calls` and, for the job metrics,
     /// `trials`. A load level's arms get the serving metrics instead of the job ones (its
@@ -284,15 +319,14 @@ impl RunSamples {
                     },
                 );
                 for metric in Metric::ALL.into_iter().filter(|&m| arm.measures(m)) {
-                    let values = if metric.is_serving() {
-                        per_trial_serving(&all, metric, meta.slo.as_ref())
-                    } else if metric.is_energy() {
-                        per_trial_energy(calls, trials, &arm.name, variant, metric)
-                    } else if metric.is_job() {
-                        per_trial_jobs(trials, &arm.name, variant, metric)
-                    } else {
-                        per_trial(&ok, metric)
-                    };
+                    let values = values_of(
+                        (&all, &ok),
+                        calls,
+                        trials,
+                        (&arm.name, variant),
+                        metric,
+                        meta.slo.as_ref(),
+                    );
                     let key = (arm.name.clone(), variant.to_owned(), metric);
                     if let Some(sample) = Sample::new(values.values().copied()) {
                         out.samples.insert(key.clone(), sample);

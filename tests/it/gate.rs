@@ -523,6 +523,7 @@ fn gate_markdown_snapshot() {
         simulated: true,
         differences: Vec::new(),
         gates: results,
+        sequential: None,
     };
     let md = String::from_utf8(Markdown.render(&report).unwrap()).unwrap();
     insta::assert_snapshot!(md);

@@ -60,12 +60,13 @@ fn run(truth: &'static str, ratio: f64, seed: u64) -> Row {
 }
 
 #[test]
-#[ignore = "a simulation of 20,000 experiments; run it in release, see the module docs"]
+#[ignore = "a simulation of 24,000 experiments; run it in release, see the module docs"]
 fn simulation() {
     let rows = [
         run("no change", 1.0, 1),
         run("slower by τ (at the bound)", 1.0 - TOLERANCE, 2),
         run("2% faster", 1.02, 3),
+        run("3% faster", 1.03, 6),
         run("5% faster", 1.05, 4),
         run("10% faster", 1.10, 5),
     ];
@@ -116,9 +117,10 @@ fn simulation() {
     assert!(bound.equivalent <= ALPHA + 3.0 * mc, "{}", bound.equivalent);
     assert!(bound.faster <= ALPHA + 3.0 * mc);
     // Power rises with the change, and a clear change stops early.
-    assert!(rows[4].faster > rows[3].faster && rows[3].faster > rows[2].faster);
-    assert!(rows[4].faster > 0.95, "{}", rows[4].faster);
-    assert!(rows[4].mean_rounds < 12.0, "{}", rows[4].mean_rounds);
+    assert!(rows[5].faster > rows[4].faster && rows[4].faster > rows[3].faster);
+    assert!(rows[3].faster > rows[2].faster);
+    assert!(rows[5].faster > 0.95, "{}", rows[5].faster);
+    assert!(rows[5].mean_rounds < 12.0, "{}", rows[5].mean_rounds);
 }
 
 #[test]
@@ -147,5 +149,129 @@ fn a_clear_change_stops_early_and_no_change_is_called_equivalent() {
     assert_eq!(
         seen.last().unwrap().decision,
         Decision::SlowerBeyondTolerance
+    );
+}
+
+/// `scenarios/NAME.yaml` on the simulator with shorter answers, run to its end.
+fn run_demo(
+    name: &str,
+    edit: impl Fn(String) -> String,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let text =
+        std::fs::read_to_string(crate::common::repo_root().join(format!("scenarios/{name}.yaml")))
+            .unwrap();
+    let yaml = edit(
+        text.replace("output_tokens: 48", "output_tokens: 16")
+            .replace("input_tokens: 200", "input_tokens: 60"),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let run =
+        crate::common::run_scenario(tmp.path(), &yaml.replace("backend: ollama", "backend: sim"));
+    (tmp, run)
+}
+
+#[test]
+fn a_clearly_faster_variant_stops_the_run_early_and_its_gate_reads_the_anytime_interval() {
+    let (_tmp, run) = run_demo("sequential", |s| s);
+    let summary: serde_json::Value = crate::common::json(&run.join("summary.json"));
+    let seq = &summary["sequential"];
+    assert_eq!(seq["decision"], "faster", "{seq}");
+    assert_eq!(seq["stopped_early"], true);
+    let rounds = seq["rounds"].as_u64().unwrap();
+    assert!((5..30).contains(&rounds), "{seq}");
+    assert_eq!(summary["complete"], true);
+    // The scheduler stopped at the first look that decided: the summary, recomputing the
+    // looks from the files, finds every earlier look undecided and the last one at the end
+    // of the last round that ran.
+    let looks = seq["looks"].as_array().unwrap();
+    assert!(
+        looks[..looks.len() - 1]
+            .iter()
+            .all(|l| l["decision"] == "continue")
+    );
+    assert_eq!(looks.last().unwrap()["n"].as_u64().unwrap(), rounds);
+    let trials = std::fs::read_to_string(run.join("trials.jsonl")).unwrap();
+    let measured = trials
+        .lines()
+        .filter(|l| l.contains("\"phase\":\"measured\""))
+        .count() as u64;
+    assert_eq!(measured, 2 * rounds, "two arms a round");
+    // The anytime-valid interval is wider than the fixed-n Welch interval of the same data.
+    let (low, high) = (seq["low"].as_f64().unwrap(), seq["high"].as_f64().unwrap());
+    assert!(low > 1.0, "{seq}");
+    let welch = summary["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["metric"] == "decode_tps" && c["arm"] == "chimera")
+        .unwrap();
+    assert!(
+        high - low
+            > welch["ratio"]["high"].as_f64().unwrap() - welch["ratio"]["low"].as_f64().unwrap()
+    );
+    // The gate is judged by it, and gate.json carries the rule's account.
+    let gate: serde_json::Value = crate::common::json(&run.join("gate.json"));
+    assert_eq!(gate["verdict"], "PASS", "{gate}");
+    assert!(
+        gate["gates"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("anytime-valid"),
+        "{gate}"
+    );
+    assert_eq!(gate["gates"][0]["ratio"]["low"].as_f64().unwrap(), low);
+    assert_eq!(gate["sequential"]["rounds"], rounds);
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(md.contains(&format!("The run stopped after round {rounds} of 30: chimera is faster than the baseline on decode_tps")), "{md}");
+    assert!(!md.contains("INCOMPLETE") && !md.contains("incomplete"));
+}
+
+#[test]
+fn equal_variants_with_a_fine_tolerance_run_every_round_and_say_undetermined() {
+    let (_tmp, run) = run_demo("sequential-equal", |s| s.replace("trials: 12", "trials: 6"));
+    let summary: serde_json::Value = crate::common::json(&run.join("summary.json"));
+    let seq = &summary["sequential"];
+    assert_eq!(seq["decision"], "continue", "{seq}");
+    assert_eq!(seq["stopped_early"], false);
+    assert_eq!(seq["rounds"], 6);
+    assert_eq!(summary["complete"], true);
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        md.contains("The run went 6 of 6 rounds: undetermined"),
+        "{md}"
+    );
+    // The gate at ±1% cannot pass on an interval that wide, nor fail: INCONCLUSIVE.
+    let gate: serde_json::Value = crate::common::json(&run.join("gate.json"));
+    assert_eq!(gate["verdict"], "INCONCLUSIVE", "{gate}");
+}
+
+#[test]
+fn a_stopping_rule_needs_interleaved_rounds_a_known_variant_and_a_tolerance() {
+    let text =
+        std::fs::read_to_string(crate::common::repo_root().join("scenarios/sequential.yaml"))
+            .unwrap();
+    let check = |yaml: String| -> String {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("s.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let out = crate::common::harness()
+            .arg("validate")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = check(text.replace("order: interleaved", "order: sequential"));
+    assert!(e.contains("stopping") && e.contains("interleaved"), "{e}");
+    let e = check(text.replace(
+        "  variant: chimera\n  tolerance",
+        "  variant: nobody\n  tolerance",
+    ));
+    assert!(e.contains("stopping.variant"), "{e}");
+    let e = check(text.replace("  tolerance: 5%\n  every", "  tolerance: 0%\n  every"));
+    assert!(
+        e.contains("stopping.tolerance") && e.contains(":44:"),
+        "{e}"
     );
 }
