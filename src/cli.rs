@@ -76,6 +76,15 @@ pub enum Command {
         /// Time between scrapes of the server's metrics, ms.
         #[arg(long, default_value_t = 500.0, value_name = "MS")]
         server_metrics_interval_ms: f64,
+        /// Run one shard of the plan, I of N (I from 0): the measured rounds r with r mod N =
+        /// I, and every warm-up. Without it a Slurm array task (SLURM_ARRAY_TASK_ID of
+        /// SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX of
+        /// --shards) runs its shard.
+        #[arg(long, value_name = "I/N", value_parser = crate::plan::Shard::parse)]
+        shard: Option<crate::plan::Shard>,
+        /// How many shards a Kubernetes Indexed Job's JOB_COMPLETION_INDEX counts.
+        #[arg(long, value_name = "N")]
+        shards: Option<u32>,
         #[command(flatten)]
         gates: GateArgs,
     },
@@ -102,6 +111,17 @@ pub enum Command {
         power: f64,
         #[command(flatten)]
         gates: GateArgs,
+    },
+    /// Merge the shards of one run (`harness run --shard I/N` on several nodes) into one
+    /// results folder, analysed as a single run: checks that they share the scenario and
+    /// plan and are disjoint, and names missing shards (the merged run is then incomplete).
+    Merge {
+        /// The shards' results folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The merged results folder (new, or empty).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Judge a new run against a base run (e.g. a pull request against main), variant by
     /// variant; exit codes as `harness gate`. Writes gate.md and gate.json into NEW_DIR.
@@ -233,6 +253,13 @@ pub enum Action {
         /// What to plan for.
         options: crate::gate::power::PowerOptions,
     },
+    /// `harness merge`.
+    Merge {
+        /// The shards' folders.
+        dirs: Vec<PathBuf>,
+        /// The merged folder.
+        out: PathBuf,
+    },
     /// `harness compare`.
     Compare {
         /// The base run.
@@ -294,6 +321,8 @@ impl Cli {
                 gpu_interval_ms,
                 server_metrics,
                 server_metrics_interval_ms,
+                shard,
+                shards,
                 gates,
             } => {
                 let (gates, fail_on_inconclusive) = gates.split();
@@ -318,6 +347,8 @@ impl Cli {
                     server_metrics_interval: std::time::Duration::from_secs_f64(
                         server_metrics_interval_ms.max(10.0) / 1e3,
                     ),
+                    shard,
+                    shards,
                 })
             }
             Command::Gate { results_dir, gates } => {
@@ -344,6 +375,7 @@ impl Cli {
                     },
                 }
             }
+            Command::Merge { dirs, out } => Action::Merge { dirs, out },
             Command::Compare {
                 base_dir,
                 new_dir,

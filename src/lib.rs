@@ -16,7 +16,7 @@
 //!
 //! ```text
 //! 10  cli                       arguments → plain configuration
-//!  9  run                       `harness run` end to end
+//!  9  run, merge                `harness run` end to end; shards merged
 //!  8  report                    every output format
 //!  7  scheduler, gate           running a plan; gate verdicts
 //!  6  workflow, summary         the jobs workloads run; records → statistics
@@ -44,12 +44,14 @@
 //! - [`summary`]: records → per-group statistics and comparisons against the baseline;
 //! - [`gate`]: regression gates (PASS / FAIL / INCONCLUSIVE) within a run or across two;
 //! - [`report`]: one exporter per format (JSON, Markdown, LaTeX, CSV, terminal);
-//! - [`run`]: `harness run` from scenario to summary; [`cli`]: the command line.
+//! - [`run`]: `harness run` from scenario to summary; [`merge`]: shards into one run;
+//!   [`cli`]: the command line.
 
 pub mod backend;
 pub mod cli;
 pub mod gate;
 pub mod ingest;
+pub mod merge;
 pub mod metrics;
 pub mod plan;
 pub mod report;

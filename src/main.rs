@@ -74,6 +74,25 @@ async fn dispatch(action: Action, terminal: Terminal) -> anyhow::Result<ExitCode
             print!("{}", terminal.power_text(&plan));
             Ok(ExitCode::SUCCESS)
         }
+        Action::Merge { dirs, out } => {
+            let merged = harness::merge::merge(&dirs, &out)?;
+            println!("{}", terminal.text(&merged.summary));
+            if let Some(g) = &merged.gate {
+                print!("{}", terminal.gate_text(g));
+            }
+            if !merged.missing.is_empty() {
+                let names: Vec<String> = merged.missing.iter().map(u32::to_string).collect();
+                println!(
+                    "INCOMPLETE: shards {} missing; merged what there is",
+                    names.join(", ")
+                );
+            }
+            println!("merged: {}", merged.dir.display());
+            Ok(match &merged.gate {
+                Some(g) => gate_exit(g, false),
+                None => ExitCode::SUCCESS,
+            })
+        }
         Action::Compare {
             base,
             new,

@@ -38,6 +38,42 @@ pub struct PlannedTrial {
     pub seed: u64,
 }
 
+/// One of `count` parts of a run, from 0: the part a node of a cluster runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// Which part, from 0.
+    pub index: u32,
+    /// How many parts.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `I/N` (`0/4` … `3/4`).
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || format!("`{text}` is not a shard like `0/4` (index from 0, then the count)");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        Shard::new(index, count)
+    }
+
+    /// Shard `index` of `count`, when it is one.
+    pub fn new(index: u32, count: u32) -> Result<Shard, String> {
+        if count == 0 || index >= count {
+            return Err(format!(
+                "shard {index} of {count}: the index counts from 0 and must be below the count"
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
 /// The whole ordered plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -112,6 +148,23 @@ impl Plan {
         }
     }
 
+    /// The part of the plan shard `shard` runs: every warm-up trial (each shard warms its
+    /// own server) and the measured trials of every round `r` with `r mod count = index`,
+    /// so every shard runs every arm, interleaved as the whole plan is, and the shards'
+    /// measured trials are disjoint and together the whole plan's. Trials keep their
+    /// numbers in the whole plan.
+    pub fn shard(&self, shard: Shard) -> Plan {
+        Plan {
+            trials: self
+                .trials
+                .iter()
+                .filter(|t| t.phase == Phase::Warmup || t.round % shard.count == shard.index)
+                .cloned()
+                .collect(),
+            ..self.clone()
+        }
+    }
+
     /// Number of measured trials.
     pub fn measured(&self) -> usize {
         self.trials
@@ -168,6 +221,38 @@ mod tests {
              arms: [[x], [y], [x, y]]\n"
         );
         Scenario::parse(&text, Path::new(env!("CARGO_MANIFEST_DIR")), None).expect("valid")
+    }
+
+    #[test]
+    fn shards_split_whole_rounds_disjointly_and_each_runs_every_arm() {
+        let plan = Plan::build(&scenario("interleaved", 10));
+        let arms: std::collections::BTreeSet<usize> =
+            plan.trials.iter().map(|t| t.arm_index).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        for index in 0..3 {
+            let part = plan.shard(Shard::new(index, 3).unwrap());
+            let measured: Vec<&PlannedTrial> = part
+                .trials
+                .iter()
+                .filter(|t| t.phase == Phase::Measured)
+                .collect();
+            for t in &measured {
+                assert_eq!(t.round % 3, index);
+                assert!(seen.insert(t.trial), "trial {} in two shards", t.trial);
+                // The trial is the whole plan's, unchanged.
+                assert_eq!(&&plan.trials[t.trial as usize], t);
+            }
+            // Every arm of every round of the shard.
+            let part_arms: std::collections::BTreeSet<usize> =
+                measured.iter().map(|t| t.arm_index).collect();
+            assert_eq!(part_arms, arms);
+            // Every warm-up.
+            let warm = |p: &Plan| p.trials.iter().filter(|t| t.phase == Phase::Warmup).count();
+            assert_eq!(warm(&part), warm(&plan));
+        }
+        assert_eq!(seen.len(), plan.measured());
+        assert_eq!(Shard::parse("2/4"), Ok(Shard { index: 2, count: 4 }));
+        assert!(Shard::parse("4/4").is_err() && Shard::parse("a/b").is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::backend::openai::OpenAiClient;
 use crate::gate::GateReport;
 use crate::gate::files::{GateOptions, gate_records};
 use crate::metrics::CallRecord;
-use crate::plan::Plan;
+use crate::plan::{Plan, Shard};
 use crate::report;
 use crate::results::{RecordWriter, ResultsDir, TrialRecord, read_jsonl};
 use crate::scenario::{BackendKind, Scenario, SimConfig};
@@ -63,6 +63,59 @@ pub struct RunConfig {
     pub server_metrics: bool,
     /// Time between scrapes.
     pub server_metrics_interval: Duration,
+    /// `--shard I/N`.
+    pub shard: Option<Shard>,
+    /// `--shards N`, the count of a Kubernetes Indexed Job's shards.
+    pub shards: Option<u32>,
+}
+
+/// The shard this process runs: `--shard`, else a Slurm array task's (its id counted from
+/// the array's first, of the array's count), else a Kubernetes Indexed Job's
+/// (`JOB_COMPLETION_INDEX` of `--shards`); `None` runs the whole plan.
+pub fn shard_of(
+    flag: Option<Shard>,
+    shards: Option<u32>,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<Shard>> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    let number = |name: &str| -> anyhow::Result<Option<u32>> {
+        env(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<u32>()
+                    .map_err(|_| anyhow::anyhow!("{name}={v:?} is not a whole number"))
+            })
+            .transpose()
+    };
+    if let (Some(id), Some(count)) = (
+        number("SLURM_ARRAY_TASK_ID")?,
+        number("SLURM_ARRAY_TASK_COUNT")?,
+    ) {
+        let first = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+        let index = id.checked_sub(first).ok_or_else(|| {
+            anyhow::anyhow!("SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {first}")
+        })?;
+        return Shard::new(index, count)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("Slurm array task: {e}"));
+    }
+    if let Some(index) = number("JOB_COMPLETION_INDEX")? {
+        let count = shards.ok_or_else(|| {
+            anyhow::anyhow!(
+                "JOB_COMPLETION_INDEX={index} names a shard, but not how many there are: pass --shards N (the Job's completions)"
+            )
+        })?;
+        return Shard::new(index, count)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("Kubernetes Indexed Job: {e}"));
+    }
+    anyhow::ensure!(
+        shards.is_none(),
+        "--shards counts the shards of a Kubernetes Indexed Job, but JOB_COMPLETION_INDEX is not set; pass --shard I/N"
+    );
+    Ok(None)
 }
 
 /// The end of a run.
@@ -113,6 +166,11 @@ struct Manifest<'a> {
     /// The server's metrics page: recorded (by which server, how many scrapes), unavailable
     /// and why, or off.
     server_metrics: ServerMetricsInfo,
+    /// SHA-256 of the whole plan (every shard's the same), so shards can be merged.
+    plan_sha256: String,
+    /// The part of the plan this folder ran, when it ran one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<Shard>,
 }
 
 /// What an interrupted results folder says about its run, for `--resume`.
@@ -125,6 +183,8 @@ struct Prior {
     done: std::collections::BTreeSet<u32>,
     started_at: String,
     resumed_at: Vec<String>,
+    /// The shard the folder runs.
+    shard: Option<Shard>,
 }
 
 impl Prior {
@@ -197,8 +257,11 @@ impl Prior {
             &std::fs::read_to_string(dir.join("plan.json")).context("cannot read plan.json")?,
         )
         .context("plan.json")?;
+        let shard: Option<Shard> =
+            serde_json::from_value(manifest["shard"].clone()).context("manifest.json: shard")?;
+        let whole = Plan::build(&scenario);
         anyhow::ensure!(
-            plan == Plan::build(&scenario),
+            plan == shard.map_or(whole.clone(), |s| whole.shard(s)),
             "plan.json is not the plan of this scenario: refusing to resume"
         );
         let trials: Vec<TrialRecord> = read_jsonl(&dir.join("trials.jsonl"))?;
@@ -218,6 +281,7 @@ impl Prior {
                         .collect()
                 })
                 .unwrap_or_default(),
+            shard,
         })
     }
 
@@ -386,6 +450,34 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         Some(p) => p.clean_records()?,
         None => scheduler::Collected::default(),
     };
+    // A shard runs its part of the whole plan; a resumed folder keeps the shard it ran.
+    let shard = match &prior {
+        Some(p) => {
+            anyhow::ensure!(
+                config.shard.is_none() || config.shard == p.shard,
+                "{} ran shard {}; it cannot be resumed as shard {}",
+                p.dir.display(),
+                p.shard.map_or("none".to_owned(), |s| s.to_string()),
+                config.shard.map_or("none".to_owned(), |s| s.to_string())
+            );
+            p.shard
+        }
+        None => shard_of(config.shard, config.shards, |k| std::env::var(k).ok())?,
+    };
+    anyhow::ensure!(
+        shard.is_none() || scenario.stopping.is_none(),
+        "{}: a stopping rule decides on all the rounds together, so a run with `stopping:` cannot be split into shards",
+        config.scenario.display()
+    );
+    let whole_plan = Plan::build(&scenario);
+    let plan_sha256 = format!(
+        "{:x}",
+        Sha256::digest(serde_json::to_vec(&whole_plan).unwrap_or_default())
+    );
+    let folder_name = match shard {
+        Some(s) => format!("{}-shard-{}-of-{}", scenario.name, s.index, s.count),
+        None => scenario.name.clone(),
+    };
     let (dir, plan, done, scenario_file, started_at, mut resumed_at) = match &prior {
         Some(p) => (
             ResultsDir::open(&p.dir),
@@ -396,8 +488,8 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
             p.resumed_at.clone(),
         ),
         None => (
-            ResultsDir::create(&config.out, &scenario.name, now)?,
-            Plan::build(&scenario),
+            ResultsDir::create(&config.out, &folder_name, now)?,
+            shard.map_or(whole_plan.clone(), |s| whole_plan.shard(s)),
             Default::default(),
             config.scenario.display().to_string(),
             now.to_rfc3339(),
@@ -434,6 +526,8 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         complete: None,
         gpu_telemetry: TelemetryInfo::off(),
         server_metrics: ServerMetricsInfo::off(),
+        plan_sha256,
+        shard,
     };
     // GPU telemetry: the simulator's GPU when this run started the simulator, else NVML;
     // without either the manifest says why, and nothing else changes.

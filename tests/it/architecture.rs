@@ -34,7 +34,7 @@ const LAYERS: &[(&[&str], &str)] = &[
     ),
     (&["scheduler", "gate"], "running a plan; gate verdicts"),
     (&["report"], "every output format"),
-    (&["run"], "`harness run` end to end"),
+    (&["run", "merge"], "`harness run` end to end; shards merged"),
     (&["cli"], "arguments → plain configuration"),
 ];
 

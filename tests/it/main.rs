@@ -21,6 +21,7 @@ mod schema;
 mod sequential;
 mod server_metrics;
 mod server_truth;
+mod shard;
 mod sim;
 mod stats_properties;
 mod stats_reference;

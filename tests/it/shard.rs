@@ -1,0 +1,263 @@
+//! `harness run --shard I/N`, and the shard a Slurm array task or a Kubernetes Indexed Job
+//! runs: each shard's folder holds its part of the whole plan, the parts are disjoint and
+//! together the whole, and every manifest names the whole plan's hash and its shard.
+
+use std::collections::BTreeSet;
+
+use harness::plan::{Phase, Plan, Shard};
+use harness::run::shard_of;
+
+use crate::common::{harness, json, only_subdir};
+
+const SCENARIO: &str = r#"
+name: sharded
+seed: 3
+server: { backend: sim }
+sim: { load_ms: 5 }
+model: m:latest
+workload:
+  kind: prompts
+  synthetic: { input_tokens: 30, output_tokens: 4 }
+variants:
+  baseline: {}
+  fast: { options: { num_ctx: 1024 } }
+arms: [[baseline], [fast]]
+trials: 5
+warmup: 1
+"#;
+
+/// Runs the scenario with `args` and environment `env` into `dir/name`.
+fn run(
+    dir: &std::path::Path,
+    name: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::path::PathBuf {
+    let path = dir.join("s.yaml");
+    std::fs::write(&path, SCENARIO).unwrap();
+    let out = dir.join(name);
+    let mut cmd = harness();
+    for var in [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_COUNT",
+        "SLURM_ARRAY_TASK_MIN",
+        "JOB_COMPLETION_INDEX",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied())
+        .arg("run")
+        .arg(&path)
+        .args(args)
+        .args(["-q", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    only_subdir(&out)
+}
+
+fn measured_trials(run: &std::path::Path) -> BTreeSet<u64> {
+    std::fs::read_to_string(run.join("trials.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|t| t["phase"] == "measured")
+        .map(|t| t["trial"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn shards_run_disjoint_parts_that_make_the_whole_plan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = run(tmp.path(), "a", &["--shard", "0/2"], &[]);
+    // The second shard as a Slurm array task 2 of an array numbered from 1.
+    let b = run(
+        tmp.path(),
+        "b",
+        &[],
+        &[
+            ("SLURM_ARRAY_TASK_ID", "2"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "2"),
+        ],
+    );
+    let whole = run(tmp.path(), "whole", &[], &[]);
+    let manifest = |d: &std::path::Path| json::<serde_json::Value>(&d.join("manifest.json"));
+    let (ma, mb, mw) = (manifest(&a), manifest(&b), manifest(&whole));
+    assert_eq!(ma["shard"], serde_json::json!({"index": 0, "count": 2}));
+    assert_eq!(mb["shard"], serde_json::json!({"index": 1, "count": 2}));
+    assert!(mw.get("shard").is_none());
+    assert_eq!(ma["plan_sha256"], mw["plan_sha256"]);
+    assert_eq!(mb["plan_sha256"], mw["plan_sha256"]);
+    assert!(
+        a.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("sharded-shard-0-of-2-")
+    );
+    // Disjoint, and together the whole plan's measured trials.
+    let (ta, tb, tw) = (
+        measured_trials(&a),
+        measured_trials(&b),
+        measured_trials(&whole),
+    );
+    assert!(ta.is_disjoint(&tb));
+    assert_eq!(ta.union(&tb).copied().collect::<BTreeSet<_>>(), tw);
+    // Rounds 0, 2, 4 and 1, 3: each shard runs both arms of its rounds.
+    assert_eq!(ta.len(), 2 * 3);
+    assert_eq!(tb.len(), 2 * 2);
+    let plan: Plan = json(&a.join("plan.json"));
+    assert!(
+        plan.trials
+            .iter()
+            .filter(|t| t.phase == Phase::Measured)
+            .all(|t| t.round % 2 == 0)
+    );
+}
+
+#[test]
+fn a_kubernetes_index_needs_its_count_and_a_bad_shard_is_refused() {
+    let env = |vars: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    };
+    assert_eq!(
+        shard_of(None, Some(4), env(&[("JOB_COMPLETION_INDEX", "3")])).unwrap(),
+        Some(Shard { index: 3, count: 4 })
+    );
+    let e = shard_of(None, None, env(&[("JOB_COMPLETION_INDEX", "3")])).unwrap_err();
+    assert!(e.to_string().contains("--shards"), "{e}");
+    let e = shard_of(None, Some(3), env(&[("JOB_COMPLETION_INDEX", "3")])).unwrap_err();
+    assert!(e.to_string().contains("below the count"), "{e}");
+    // The flag wins over the environment; nothing set runs the whole plan.
+    let flag = Some(Shard { index: 0, count: 2 });
+    assert_eq!(
+        shard_of(
+            flag,
+            None,
+            env(&[
+                ("SLURM_ARRAY_TASK_ID", "1"),
+                ("SLURM_ARRAY_TASK_COUNT", "2")
+            ])
+        )
+        .unwrap(),
+        flag
+    );
+    assert_eq!(shard_of(None, None, env(&[])).unwrap(), None);
+    let out = harness()
+        .args(["run", "--shard", "2/2", "scenarios/quickstart.yaml"])
+        .current_dir(crate::common::repo_root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("index counts from 0"));
+}
+
+/// Writes shard `index` of `count` of the whole run in `whole` into `dir`, as a shard
+/// process would have: its manifest names the shard, its plan is the shard's part, and
+/// its records are the warm-ups and its rounds.
+fn split(whole: &std::path::Path, dir: &std::path::Path, index: u32, count: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    let shard = Shard::new(index, count).unwrap();
+    let mut manifest: serde_json::Value = json(&whole.join("manifest.json"));
+    manifest["shard"] = serde_json::to_value(shard).unwrap();
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    std::fs::copy(whole.join("scenario.yaml"), dir.join("scenario.yaml")).unwrap();
+    let plan: Plan = json(&whole.join("plan.json"));
+    let part = plan.shard(shard);
+    std::fs::write(dir.join("plan.json"), serde_json::to_string(&part).unwrap()).unwrap();
+    let keep: BTreeSet<u32> = part.trials.iter().map(|t| t.trial).collect();
+    for file in ["calls.jsonl", "trials.jsonl"] {
+        let text = std::fs::read_to_string(whole.join(file)).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                keep.contains(&(v["trial"].as_u64().unwrap() as u32))
+            })
+            .collect();
+        std::fs::write(dir.join(file), lines.join("\n") + "\n").unwrap();
+    }
+}
+
+#[test]
+fn merging_a_runs_records_split_by_round_reproduces_its_statistics_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = run(tmp.path(), "whole", &[], &[]);
+    let shards: Vec<std::path::PathBuf> = (0..3)
+        .map(|i| {
+            let d = tmp.path().join(format!("shard{i}"));
+            split(&whole, &d, i, 3);
+            d
+        })
+        .collect();
+    let merged = tmp.path().join("merged");
+    // Given in any order.
+    harness()
+        .args(["merge", "--out"])
+        .arg(&merged)
+        .args([&shards[2], &shards[0], &shards[1]])
+        .assert()
+        .success();
+    let a: serde_json::Value = json(&whole.join("summary.json"));
+    let b: serde_json::Value = json(&merged.join("summary.json"));
+    assert_eq!(a["groups"], b["groups"]);
+    assert_eq!(a["comparisons"], b["comparisons"]);
+    assert_eq!(a["drift"], b["drift"]);
+    assert_eq!(b["complete"], true);
+    let manifest: serde_json::Value = json(&merged.join("manifest.json"));
+    assert_eq!(manifest["missing_shards"], serde_json::json!([]));
+    assert_eq!(manifest["merged_from"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        std::fs::read_to_string(merged.join("report.md"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("| "))
+            .count(),
+        std::fs::read_to_string(whole.join("report.md"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("| "))
+            .count()
+    );
+
+    // A missing shard is named and the merge is incomplete; a shard twice, or shards of
+    // different runs, are refused.
+    let partial = tmp.path().join("partial");
+    let out = harness()
+        .args(["merge", "--out"])
+        .arg(&partial)
+        .args([&shards[0], &shards[2]])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("INCOMPLETE: shards 1 missing"));
+    let m: serde_json::Value = json(&partial.join("manifest.json"));
+    assert_eq!(m["missing_shards"], serde_json::json!([1]));
+    assert_eq!(
+        json::<serde_json::Value>(&partial.join("summary.json"))["complete"],
+        false
+    );
+    let twice = harness()
+        .args(["merge", "--out"])
+        .arg(tmp.path().join("twice"))
+        .args([&shards[0], &shards[0]])
+        .output()
+        .unwrap();
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("given twice"));
+    let mut other: serde_json::Value = json(&shards[1].join("manifest.json"));
+    other["plan_sha256"] = "0".repeat(64).into();
+    std::fs::write(shards[1].join("manifest.json"), other.to_string()).unwrap();
+    let foreign = harness()
+        .args(["merge", "--out"])
+        .arg(tmp.path().join("foreign"))
+        .args([&shards[0], &shards[1]])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&foreign.stderr).contains("different plans"));
+}
