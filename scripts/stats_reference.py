@@ -23,6 +23,7 @@ import numpy as np
 import scipy
 import statsmodels
 from scipy import special, stats
+from statsmodels.stats.meta_analysis import combine_effects
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower
 
@@ -277,6 +278,29 @@ def power_cases():
     return {"nct_cdf": nct, "power": power, "trials": trials, "effect": effect}
 
 
+def meta_cases():
+    """Pooling one effect over servers (statsmodels' combine_effects, DerSimonian-Laird):
+    fixed and random effects with their standard errors, Cochran's Q, I2 and tau2."""
+    cases = [
+        ([0.10, 0.11, 0.09, 0.10], [0.001, 0.001, 0.001, 0.001]),
+        ([0.10, 0.11, 0.09, 0.40], [0.001, 0.002, 0.0015, 0.001]),
+        ([0.1, 0.2, 0.05, 0.4], [0.01, 0.02, 0.015, 0.01]),
+        ([-0.02, 0.04], [0.0004, 0.0009]),
+        ([0.18, 0.16, 0.21, 0.17, 0.02, 0.19], [0.0003, 0.0005, 0.0004, 0.0002, 0.0003, 0.0006]),
+    ]
+    out = []
+    for eff, var in cases:
+        r = combine_effects(np.array(eff), np.array(var), method_re="dl")
+        out.append({
+            "effects": eff, "variances": var,
+            "fixed": f(r.mean_effect_fe), "fixed_se": f(r.sd_eff_w_fe),
+            "random": f(r.mean_effect_re), "random_se": f(r.sd_eff_w_re),
+            "q": f(r.q), "q_p": f(stats.chi2.sf(r.q, len(eff) - 1)),
+            "i2": f(r.i2), "tau2": f(r.tau2),
+        })
+    return out
+
+
 def main():
     rng = np.random.default_rng(SEED)
     cases = []
@@ -312,6 +336,7 @@ def main():
         "cases": cases,
         "holm": holm_cases(rng),
         "power": power_cases(),
+        "meta": meta_cases(),
     }
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "tests/data/stats_reference.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -178,7 +178,25 @@ pub enum Command {
         /// (`/v1/chat/completions`), or both on the same port.
         #[arg(long, value_enum, default_value_t = SimApis::Both)]
         api: SimApis,
+        /// Any other parameter of the simulator's model, as in a scenario's `sim:` block,
+        /// e.g. `--set decode_tps=300 --set ctx_cost_per_1k=0.2`; repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = sim_setting)]
+        set: Vec<(String, serde_json::Value)>,
     },
+}
+
+/// One `--set KEY=VALUE` of `harness sim-server`, checked against the simulator's
+/// parameters.
+fn sim_setting(text: &str) -> Result<(String, serde_json::Value), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
+    let value: serde_json::Value =
+        serde_saphyr::from_str(value.trim()).map_err(|e| format!("{key}: {e}"))?;
+    let mut config = serde_json::to_value(SimConfig::default()).map_err(|e| e.to_string())?;
+    config[key.trim()] = value.clone();
+    serde_json::from_value::<SimConfig>(config).map_err(|e| format!("{key}: {e}"))?;
+    Ok((key.trim().to_owned(), value))
 }
 
 /// Gate options shared by `run`, `gate` and `compare`.
@@ -410,15 +428,28 @@ impl Cli {
                 seed,
                 parallel,
                 api,
-            } => Action::SimServer {
-                apis: api,
-                addr: SocketAddr::new(host, port),
-                config: SimConfig {
+                set,
+            } => {
+                let mut config = SimConfig {
                     seed,
                     parallel,
                     ..SimConfig::default()
-                },
-            },
+                };
+                // Each setting was checked on its own; together they stay valid.
+                if let Ok(mut value) = serde_json::to_value(&config) {
+                    for (key, v) in set {
+                        value[key] = v;
+                    }
+                    if let Ok(c) = serde_json::from_value(value) {
+                        config = c;
+                    }
+                }
+                Action::SimServer {
+                    apis: api,
+                    addr: SocketAddr::new(host, port),
+                    config,
+                }
+            }
         }
     }
 }

@@ -126,6 +126,12 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
     for (k, p) in parts.iter().enumerate() {
         // Warm-ups ran on every shard under the same trial numbers: the lowest shard's stand.
         let keep = |phase: Phase| phase == Phase::Measured || k == 0;
+        // The server a shard ran against, by its URL and the host the shard ran on.
+        let node = format!(
+            "{} on {}",
+            p.manifest["server"]["url"].as_str().unwrap_or("?"),
+            p.manifest["host"]["hostname"].as_str().unwrap_or("?")
+        );
         for t in p.trials.iter().filter(|t| keep(t.phase)) {
             anyhow::ensure!(
                 seen.insert(t.trial),
@@ -133,7 +139,10 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
                 t.trial,
                 p.dir.display()
             );
-            trials.push(t.clone());
+            trials.push(TrialRecord {
+                node: Some(node.clone()),
+                ..t.clone()
+            });
         }
         calls.extend(p.calls.iter().filter(|c| keep(c.phase)).cloned());
     }

@@ -80,6 +80,10 @@ pub struct TrialRecord {
     /// when its metrics page was scraped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<TrialServer>,
+    /// The server this trial ran against, when the run spans several (a merged shard's
+    /// server URL and host); comparisons are then also computed per server and pooled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// One pipeline's outcome, stored in its trial's record.

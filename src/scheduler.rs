@@ -352,6 +352,7 @@ pub async fn execute(
             loaded_after,
             gpu: gpu_window,
             server: server_window,
+            node: None,
         };
         if tx.send(Event::Trial(Box::new(record))).await.is_err() {
             break; // the collector failed; its error is reported below

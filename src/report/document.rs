@@ -8,9 +8,10 @@ use std::fmt::Write;
 use super::figure::Figure;
 use super::{
     COMPARISON_NOTE, CONCURRENCY_NOTE, Grid, JOBS_NOTE, LOADED_NOTE, SEQUENTIAL_NOTE, SERVER_NOTE,
-    SERVING_NOTE, comparisons_grid, concurrency_grid, drift_grid, groups_grid, job_agents_grid,
-    jobs_grid, loaded_findings, loaded_grid, order_words, sentence_with_warning, sequential_grid,
-    server_grid, server_words, serving_grid, variant_words,
+    SERVERS_NOTE, SERVING_NOTE, comparisons_grid, concurrency_grid, drift_grid, groups_grid,
+    job_agents_grid, jobs_grid, loaded_findings, loaded_grid, order_words, sentence_with_warning,
+    sequential_grid, server_grid, server_words, servers_grid, servers_pooled_grid, serving_grid,
+    variant_words,
 };
 use crate::scenario::{Direction, Metric};
 use crate::summary::Summary;
@@ -149,6 +150,29 @@ pub fn outline(s: &Summary, figures: &[Figure]) -> Vec<Block> {
         out.push(Block::Para(crate::summary::sequential::words(seq)));
         out.push(Block::Para(SEQUENTIAL_NOTE.to_owned()));
         out.push(Block::Table(sequential_grid(seq)));
+    }
+    if !s.servers.is_empty() {
+        out.push(Block::Heading("Servers".to_owned()));
+        out.push(Block::Para(SERVERS_NOTE.to_owned()));
+        if !s.server_disagreements.is_empty() {
+            out.push(Block::Para("**The servers disagree:**".to_owned()));
+            out.push(Block::Bullets(s.server_disagreements.clone()));
+        }
+        out.push(Block::Table(servers_pooled_grid(s)));
+        // Each server's own ratios, for every metric with a disagreement (else the first).
+        let mut metrics: Vec<Metric> = Vec::new();
+        for p in s.servers.iter().filter(|p| p.pooled.substantial()) {
+            if !metrics.contains(&p.metric) {
+                metrics.push(p.metric);
+            }
+        }
+        if metrics.is_empty() {
+            metrics.extend(s.servers.first().map(|p| p.metric));
+        }
+        for m in metrics {
+            out.push(Block::Para(format!("Per server, {m}:")));
+            out.push(Block::Table(servers_grid(s, m)));
+        }
     }
     let forest = figures.iter().position(|f| f.name == "forest");
     if let Some(i) = forest {

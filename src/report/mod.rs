@@ -833,6 +833,73 @@ pub fn sequential_grid(s: &crate::summary::SequentialSummary) -> Grid {
     grid
 }
 
+/// Every comparison pooled over servers: the fixed- and random-effects ratios and the
+/// heterogeneity.
+pub fn servers_pooled_grid(summary: &Summary) -> Grid {
+    let mut grid = Grid::new(&[
+        ("metric", Align::Left),
+        ("variant", Align::Left),
+        ("arm", Align::Left),
+        ("servers", Align::Right),
+        ("fixed effect [95% CI]", Align::Right),
+        ("random effects [95% CI]", Align::Right),
+        ("Q p", Align::Right),
+        ("I²", Align::Right),
+    ]);
+    for p in &summary.servers {
+        let ci = |(m, lo, hi): (f64, f64, f64)| format!("{m:.3} [{lo:.3}, {hi:.3}]");
+        grid.rows.push(vec![
+            Cell::plain(p.metric.to_string()),
+            Cell::plain(p.variant.clone()),
+            Cell::plain(p.arm.clone()),
+            Cell::plain(p.pooled.k.to_string()),
+            Cell::plain(ci(p.fixed)),
+            Cell::plain(ci(p.random)),
+            Cell::plain(if p.pooled.q_p < 0.001 {
+                "<0.001".to_owned()
+            } else {
+                format!("{:.3}", p.pooled.q_p)
+            }),
+            Cell {
+                text: format!("{:.0}%", p.pooled.i2 * 100.0),
+                tone: if p.pooled.substantial() {
+                    Tone::Bad
+                } else {
+                    Tone::Plain
+                },
+                mark: "",
+            },
+        ]);
+    }
+    grid
+}
+
+/// Each server's own ratio for the comparisons on `metric`.
+pub fn servers_grid(summary: &Summary, metric: Metric) -> Grid {
+    let mut grid = Grid::new(&[
+        ("variant", Align::Left),
+        ("arm", Align::Left),
+        ("server", Align::Left),
+        ("n", Align::Right),
+        ("ratio [95% CI]", Align::Right),
+    ]);
+    for p in summary.servers.iter().filter(|p| p.metric == metric) {
+        for e in &p.servers {
+            grid.push(vec![
+                p.variant.clone(),
+                p.arm.clone(),
+                e.server.clone(),
+                format!("{} vs {}", e.n_variant, e.n_baseline),
+                format!("{:.3} [{:.3}, {:.3}]", e.ratio, e.low, e.high),
+            ]);
+        }
+    }
+    grid
+}
+
+/// What the server tables mean.
+pub const SERVERS_NOTE: &str = "The trials ran against several servers (the shards of a merged run), so each comparison is also computed on each server's trials alone and the servers' log ratios are pooled with inverse-variance weights: fixed effect (the servers measure one true ratio) and random effects (DerSimonian–Laird: the true ratio differs between servers, and the interval admits it); Q p = Cochran's test that the servers agree; I² = the share of the spread between servers beyond chance, marked from 50% (substantial), where the random-effects ratio is the one to quote. The comparisons above pool every trial as one sample.";
+
 /// What the sequential table means.
 pub const SEQUENTIAL_NOTE: &str = "Each look reads the per-round ratios (the variant's per-trial value over the baseline's in the same interleaved round) and gives a confidence sequence: an interval that covers the true ratio at every look at once with probability 95%, so the run may stop at any look without raising its error; it is wider than a fixed-n interval and intersected over the looks. e-value = the evidence against no difference (the t test's Bayes factor with a normal prior on the standardized effect and the scale-invariant prior on the spread); 20 = 1/α is decisive. It decides faster when the interval lies on the faster side of 1, slower beyond the tolerance when it lies past the tolerance, and equivalent when it lies within ±tolerance; before five pairs no interval is bounded.";
 

@@ -83,6 +83,9 @@ impl Terminal {
         for warning in &s.server_warnings {
             out.push_str(&format!("SERVER COUNTED: {warning}\n"));
         }
+        for d in &s.server_disagreements {
+            out.push_str(&format!("SERVERS DISAGREE: {d}\n"));
+        }
         if let Some(seq) = &s.sequential {
             out.push_str(&format!(
                 "\nSEQUENTIAL: {}\n",

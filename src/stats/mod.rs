@@ -21,6 +21,7 @@ pub mod dist;
 mod histogram;
 pub mod holm;
 pub mod mann_whitney;
+pub mod meta;
 pub mod power;
 pub mod sequential;
 pub mod trend;

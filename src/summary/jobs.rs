@@ -206,6 +206,7 @@ mod tests {
             loaded_after: None,
             gpu: None,
             server: None,
+            node: None,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod loaded;
 pub mod samples;
 pub mod sequential;
 pub mod server;
+pub mod servers;
 pub mod serving;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -302,6 +303,12 @@ pub struct Summary {
     /// The stopping rule's looks and decision, when the scenario has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequential: Option<SequentialSummary>,
+    /// Each comparison per server and pooled, when the trials ran against several servers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<servers::ServerPooling>,
+    /// Comparisons whose servers disagree substantially.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_disagreements: Vec<String>,
 }
 
 impl Summary {
@@ -429,6 +436,7 @@ pub fn summarize_samples(
     }
 
     let comparisons = compare_all(meta, samples, &groups);
+    let (servers, server_disagreements) = servers::servers(&comparisons, samples, trials);
     let concurrency = concurrency::concurrency(meta, &groups, samples, calls, trials);
     let drift = drift::drift(&meta.arms, samples);
     let drift_warning = drift::drift_warning(&drift, meta.order);
@@ -469,6 +477,8 @@ pub fn summarize_samples(
         server,
         server_warnings,
         sequential,
+        servers,
+        server_disagreements,
     }
 }
 

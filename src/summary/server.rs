@@ -189,6 +189,7 @@ mod tests {
             loaded_after: None,
             gpu: None,
             server,
+            node: None,
         }
     }
 

@@ -261,3 +261,112 @@ fn merging_a_runs_records_split_by_round_reproduces_its_statistics_exactly() {
         .unwrap();
     assert!(String::from_utf8_lossy(&foreign.stderr).contains("different plans"));
 }
+
+#[test]
+fn four_shards_on_four_servers_merge_whole_and_the_odd_server_shows_as_heterogeneity() {
+    // Four simulated servers; the fourth's decode slows far more with a longer context, so
+    // the small-context variant gains much more there.
+    let servers: Vec<(std::process::Child, String)> = (0..4)
+        .map(|i| {
+            let odd = ["--set", "ctx_cost_per_1k=0.6"];
+            let (child, _, addr) = crate::sim::sim_server(if i == 3 { &odd } else { &[] });
+            (child, addr)
+        })
+        .collect();
+    let yaml = SCENARIO
+        .replace("server: { backend: sim }", "server: { backend: ollama }")
+        .replace("trials: 5", "trials: 8");
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("s.yaml");
+    std::fs::write(&path, &yaml).unwrap();
+    let shards: Vec<std::path::PathBuf> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, (_, addr))| {
+            let out = tmp.path().join(format!("shard{i}"));
+            harness()
+                .arg("run")
+                .arg(&path)
+                .args([
+                    "--shard",
+                    &format!("{i}/4"),
+                    "--url",
+                    &format!("http://{addr}"),
+                    "-q",
+                    "--out",
+                ])
+                .arg(&out)
+                .assert()
+                .success();
+            only_subdir(&out)
+        })
+        .collect();
+    for (mut child, _) in servers {
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+    let merged = tmp.path().join("merged");
+    harness()
+        .args(["merge", "--out"])
+        .arg(&merged)
+        .args(&shards)
+        .assert()
+        .success();
+
+    // Complete coverage, and the trials per variant of the unsharded plan.
+    let summary: serde_json::Value = json(&merged.join("summary.json"));
+    assert_eq!(summary["complete"], true);
+    let scenario = harness::scenario::Scenario::load(&path, None).unwrap();
+    let plan = Plan::build(&scenario);
+    for arm in ["baseline", "fast"] {
+        let planned = plan
+            .trials
+            .iter()
+            .filter(|t| t.phase == Phase::Measured && t.arm == arm)
+            .count();
+        let group = summary["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["arm"] == arm)
+            .unwrap();
+        assert_eq!(group["trials"].as_u64().unwrap() as usize, planned, "{arm}");
+    }
+    // The per-server table: four servers for every comparison, and the odd one stands out.
+    let pooled = summary["servers"].as_array().unwrap();
+    let decode = pooled
+        .iter()
+        .find(|p| p["metric"] == "decode_tps")
+        .expect("decode_tps pooled");
+    let per_server = decode["servers"].as_array().unwrap();
+    assert_eq!(per_server.len(), 4);
+    let ratios: Vec<f64> = per_server
+        .iter()
+        .map(|e| e["ratio"].as_f64().unwrap())
+        .collect();
+    let odd = ratios.iter().copied().fold(f64::MIN, f64::max);
+    assert!(
+        odd > 1.6 && ratios.iter().filter(|r| **r < 1.3).count() == 3,
+        "{ratios:?}"
+    );
+    assert!(decode["pooled"]["i2"].as_f64().unwrap() > 0.5, "{decode}");
+    assert!(decode["pooled"]["q_p"].as_f64().unwrap() < 0.01, "{decode}");
+    let random = &decode["random"];
+    let fixed = &decode["fixed"];
+    assert!(
+        random[2].as_f64().unwrap() - random[1].as_f64().unwrap()
+            > fixed[2].as_f64().unwrap() - fixed[1].as_f64().unwrap()
+    );
+    let warnings = summary["server_disagreements"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("decode_tps")),
+        "{warnings:?}"
+    );
+    let md = std::fs::read_to_string(merged.join("report.md")).unwrap();
+    assert!(
+        md.contains("## Servers") && md.contains("**The servers disagree:**"),
+        "{md}"
+    );
+}

@@ -362,3 +362,41 @@ fn power_matches_statsmodels_and_the_noncentral_t_scipy() {
         near(format!("effect n={n}"), d, num(c, "d"));
     }
 }
+
+#[test]
+fn pooling_over_servers_matches_statsmodels_combine_effects() {
+    use harness::stats::meta::pool;
+    for (i, c) in reference()["meta"].as_array().unwrap().iter().enumerate() {
+        let p = pool(&floats(&c["effects"]), &floats(&c["variances"])).unwrap();
+        let case = format!("meta case {i}");
+        let want = |k: &str| c[k].as_f64().unwrap();
+        close(&case, "fixed", p.fixed, want("fixed"));
+        close(&case, "fixed_se", p.fixed_se, want("fixed_se"));
+        close(&case, "q", p.q, want("q"));
+        close(&case, "q_p", p.q_p, want("q_p"));
+        if want("tau2") < 0.0 {
+            // Q below its degrees of freedom: statsmodels leaves τ² (and I²) negative and
+            // shrinks the random-effects interval below the fixed one; DerSimonian and
+            // Laird's estimator, as harness computes it, is truncated at 0, where random and
+            // fixed effects coincide.
+            assert_eq!((p.tau2, p.i2), (0.0, 0.0), "{case}");
+            assert_eq!((p.random, p.random_se), (p.fixed, p.fixed_se), "{case}");
+            continue;
+        }
+        close(&case, "random", p.random, want("random"));
+        close(&case, "random_se", p.random_se, want("random_se"));
+        // I² and τ² are 0 exactly when Q equals its degrees of freedom.
+        assert!(
+            (p.i2 - want("i2")).abs() <= 1e-9 * want("i2").abs().max(1e-12),
+            "{case}: i2 {} vs {}",
+            p.i2,
+            want("i2")
+        );
+        assert!(
+            (p.tau2 - want("tau2")).abs() <= 1e-9 * want("tau2").abs().max(1e-12),
+            "{case}: tau2 {} vs {}",
+            p.tau2,
+            want("tau2")
+        );
+    }
+}
