@@ -1,7 +1,7 @@
 # The two commands of the README's quick start: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: build demo test test-real test-browser lint bench bench-fanout bench-client clean-results
+.PHONY: build demo test test-real test-browser test-examples lint bench bench-fanout bench-client clean-results
 
 build:
 	$(CARGO) build --release --locked
@@ -24,6 +24,10 @@ test-real:
 # offline, logs nothing, shows every figure, and its screenshot is not blank.
 test-browser:
 	python3 scripts/browser_check.py
+
+# The cluster examples: Kubernetes manifests against the API schema, Slurm scripts' syntax.
+test-examples:
+	scripts/check-examples.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -3,6 +3,7 @@
 mod architecture;
 mod calibration;
 mod cli;
+mod cluster;
 mod common;
 mod connections;
 mod estimator;
