@@ -38,7 +38,6 @@ struct Part {
     dir: PathBuf,
     manifest: serde_json::Value,
     shard: Shard,
-    calls: Vec<CallRecord>,
     trials: Vec<TrialRecord>,
 }
 
@@ -66,7 +65,6 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
             )
         })?;
         parts.push(Part {
-            calls: read_jsonl(&dir.join("calls.jsonl"))?,
             trials: read_jsonl(&dir.join("trials.jsonl"))?,
             dir: dir.clone(),
             manifest,
@@ -120,7 +118,10 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
         }
     }
     plan.trials.sort_by_key(|t| t.trial);
-    let mut calls = Vec::new();
+    let whole_measured = measured_of_whole(first);
+    let mut manifest = first.manifest.clone();
+    let scenario_yaml = std::fs::read(first.dir.join("scenario.yaml"))
+        .with_context(|| format!("cannot read {}/scenario.yaml", first.dir.display()))?;
     let mut trials = Vec::new();
     let mut seen = BTreeSet::new();
     for (k, p) in parts.iter().enumerate() {
@@ -144,7 +145,6 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
                 ..t.clone()
             });
         }
-        calls.extend(p.calls.iter().filter(|c| keep(c.phase)).cloned());
     }
 
     let whole_trials = plan
@@ -152,8 +152,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
         .iter()
         .filter(|t| t.phase == Phase::Warmup)
         .count()
-        + measured_of_whole(first);
-    let mut manifest = first.manifest.clone();
+        + whole_measured;
     let object = manifest
         .as_object_mut()
         .context("manifest.json is not an object")?;
@@ -183,12 +182,24 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let dir = ResultsDir::open(out);
     dir.write_json("manifest.json", &manifest)?;
-    dir.write_atomic(
-        "scenario.yaml",
-        &std::fs::read(first.dir.join("scenario.yaml"))?,
-    )?;
+    dir.write_atomic("scenario.yaml", &scenario_yaml)?;
     dir.write_json("plan.json", &plan)?;
-    dir.rewrite_records(&calls, &trials)?;
+    // Streamed from the shards, one shard's calls read at a time.
+    let calls = parts.iter().enumerate().flat_map(|(k, p)| {
+        let read: anyhow::Result<Vec<CallRecord>> = read_jsonl(&p.dir.join("calls.jsonl"));
+        let batch: Vec<anyhow::Result<CallRecord>> = match read {
+            Ok(calls) => calls
+                .into_iter()
+                .filter(|c| c.phase == Phase::Measured || k == 0)
+                .map(Ok)
+                .collect(),
+            Err(e) => vec![Err(e)],
+        };
+        batch
+    });
+    dir.stream_records(calls, &trials)?;
+    drop(trials);
+    drop(parts);
     let records = load(out)?;
     let summary = report::write_records(out, &records)?;
     let gate = if records.gates.is_empty() {

@@ -207,6 +207,51 @@ impl ResultsDir {
         Ok(())
     }
 
+    /// Writes the record files from `calls` and `trials` as they come, each to a temporary
+    /// file that is synced and renamed over the old one: nothing is held in memory beyond
+    /// a buffer, so a merge of a million calls streams them.
+    pub fn stream_records(
+        &self,
+        calls: impl IntoIterator<Item = anyhow::Result<CallRecord>>,
+        trials: &[TrialRecord],
+    ) -> anyhow::Result<()> {
+        let open = |name: &str| -> anyhow::Result<(PathBuf, std::io::BufWriter<File>)> {
+            let tmp = self.path.join(format!(".{name}.tmp"));
+            let file =
+                File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+            Ok((tmp, std::io::BufWriter::with_capacity(1 << 16, file)))
+        };
+        let (jsonl_tmp, mut jsonl) = open("calls.jsonl")?;
+        let (csv_tmp, csv_file) = open("calls.csv")?;
+        let mut csv = csv::Writer::from_writer(csv_file);
+        for c in calls {
+            let c = c?;
+            json_line(&mut jsonl, &c)?;
+            csv.serialize(&c)?;
+        }
+        let (trials_tmp, mut trials_out) = open("trials.jsonl")?;
+        for t in trials {
+            json_line(&mut trials_out, t)?;
+        }
+        let finish = |w: std::io::BufWriter<File>| -> anyhow::Result<()> {
+            let file = w.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            Ok(())
+        };
+        finish(jsonl)?;
+        finish(csv.into_inner().map_err(|e| e.into_error())?)?;
+        finish(trials_out)?;
+        for (tmp, name) in [
+            (jsonl_tmp, "calls.jsonl"),
+            (csv_tmp, "calls.csv"),
+            (trials_tmp, "trials.jsonl"),
+        ] {
+            std::fs::rename(&tmp, self.path.join(name))
+                .with_context(|| format!("cannot write {}", self.path.join(name).display()))?;
+        }
+        Ok(())
+    }
+
     /// Replaces the record files with exactly `calls` and `trials`, each atomically: a
     /// resumed run drops what the trial it interrupted left behind.
     pub fn rewrite_records(
@@ -609,18 +654,30 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
 /// Reads a JSONL file, skipping a torn last line (a crash mid-write). Any other bad line
 /// is an error naming the file and line.
 pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Vec<T>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let lines: Vec<&str> = text.lines().collect();
-    let complete = text.ends_with('\n');
-    let mut out = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
+    use std::io::BufRead;
+    // Line by line, so a file of a million records is never held as text.
+    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut out = Vec::new();
+    let mut buffer = String::new();
+    for i in 0.. {
+        buffer.clear();
+        if reader
+            .read_line(&mut buffer)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            == 0
+        {
+            break;
+        }
+        // Only the last line can lack its newline: a line torn by an interrupted write.
+        let complete = buffer.ends_with('\n');
+        let line = buffer.trim_end_matches(['\n', '\r']);
         if line.trim().is_empty() {
             continue;
         }
         match serde_json::from_str(line) {
             Ok(v) => out.push(v),
-            Err(_) if i + 1 == lines.len() && !complete => break,
+            Err(_) if !complete => break,
             Err(e) => {
                 // serde_json counts lines within the one line it was given; say where in
                 // the file instead.
