@@ -9,7 +9,7 @@ use crate::results::RunRecords;
 use crate::scenario::{Bound, Gate, Stopping, threshold_text};
 use crate::stats::RatioCi;
 use crate::stats::sequential::confidence_sequence;
-use crate::summary::sequential::round_ratios;
+use crate::summary::sequential::{look_points, round_ratios};
 
 /// Rejudges `results` (one per gate, as [`super::within_run`] made them) by their
 /// confidence sequences; a gate already inconclusive for want of data or arms stays so.
@@ -46,10 +46,7 @@ pub fn judge_anytime(
         };
         let pairs = round_ratios(&side, &run.calls, &run.trials, run.meta.slo.as_ref());
         let values: Vec<f64> = pairs.iter().map(|p| p.1).collect();
-        let at: Vec<usize> = (1..=rounds)
-            .filter(|k| k % rule.every == 0 || *k == max_rounds || *k == rounds)
-            .map(|k| pairs.iter().filter(|p| p.0 < k).count())
-            .collect();
+        let at = look_points(rule, &pairs, rounds, max_rounds);
         let alpha = g.alpha / m;
         let tau = g.threshold;
         let bound = format!(

@@ -95,17 +95,10 @@ pub struct Look {
     pub decision: Decision,
 }
 
-/// The confidence sequence of `values` (log ratios) after each look, and what each look
-/// decides. `at` are the counts of values at which to look (ascending; looks before 2
-/// values are skipped); `higher_is_better` says which side of 1 is faster; `tolerance` is
-/// τ as a fraction (0 < τ < 1). The looks stop at the first decision.
-pub fn looks(
-    values: &[f64],
-    at: &[usize],
-    alpha: f64,
-    tolerance: f64,
-    higher_is_better: bool,
-) -> Vec<Look> {
+/// The confidence sequence of `values` (log ratios) at each look, intersected over the
+/// looks so far, with its evidence against "no difference"; every look undecided. `at` are
+/// the counts of values at which to look (ascending; looks before 2 values are skipped).
+pub fn sequence(values: &[f64], at: &[usize], alpha: f64) -> Vec<Look> {
     let mut out = Vec::new();
     let (mut low, mut high) = (f64::NEG_INFINITY, f64::INFINITY);
     for &n in at.iter().filter(|&&n| n >= 2 && n <= values.len()) {
@@ -129,9 +122,33 @@ pub fn looks(
         } else {
             1.0
         };
-        // Ratios within ±τ of 1 are equivalent; a slower one beyond τ fails (the bounds of
-        // a gate `≥ baseline−τ` or `≤ baseline+τ`).
-        let (down, up) = ((-tolerance).ln_1p(), tolerance.ln_1p());
+        out.push(Look {
+            n,
+            mean,
+            low,
+            high,
+            e_value,
+            decision: Decision::Continue,
+        });
+    }
+    out
+}
+
+/// [`sequence`], and what each look decides for a comparison whose faster side is above 1
+/// when `higher_is_better`, against the tolerance τ (`tolerance`, a fraction in (0, 1)):
+/// ratios within ±τ of 1 are equivalent, a slower one beyond τ fails (the bounds of a gate
+/// `≥ baseline−τ` or `≤ baseline+τ`). The looks stop at the first decision.
+pub fn looks(
+    values: &[f64],
+    at: &[usize],
+    alpha: f64,
+    tolerance: f64,
+    higher_is_better: bool,
+) -> Vec<Look> {
+    let (down, up) = ((-tolerance).ln_1p(), tolerance.ln_1p());
+    let mut out = Vec::new();
+    for mut look in sequence(values, at, alpha) {
+        let (low, high) = (look.low, look.high);
         let faster = if higher_is_better {
             low > 0.0
         } else {
@@ -142,9 +159,9 @@ pub fn looks(
         } else {
             low > up
         };
-        let decision = if low > high {
-            // Intersected to nothing: the data moved more than chance allows; keep looking
-            // is no remedy, so say what the last interval says.
+        look.decision = if low > high {
+            // Intersected to nothing (the data moved more than chance allows at this
+            // level): no decision.
             Decision::Continue
         } else if faster {
             Decision::Faster
@@ -155,15 +172,8 @@ pub fn looks(
         } else {
             Decision::Continue
         };
-        out.push(Look {
-            n,
-            mean,
-            low,
-            high,
-            e_value,
-            decision,
-        });
-        if decision != Decision::Continue {
+        out.push(look);
+        if look.decision != Decision::Continue {
             break;
         }
     }
@@ -174,24 +184,7 @@ pub fn looks(
 /// looks `at`, intersected over all of them, whatever they would have decided: the
 /// interval a gate on a run with a stopping rule is judged by. `None` before two values.
 pub fn confidence_sequence(values: &[f64], at: &[usize], alpha: f64) -> Option<Look> {
-    // A tolerance no interval fits inside and no rise outruns leaves every look undecided.
-    let mut last = None;
-    for &n in at.iter().filter(|&&n| n >= 2 && n <= values.len()) {
-        let seen = looks(values, &[n], alpha, f64::MIN_POSITIVE, true);
-        last = match (last, seen.last()) {
-            (None, Some(l)) => Some(*l),
-            (Some(prev), Some(l)) => Some(Look {
-                low: prev.low.max(l.low),
-                high: prev.high.min(l.high),
-                ..*l
-            }),
-            (prev, None) => prev,
-        };
-    }
-    last.map(|l| Look {
-        decision: Decision::Continue,
-        ..l
-    })
+    sequence(values, at, alpha).last().copied()
 }
 
 #[cfg(test)]

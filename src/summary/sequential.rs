@@ -78,12 +78,28 @@ pub fn round_ratios(
 /// last planned one (`max_rounds`), at the pairs completed by then.
 pub fn look(rule: &Stopping, pairs: &[(u32, f64)], rounds: u32, max_rounds: u32) -> Vec<Look> {
     let values: Vec<f64> = pairs.iter().map(|p| p.1).collect();
-    let at: Vec<usize> = (1..=rounds)
+    let higher = rule.metric.direction() == Direction::HigherIsBetter;
+    looks(
+        &values,
+        &look_points(rule, pairs, rounds, max_rounds),
+        ALPHA,
+        rule.tolerance,
+        higher,
+    )
+}
+
+/// Where the rule looks after `rounds` measured rounds: the pairs completed after every
+/// `every` rounds and after the last planned one.
+pub fn look_points(
+    rule: &Stopping,
+    pairs: &[(u32, f64)],
+    rounds: u32,
+    max_rounds: u32,
+) -> Vec<usize> {
+    (1..=rounds)
         .filter(|r| r % rule.every == 0 || *r == max_rounds)
         .map(|r| pairs.iter().filter(|p| p.0 < r).count())
-        .collect();
-    let higher = rule.metric.direction() == Direction::HigherIsBetter;
-    looks(&values, &at, ALPHA, rule.tolerance, higher)
+        .collect()
 }
 
 /// The rule's account of a run: what it saw at each look and what it decided.

@@ -268,14 +268,14 @@ fn four_shards_on_four_servers_merge_whole_and_the_odd_server_shows_as_heterogen
     // the small-context variant gains much more there.
     let servers: Vec<(std::process::Child, String)> = (0..4)
         .map(|i| {
-            let odd = ["--set", "ctx_cost_per_1k=0.6"];
+            let odd = ["--set", "ctx_cost_per_1k=1.0"];
             let (child, _, addr) = crate::sim::sim_server(if i == 3 { &odd } else { &[] });
             (child, addr)
         })
         .collect();
     let yaml = SCENARIO
         .replace("server: { backend: sim }", "server: { backend: ollama }")
-        .replace("trials: 5", "trials: 8");
+        .replace("trials: 5", "trials: 12");
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("s.yaml");
     std::fs::write(&path, &yaml).unwrap();
