@@ -423,6 +423,8 @@ struct Counted {
     finished: AtomicU64,
     /// Tokens held in the KV cache by requests in flight now.
     kv_tokens: AtomicU64,
+    /// Requests waiting for a slot now.
+    waiting: AtomicU64,
 }
 
 /// Tokens a request holds in the KV cache, given back when it ends.
@@ -863,7 +865,11 @@ async fn run_request(
     let config = &engine.config;
     let mut rng = Rng::new(mix64(config.seed ^ mix64(sequence)));
 
-    let Ok(_slot) = engine.slots.clone().acquire_owned().await else {
+    // Waiting is exactly the time before a slot is free (counted for `/metrics`).
+    engine.counted.waiting.fetch_add(1, Ordering::Relaxed);
+    let acquired = engine.slots.clone().acquire_owned().await;
+    engine.counted.waiting.fetch_sub(1, Ordering::Relaxed);
+    let Ok(_slot) = acquired else {
         return;
     };
     let slot_at = Instant::now();
@@ -1196,12 +1202,7 @@ async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
     let config = &engine.config;
     let parallel = config.parallel.max(1) as usize;
     let running = parallel.saturating_sub(engine.slots.available_permits());
-    let in_flight = engine
-        .in_flight
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .now;
-    let waiting = in_flight.saturating_sub(running);
+    let waiting = engine.counted.waiting.load(Ordering::Relaxed);
     let num_ctx = {
         let runner = engine.runner.lock().unwrap_or_else(|e| e.into_inner());
         runner
