@@ -139,15 +139,7 @@ pub fn plan(run: &RunRecords, options: &PowerOptions) -> anyhow::Result<PowerPla
     let delta = options.effect.ln_1p();
     let mut comparisons = Vec::new();
     for row in &summary.comparisons {
-        let side = |arm: &str, variant: &str| {
-            samples
-                .by_trial
-                .get(&(arm.to_owned(), variant.to_owned(), row.metric))
-        };
-        let (Some(v), Some(b)) = (
-            side(&row.arm, &row.variant),
-            side(&row.baseline_arm, &row.baseline),
-        ) else {
+        let Some((v, b)) = samples.sides(row) else {
             continue;
         };
         let (v1, v2, n) = if row.paired {

@@ -297,6 +297,9 @@ pub fn per_trial_values(
     values_of((&all, &ok), calls, trials, (arm, variant), metric, slo)
 }
 
+/// Values by trial number.
+type ByTrial = BTreeMap<u32, f64>;
+
 impl RunSamples {
     /// Reads every arm and variant of the run out of `calls` and, for the job metrics,
     /// `trials`. A load level's arms get the serving metrics instead of the job ones (its
@@ -342,6 +345,19 @@ impl RunSamples {
     pub fn sample(&self, arm: &str, variant: &str, metric: Metric) -> Option<&Sample> {
         self.samples
             .get(&(arm.to_owned(), variant.to_owned(), metric))
+    }
+
+    /// The per-trial values of a comparison's two sides (the variant in its arm, the
+    /// baseline in its arm), when both have some.
+    pub fn sides(&self, row: &super::ComparisonRow) -> Option<(&ByTrial, &ByTrial)> {
+        let side = |arm: &str, variant: &str| {
+            self.by_trial
+                .get(&(arm.to_owned(), variant.to_owned(), row.metric))
+        };
+        Some((
+            side(&row.arm, &row.variant)?,
+            side(&row.baseline_arm, &row.baseline)?,
+        ))
     }
 
     /// Failed and total measured calls of `variant` in `arm`.

@@ -74,15 +74,7 @@ pub fn servers(
     let mut out = Vec::new();
     let mut warnings = Vec::new();
     for row in comparisons.iter().filter(|r| !r.paired) {
-        let side = |arm: &str, variant: &str| {
-            samples
-                .by_trial
-                .get(&(arm.to_owned(), variant.to_owned(), row.metric))
-        };
-        let (Some(v), Some(b)) = (
-            side(&row.arm, &row.variant),
-            side(&row.baseline_arm, &row.baseline),
-        ) else {
+        let Some((v, b)) = samples.sides(row) else {
             continue;
         };
         let mut estimates = Vec::new();
