@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::plan::Phase;
 use crate::results::TrialRecord;
 use crate::scenario::Metric;
-use crate::stats::compare::log_ratio;
+use crate::stats::compare::{log_ratio, paired_log_ratio};
 use crate::stats::meta::{Pooled, pool};
 use crate::stats::{CONFIDENCE, Sample};
 
@@ -22,7 +22,7 @@ use super::{ComparisonRow, RunSamples};
 pub struct ServerEstimate {
     /// The server (URL and host).
     pub server: String,
-    /// The variant's trials on it.
+    /// The variant's trials on it (for a paired comparison, the trials with both sides).
     pub n_variant: usize,
     /// The baseline's.
     pub n_baseline: usize,
@@ -55,7 +55,7 @@ pub struct ServerPooling {
     pub random: (f64, f64, f64),
 }
 
-/// Per-server pooling of every unpaired comparison, and a warning for each whose servers
+/// Per-server pooling of every comparison (a paired one paired on each server), and a warning for each whose servers
 /// disagree substantially. Empty unless the measured trials ran against two servers or more.
 pub fn servers(
     comparisons: &[ComparisonRow],
@@ -73,7 +73,7 @@ pub fn servers(
     }
     let mut out = Vec::new();
     let mut warnings = Vec::new();
-    for row in comparisons.iter().filter(|r| !r.paired) {
+    for row in comparisons {
         let Some((v, b)) = samples.sides(row) else {
             continue;
         };
@@ -88,10 +88,24 @@ pub fn servers(
                         .map(|(_, x)| *x),
                 )
             };
-            let (Some(x), Some(y)) = (of(v), of(b)) else {
-                continue;
+            // A paired comparison stays paired on each server: the trials of that server
+            // that have both sides.
+            let estimate = if row.paired {
+                let pairs: Vec<(f64, f64)> = v
+                    .iter()
+                    .filter(|(t, _)| on.contains(t))
+                    .filter_map(|(t, x)| Some((*x, *b.get(t)?)))
+                    .collect();
+                paired_log_ratio(&pairs, CONFIDENCE).map(|e| (e, pairs.len(), pairs.len()))
+            } else {
+                match (of(v), of(b)) {
+                    (Some(x), Some(y)) => {
+                        log_ratio(&x, &y, CONFIDENCE).map(|e| (e, x.len(), y.len()))
+                    }
+                    _ => None,
+                }
             };
-            let Some((ratio, welch)) = log_ratio(&x, &y, CONFIDENCE) else {
+            let Some(((ratio, welch), n_variant, n_baseline)) = estimate else {
                 continue;
             };
             if welch.se.is_nan() || welch.se <= 0.0 {
@@ -101,8 +115,8 @@ pub fn servers(
             variances.push(welch.se * welch.se);
             estimates.push(ServerEstimate {
                 server: (*node).to_owned(),
-                n_variant: x.len(),
-                n_baseline: y.len(),
+                n_variant,
+                n_baseline,
                 ratio: ratio.ratio,
                 low: ratio.low,
                 high: ratio.high,

@@ -33,8 +33,19 @@ fn run(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> std::path::PathBuf {
+    run_yaml(dir, name, SCENARIO, args, env)
+}
+
+/// [`run`] of the scenario `yaml`.
+fn run_yaml(
+    dir: &std::path::Path,
+    name: &str,
+    yaml: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::path::PathBuf {
     let path = dir.join("s.yaml");
-    std::fs::write(&path, SCENARIO).unwrap();
+    std::fs::write(&path, yaml).unwrap();
     let out = dir.join(name);
     let mut cmd = harness();
     for var in [
@@ -260,6 +271,66 @@ fn merging_a_runs_records_split_by_round_reproduces_its_statistics_exactly() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&foreign.stderr).contains("different plans"));
+}
+
+#[test]
+fn a_paired_comparison_stays_paired_on_each_server() {
+    // One arm runs both variants, so its comparison is paired by trial; the three shards
+    // are given three servers, as if each had run on a node of its own.
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = SCENARIO
+        .replace("arms: [[baseline], [fast]]", "arms: [[baseline, fast]]")
+        .replace("trials: 5", "trials: 9");
+    let whole = run_yaml(tmp.path(), "whole", &yaml, &[], &[]);
+    let shards: Vec<std::path::PathBuf> = (0..3)
+        .map(|i| {
+            let d = tmp.path().join(format!("shard{i}"));
+            split(&whole, &d, i, 3);
+            let mut m: serde_json::Value = json(&d.join("manifest.json"));
+            m["server"]["url"] = format!("http://node{i}:11434").into();
+            std::fs::write(d.join("manifest.json"), m.to_string()).unwrap();
+            d
+        })
+        .collect();
+    let merge = |name: &str, dirs: &[std::path::PathBuf]| -> serde_json::Value {
+        let out = tmp.path().join(name);
+        harness()
+            .args(["merge", "--out"])
+            .arg(&out)
+            .args(dirs)
+            .assert()
+            .success();
+        json(&out.join("summary.json"))
+    };
+    let all = merge("all", &shards);
+    let decode = |s: &serde_json::Value| -> serde_json::Value {
+        s["comparisons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["metric"] == "decode_tps" && c["paired"] == true)
+            .expect("a paired decode_tps comparison")
+            .clone()
+    };
+    let pooled = all["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["metric"] == "decode_tps")
+        .expect("decode_tps pooled over the servers")
+        .clone();
+    let per_server = pooled["servers"].as_array().unwrap();
+    assert_eq!(per_server.len(), 3, "{pooled}");
+    for (i, estimate) in per_server.iter().enumerate() {
+        // Three rounds per server, each a pair.
+        assert_eq!(estimate["n_variant"], 3, "{estimate}");
+        assert_eq!(estimate["n_baseline"], 3, "{estimate}");
+        // The server's estimate is the paired comparison of its trials alone.
+        let alone = decode(&merge(&format!("alone{i}"), &shards[i..=i]));
+        assert_eq!(estimate["ratio"], alone["ratio"]["ratio"], "server {i}");
+        assert_eq!(estimate["low"], alone["ratio"]["low"], "server {i}");
+        assert_eq!(estimate["high"], alone["ratio"]["high"], "server {i}");
+    }
 }
 
 #[test]
