@@ -128,6 +128,90 @@ fn shards_run_disjoint_parts_that_make_the_whole_plan() {
 }
 
 #[test]
+fn an_interrupted_shard_resumes_its_own_part_and_keeps_its_shard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shard = run(tmp.path(), "b", &["--shard", "1/2"], &[]);
+    let finished = measured_trials(&shard);
+    let plan_before = std::fs::read(shard.join("plan.json")).unwrap();
+    let measured_calls = |dir: &std::path::Path| {
+        std::fs::read_to_string(dir.join("calls.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|c| c["phase"] == "measured" && c["step"] != "prime")
+            .count()
+    };
+    let calls_before = measured_calls(&shard);
+    // Interrupted after its first measured trial: the later trials' rows, and a call of
+    // the next trial cut short, are all the folder holds of them.
+    let first = *finished.iter().next().unwrap();
+    let keep = |file: &str, extra: usize| {
+        let text = std::fs::read_to_string(shard.join(file)).unwrap();
+        let (mut kept, mut cut) = (Vec::new(), 0);
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let trial = v["trial"].as_u64().unwrap();
+            if v["phase"] == "warmup" || trial == first {
+                kept.push(line);
+            } else if cut < extra {
+                kept.push(line);
+                cut += 1;
+            }
+        }
+        std::fs::write(shard.join(file), kept.join("\n") + "\n").unwrap();
+    };
+    keep("trials.jsonl", 0);
+    keep("calls.jsonl", 1);
+    assert_eq!(measured_trials(&shard).len(), 1);
+    let mut manifest: serde_json::Value = json(&shard.join("manifest.json"));
+    manifest["complete"] = false.into();
+    std::fs::write(shard.join("manifest.json"), manifest.to_string()).unwrap();
+
+    // Resumed as another shard: refused.
+    harness()
+        .args(["run", "-q", "--shard", "0/2", "--resume"])
+        .arg(&shard)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "ran shard 1/2; it cannot be resumed as shard 0/2",
+        ));
+    // Resumed (with nothing said of the shard, or with a Slurm task of another index in
+    // the environment: the folder's shard wins).
+    harness()
+        .env("SLURM_ARRAY_TASK_ID", "0")
+        .env("SLURM_ARRAY_TASK_COUNT", "2")
+        .args(["run", "-q", "--resume"])
+        .arg(&shard)
+        .assert()
+        .success();
+    assert_eq!(measured_trials(&shard), finished);
+    // The cut call was dropped and its trial ran again whole.
+    assert_eq!(measured_calls(&shard), calls_before);
+    assert_eq!(std::fs::read(shard.join("plan.json")).unwrap(), plan_before);
+    let manifest: serde_json::Value = json(&shard.join("manifest.json"));
+    assert_eq!(
+        manifest["shard"],
+        serde_json::json!({"index": 1, "count": 2})
+    );
+    assert_eq!(manifest["resumed_at"].as_array().unwrap().len(), 1);
+    assert_eq!(manifest["complete"], true);
+    // The resumed shard merges with its sibling into the whole plan.
+    let other = run(tmp.path(), "a", &["--shard", "0/2"], &[]);
+    let merged = tmp.path().join("merged");
+    harness()
+        .args(["merge", "--out"])
+        .arg(&merged)
+        .args([&other, &shard])
+        .assert()
+        .success();
+    let summary: serde_json::Value = json(&merged.join("summary.json"));
+    assert_eq!(summary["complete"], true);
+    let whole: BTreeSet<u64> = measured_trials(&merged);
+    assert_eq!(whole.len(), 2 * 5);
+}
+
+#[test]
 fn a_kubernetes_index_needs_its_count_and_a_bad_shard_is_refused() {
     let env = |vars: &'static [(&'static str, &'static str)]| {
         move |k: &str| {
