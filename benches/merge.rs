@@ -131,9 +131,12 @@ fn main() {
     let merged = harness::merge::merge(&dirs, &out).expect("merge");
     let took = started.elapsed();
     assert!(merged.summary.complete && merged.missing.is_empty());
-    let calls = std::fs::read_to_string(out.join("calls.jsonl"))
-        .map(|t| t.lines().count())
-        .unwrap_or(0);
+    // Counted after the peak is read: reading the merged file whole here would be the peak.
+    let peak = peak_rss_mb();
+    let calls = std::io::BufRead::lines(std::io::BufReader::new(
+        std::fs::File::open(out.join("calls.jsonl")).expect("merged calls"),
+    ))
+    .count();
     println!(
         "generated {shards} shards of {per_shard} calls in {:.1} s (peak memory so far {before:.0} MB)",
         generated.as_secs_f64()
@@ -141,7 +144,7 @@ fn main() {
     println!(
         "merged {calls} calls from {shards} shards and analysed them in {:.1} s; peak resident memory {:.0} MB; {} comparisons, complete: {}",
         took.as_secs_f64(),
-        peak_rss_mb(),
+        peak,
         merged.summary.comparisons.len(),
         merged.summary.complete
     );

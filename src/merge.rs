@@ -17,7 +17,7 @@ use crate::gate::files::{GateOptions, gate_records};
 use crate::metrics::CallRecord;
 use crate::plan::{Phase, Plan, Shard};
 use crate::report;
-use crate::results::{ResultsDir, TrialRecord, load, read_jsonl};
+use crate::results::{ResultsDir, TrialRecord, jsonl, load, read_jsonl};
 use crate::summary::Summary;
 
 /// What a merge produced.
@@ -184,18 +184,18 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
     dir.write_json("manifest.json", &manifest)?;
     dir.write_atomic("scenario.yaml", &scenario_yaml)?;
     dir.write_json("plan.json", &plan)?;
-    // Streamed from the shards, one shard's calls read at a time.
+    // Streamed from the shards, one call at a time.
     let calls = parts.iter().enumerate().flat_map(|(k, p)| {
-        let read: anyhow::Result<Vec<CallRecord>> = read_jsonl(&p.dir.join("calls.jsonl"));
-        let batch: Vec<anyhow::Result<CallRecord>> = match read {
-            Ok(calls) => calls
-                .into_iter()
-                .filter(|c| c.phase == Phase::Measured || k == 0)
-                .map(Ok)
-                .collect(),
-            Err(e) => vec![Err(e)],
+        let keep = move |c: &anyhow::Result<CallRecord>| match c {
+            Ok(c) => c.phase == Phase::Measured || k == 0,
+            Err(_) => true,
         };
-        batch
+        let read: Box<dyn Iterator<Item = anyhow::Result<CallRecord>>> =
+            match jsonl(&p.dir.join("calls.jsonl")) {
+                Ok(calls) => Box::new(calls.filter(keep)),
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            };
+        read
     });
     dir.stream_records(calls, &trials)?;
     drop(trials);

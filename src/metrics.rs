@@ -9,6 +9,119 @@ use serde::{Deserialize, Serialize};
 use crate::plan::{Phase, PlannedTrial};
 use crate::scenario::Metric;
 
+/// A name a million call records share (arm, variant, agent, step): one allocation per
+/// distinct name once [`Names`] has interned them, so a large run's records in memory are
+/// mostly their numbers. Reads, compares and serializes as the string it holds.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Name(std::sync::Arc<str>);
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Self {
+        Name(s.into())
+    }
+}
+
+impl From<String> for Name {
+    fn from(s: String) -> Self {
+        Name(s.into())
+    }
+}
+
+impl From<&Name> for String {
+    fn from(n: &Name) -> Self {
+        n.0.to_string()
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for Name {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<Name> for String {
+    fn eq(&self, other: &Name) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<Name> for &str {
+    fn eq(&self, other: &Name) -> bool {
+        **self == *other.0
+    }
+}
+
+/// Interns the names of call records as they are read, so equal names share one
+/// allocation.
+#[derive(Debug, Default)]
+pub struct Names(std::collections::HashSet<Name>);
+
+impl Names {
+    /// The shared copy of `name`.
+    pub fn get(&mut self, name: &Name) -> Name {
+        match self.0.get(&**name) {
+            Some(shared) => shared.clone(),
+            None => {
+                self.0.insert(name.clone());
+                name.clone()
+            }
+        }
+    }
+
+    /// `record` with its names shared.
+    pub fn intern(&mut self, mut record: CallRecord) -> CallRecord {
+        record.arm = self.get(&record.arm);
+        record.variant = self.get(&record.variant);
+        record.agent = self.get(&record.agent);
+        record.step = self.get(&record.step);
+        record
+    }
+}
+
 /// `load_ms` above this means the model was (re)loaded in the call.
 pub const COLD_LOAD_THRESHOLD_MS: f64 = 50.0;
 
@@ -227,15 +340,15 @@ pub struct CallRecord {
     /// Warmup or measured.
     pub phase: Phase,
     /// Arm name.
-    pub arm: String,
+    pub arm: Name,
     /// Variant name.
-    pub variant: String,
+    pub variant: Name,
     /// Pipeline index within the arm.
     pub slot: u32,
     /// Agent name.
-    pub agent: String,
+    pub agent: Name,
     /// Workflow step.
-    pub step: String,
+    pub step: Name,
     /// Fan-out instance of the agent (graph node) within the job, 0-based; the job is
     /// the (`trial`, `slot`) pipeline.
     #[serde(default)]
@@ -439,11 +552,11 @@ impl CallOutcome {
             trial: ctx.trial,
             round: ctx.round,
             phase: ctx.phase,
-            arm: ctx.arm.clone(),
-            variant: ctx.variant.clone(),
+            arm: ctx.arm.as_str().into(),
+            variant: ctx.variant.as_str().into(),
             slot: ctx.slot,
-            agent: ctx.agent.clone(),
-            step: ctx.step.clone(),
+            agent: ctx.agent.as_str().into(),
+            step: ctx.step.as_str().into(),
             instance: ctx.instance,
             turn: ctx.turn,
             started_at,
@@ -519,6 +632,28 @@ impl ItlSummary {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn interned_names_share_one_allocation_and_read_as_their_text() {
+        let outcome = || CallOutcome::start(4);
+        let (a, b) = (
+            outcome().record(&ctx(), Instant::now(), "t".into()),
+            outcome().record(&ctx(), Instant::now(), "t".into()),
+        );
+        assert!(!std::ptr::eq(a.arm.as_ptr(), b.arm.as_ptr()));
+        let mut names = Names::default();
+        let (a, b) = (names.intern(a), names.intern(b));
+        assert!(std::ptr::eq(a.arm.as_ptr(), b.arm.as_ptr()));
+        assert!(std::ptr::eq(a.step.as_ptr(), b.step.as_ptr()));
+        assert!(a.arm == "a" && a.variant == *"v");
+        assert!("a" == a.arm && a.agent == ctx().agent);
+        assert_eq!(a.arm, b.arm);
+        // Serialized as the plain string it holds.
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(json["arm"], "a");
+        let back: CallRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back.variant.to_string(), "v");
+    }
 
     fn ctx() -> CallContext {
         CallContext {

@@ -16,7 +16,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{LoadedModel, ModelShape};
-use crate::metrics::CallRecord;
+use crate::metrics::{CallRecord, Names};
 use crate::plan::Phase;
 use crate::scenario::{Arm, BackendKind, Gate, ModelOptions, Order, Slo, Stopping};
 use crate::telemetry::server::{ServerMetricsInfo, TrialServer};
@@ -646,7 +646,7 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
         meta,
         variants: scenario.variants,
         gates: scenario.gates,
-        calls: read_jsonl(&dir.join("calls.jsonl"))?,
+        calls: read_calls(&dir.join("calls.jsonl"))?,
         trials: read_jsonl(&dir.join("trials.jsonl"))?,
     })
 }
@@ -654,46 +654,84 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
 /// Reads a JSONL file, skipping a torn last line (a crash mid-write). Any other bad line
 /// is an error naming the file and line.
 pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Vec<T>> {
-    use std::io::BufRead;
-    // Line by line, so a file of a million records is never held as text.
+    jsonl(path)?.collect()
+}
+
+/// Reads `calls.jsonl` as [`read_jsonl`] does, the names of its records shared.
+pub fn read_calls(path: &Path) -> anyhow::Result<Vec<CallRecord>> {
+    let mut names = Names::default();
+    jsonl(path)?.map(|c| c.map(|c| names.intern(c))).collect()
+}
+
+/// The records of a JSONL file one at a time, as [`read_jsonl`] reads them, so a file of a
+/// million records is never held as text.
+pub fn jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<JsonLines<T>> {
     let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
-    let mut out = Vec::new();
-    let mut buffer = String::new();
-    for i in 0.. {
-        buffer.clear();
-        if reader
-            .read_line(&mut buffer)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            == 0
-        {
-            break;
-        }
-        // Only the last line can lack its newline: a line torn by an interrupted write.
-        let complete = buffer.ends_with('\n');
-        let line = buffer.trim_end_matches(['\n', '\r']);
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str(line) {
-            Ok(v) => out.push(v),
-            Err(_) if !complete => break,
-            Err(e) => {
-                // serde_json counts lines within the one line it was given; say where in
-                // the file instead.
-                let message = e.to_string();
-                let suffix = format!(" at line {} column {}", e.line(), e.column());
-                let message = message.strip_suffix(&suffix).unwrap_or(&message);
-                anyhow::bail!(
-                    "{}: line {}, column {}: {message}",
-                    path.display(),
-                    i + 1,
-                    e.column()
-                )
+    Ok(JsonLines {
+        reader: std::io::BufReader::with_capacity(1 << 16, file),
+        path: path.to_owned(),
+        line: 0,
+        buffer: String::new(),
+        done: false,
+        item: std::marker::PhantomData,
+    })
+}
+
+/// The iterator [`jsonl`] returns.
+pub struct JsonLines<T> {
+    reader: std::io::BufReader<File>,
+    path: PathBuf,
+    line: usize,
+    buffer: String,
+    done: bool,
+    item: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: for<'de> Deserialize<'de>> Iterator for JsonLines<T> {
+    type Item = anyhow::Result<T>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use std::io::BufRead;
+        while !self.done {
+            self.buffer.clear();
+            self.line += 1;
+            match self.reader.read_line(&mut self.buffer) {
+                Ok(0) => self.done = true,
+                Ok(_) => {}
+                Err(e) => {
+                    self.done = true;
+                    let e = anyhow::Error::new(e)
+                        .context(format!("cannot read {}", self.path.display()));
+                    return Some(Err(e));
+                }
+            }
+            // Only the last line can lack its newline: a line torn by an interrupted write.
+            let complete = self.buffer.ends_with('\n');
+            let line = self.buffer.trim_end_matches(['\n', '\r']);
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str(line) {
+                Ok(v) => return Some(Ok(v)),
+                Err(_) if !complete => self.done = true,
+                Err(e) => {
+                    self.done = true;
+                    // serde_json counts lines within the one line it was given; say where
+                    // in the file instead.
+                    let message = e.to_string();
+                    let suffix = format!(" at line {} column {}", e.line(), e.column());
+                    let message = message.strip_suffix(&suffix).unwrap_or(&message);
+                    return Some(Err(anyhow::anyhow!(
+                        "{}: line {}, column {}: {message}",
+                        self.path.display(),
+                        self.line,
+                        e.column()
+                    )));
+                }
             }
         }
+        None
     }
-    Ok(out)
 }
 
 #[cfg(test)]

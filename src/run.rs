@@ -18,7 +18,7 @@ use crate::gate::files::{GateOptions, gate_records};
 use crate::metrics::CallRecord;
 use crate::plan::{Plan, Shard};
 use crate::report;
-use crate::results::{RecordWriter, ResultsDir, TrialRecord, read_jsonl};
+use crate::results::{RecordWriter, ResultsDir, TrialRecord, read_calls, read_jsonl};
 use crate::scenario::{BackendKind, Scenario, SimConfig};
 use crate::scheduler::{self, Beside, ServerMetrics};
 use crate::sim::{SimServer, is_simulator_version};
@@ -288,7 +288,7 @@ impl Prior {
     /// Drops what the interrupted trial left behind (its calls, a torn last line), so the
     /// files hold exactly the finished trials before the rest run.
     fn clean_records(&self) -> anyhow::Result<scheduler::Collected> {
-        let calls: Vec<CallRecord> = read_jsonl(&self.dir.join("calls.jsonl"))?
+        let calls: Vec<CallRecord> = read_calls(&self.dir.join("calls.jsonl"))?
             .into_iter()
             .filter(|c: &CallRecord| self.done.contains(&c.trial))
             .collect();

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, ChatRequest, LoadedModel, ServerInfo};
 use crate::ingest::{self, DataSummary};
-use crate::metrics::{CallContext, CallRecord, utc_timestamp};
+use crate::metrics::{CallContext, CallRecord, Names, utc_timestamp};
 use crate::plan::{Phase, Plan, PlannedTrial};
 use crate::results::{Event, RecordWriter, TrialRecord};
 use crate::scenario::{Scenario, Variant};
@@ -74,11 +74,12 @@ fn collect(
     collected: Arc<Mutex<Collected>>,
     written: tokio::sync::watch::Sender<usize>,
 ) -> anyhow::Result<()> {
+    let mut names = Names::default();
     while let Some(event) = rx.blocking_recv() {
         writer.write(&event)?;
         let mut kept = collected.lock().unwrap_or_else(|e| e.into_inner());
         match event {
-            Event::Call(r) => kept.calls.push(*r),
+            Event::Call(r) => kept.calls.push(names.intern(*r)),
             Event::Trial(t) => {
                 kept.trials.push(*t);
                 drop(kept);

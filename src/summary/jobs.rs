@@ -67,7 +67,7 @@ pub struct PathShare {
 fn agent_calls(calls: &[&CallRecord]) -> Vec<AgentCalls> {
     let mut order: Vec<&str> = Vec::new();
     for c in calls {
-        if !order.contains(&c.agent.as_str()) {
+        if !order.contains(&&*c.agent) {
             order.push(&c.agent);
         }
     }

@@ -412,7 +412,10 @@ fn a_run_killed_with_sigkill_resumes_to_the_files_of_an_uninterrupted_run() {
     };
     let (resumed, clean_counts) = (count(&dir), count(&clean));
     // Priming calls depend on what ran just before, so compare the workflow's calls.
-    let without_primes = |m: &std::collections::BTreeMap<(String, bool, String), i32>| {
+    let without_primes = |m: &std::collections::BTreeMap<
+        (harness::metrics::Name, bool, harness::metrics::Name),
+        i32,
+    >| {
         m.iter()
             .filter(|(k, _)| k.2 != "prime")
             .map(|(k, v)| (k.clone(), *v))

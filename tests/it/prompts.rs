@@ -40,7 +40,7 @@ fn synthetic_prompts_have_their_drawn_lengths_and_are_the_same_for_every_arm_of_
     let mut sorted = calls.clone();
     sorted.sort_by(|a, b| a.offset_ms.total_cmp(&b.offset_ms));
     for c in &sorted {
-        by.entry((c.round, c.variant.clone()))
+        by.entry((c.round, c.variant.to_string()))
             .or_default()
             .push((c.prompt_tokens.unwrap(), c.output_tokens.unwrap()));
     }

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use super::rows::{RowAxis, Rows};
 use super::{Figure, GREY, INK, Key, Page, Swatch, file_stem, legend, num};
-use crate::metrics::CallRecord;
+use crate::metrics::{CallRecord, Name};
 use crate::plan::Phase;
 use crate::results::{RunRecords, TrialRecord};
 use crate::summary::Summary;
@@ -24,7 +24,7 @@ const DECODE: RGBColor = RGBColor(0x00, 0x72, 0xB2);
 const FAILED: RGBColor = RGBColor(0xD5, 0x5E, 0x00);
 
 /// The lane of a call: its pipeline, then its agent instance.
-type Lane = (u32, String, String, u32);
+type Lane = (u32, Name, Name, u32);
 
 fn lane(c: &CallRecord) -> Lane {
     (
@@ -117,7 +117,7 @@ fn draw_trial(
         let agent = if lane_calls.iter().any(|c| c.instance.is_some()) {
             format!("{}[{}]", l.2, l.3)
         } else {
-            l.2.clone()
+            l.2.to_string()
         };
         let label = if solo {
             agent
