@@ -46,7 +46,8 @@ pub enum Command {
         /// Server API; `sim` starts the built-in simulated Ollama server.
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
-        /// Server base URL (default: the scenario's, else OLLAMA_HOST, else 127.0.0.1:11434).
+        /// Server base URL (default: the scenario's, else OLLAMA_HOST, else 127.0.0.1:11434);
+        /// one server, in place of the scenario's `server.urls`.
         #[arg(long)]
         url: Option<String>,
         /// Measured trials per arm (overrides the scenario).

@@ -36,6 +36,9 @@ pub struct PlannedTrial {
     pub load: Option<LoadLevel>,
     /// Seed of this trial (for anything random a workload does).
     pub seed: u64,
+    /// Which of the run's servers (`server.urls`, from 0) runs it; absent with one server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<u32>,
 }
 
 /// One of `count` parts of a run, from 0: the part a node of a cluster runs.
@@ -93,6 +96,10 @@ impl Plan {
     ///   random order, so slow drift of the server hits every arm alike;
     /// - `sequential`: all trials of each arm back to back, arms in file order;
     /// - `random`: all measured trials shuffled together.
+    ///
+    /// With several servers (`server.urls`, n of them) every server runs the warm-up rounds
+    /// (server 0's first, then server 1's, …) and measured round `r` runs on server
+    /// `r mod n`, so each server runs every arm, interleaved as one server would.
     pub fn build(scenario: &Scenario) -> Plan {
         let mut rng = Rng::new(mix64(scenario.seed ^ 0x706c_616e));
         let arms: Vec<usize> = (0..scenario.arms.len()).collect();
@@ -124,10 +131,23 @@ impl Plan {
                 slots.extend(measured);
             }
         }
+        let servers = scenario.server.urls.len() as u32;
+        let slots: Vec<(Phase, u32, usize, Option<u32>)> = if servers > 1 {
+            let warmups = slots.iter().filter(|s| s.0 == Phase::Warmup);
+            let warmed = (0..servers)
+                .flat_map(|k| warmups.clone().map(move |&(p, r, a)| (p, r, a, Some(k))));
+            let measured = slots
+                .iter()
+                .filter(|s| s.0 == Phase::Measured)
+                .map(|&(p, r, a)| (p, r, a, Some(r % servers)));
+            warmed.chain(measured).collect()
+        } else {
+            slots.into_iter().map(|(p, r, a)| (p, r, a, None)).collect()
+        };
         let trials = slots
             .into_iter()
             .enumerate()
-            .map(|(i, (phase, round, arm_index))| {
+            .map(|(i, (phase, round, arm_index, server))| {
                 let arm = &scenario.arms[arm_index];
                 PlannedTrial {
                     trial: i as u32,
@@ -138,6 +158,7 @@ impl Plan {
                     variants: arm.variants.clone(),
                     load: arm.load,
                     seed: mix64(scenario.seed.wrapping_add(i as u64)),
+                    server,
                 }
             })
             .collect();
@@ -221,6 +242,52 @@ mod tests {
              arms: [[x], [y], [x, y]]\n"
         );
         Scenario::parse(&text, Path::new(env!("CARGO_MANIFEST_DIR")), None).expect("valid")
+    }
+
+    #[test]
+    fn several_servers_each_warm_up_and_run_every_arm_of_their_rounds() {
+        let one = Plan::build(&scenario("interleaved", 10));
+        let text = "name: p\nmodel: m\nseed: 10\nwarmup: 1\ntrials: 4\n\
+             server: { urls: [\"http://a:1\", \"http://b:1\", \"http://c:1\"] }\n\
+             workload: { kind: agent_report, data_dir: . }\n\
+             agents: { a: { persona: p } }\n\
+             variants: { x: {}, y: {} }\nbaseline: x\n\
+             arms: [[x], [y], [x, y]]\n";
+        let three = Plan::build(
+            &Scenario::parse(text, Path::new(env!("CARGO_MANIFEST_DIR")), None).expect("valid"),
+        );
+        // Every server runs the one warm-up round (3 arms), then the measured rounds.
+        assert_eq!(three.trials.len(), 3 * 3 + 4 * 3);
+        for (i, t) in three.trials.iter().enumerate() {
+            assert_eq!(t.trial as usize, i, "numbered in plan order");
+        }
+        for k in 0..3 {
+            let warm: Vec<usize> = three
+                .trials
+                .iter()
+                .filter(|t| t.phase == Phase::Warmup && t.server == Some(k))
+                .map(|t| t.arm_index)
+                .collect();
+            assert_eq!(warm.len(), 3, "server {k}");
+        }
+        // The measured rounds are the one-server plan's, round r on server r mod 3, in
+        // the same order.
+        let measured = |p: &Plan| -> Vec<(u32, usize)> {
+            p.trials
+                .iter()
+                .filter(|t| t.phase == Phase::Measured)
+                .map(|t| (t.round, t.arm_index))
+                .collect()
+        };
+        assert_eq!(measured(&three), measured(&one));
+        assert!(
+            three
+                .trials
+                .iter()
+                .filter(|t| t.phase == Phase::Measured)
+                .all(|t| t.server == Some(t.round % 3))
+        );
+        assert!(one.trials.iter().all(|t| t.server.is_none()));
     }
 
     #[test]

@@ -154,6 +154,9 @@ struct Manifest<'a> {
     trials_planned: usize,
     host: HostInfo,
     server: &'a ServerInfo,
+    /// Every server of a run with several (`server.urls`), in their order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    servers: Vec<ServerInfo>,
     ollama_env: std::collections::BTreeMap<String, String>,
     started_at: String,
     /// When the run was resumed after an interruption, in order.
@@ -325,7 +328,9 @@ pub fn load_scenario(config: &RunConfig) -> anyhow::Result<Scenario> {
         scenario.server.backend = b;
     }
     if let Some(url) = &config.url {
+        // One server, in place of the scenario's one or several.
         scenario.server.url = url.trim_end_matches('/').to_owned();
+        scenario.server.urls.clear();
     }
     if let Some(t) = config.trials {
         anyhow::ensure!(t >= 1, "--trials must be at least 1");
@@ -369,11 +374,11 @@ async fn probe_metrics(backend: &dyn Backend) -> Result<ServerMetricsInfo, Strin
     })
 }
 
-/// Starts the simulator when the scenario runs on it (filling in its URL), builds the
-/// backend's client, checks the server answers, and asks what it is.
+/// Starts the simulator when the scenario runs on it (filling in its URL), builds a client
+/// of each of the run's servers, checks each answers, and asks what it is.
 async fn connect(
     scenario: &mut Scenario,
-) -> anyhow::Result<(Option<SimServer>, Arc<dyn Backend>, ServerInfo)> {
+) -> anyhow::Result<(Option<SimServer>, Vec<(Arc<dyn Backend>, ServerInfo)>)> {
     let sim = if scenario.server.backend.is_sim() {
         let mut sim_config = scenario.sim.clone();
         sim_config.seed ^= scenario.seed;
@@ -385,28 +390,33 @@ async fn connect(
     };
     let timeout = Duration::from_secs_f64(scenario.server.timeout_s);
     let limits = scenario.server.limits();
-    let backend: Arc<dyn Backend> = match scenario.server.backend {
-        BackendKind::Ollama | BackendKind::Sim => Arc::new(
-            OllamaClient::new(&scenario.server.url, scenario.server.api, timeout)?
-                .with_limits(limits),
-        ),
-        BackendKind::Openai | BackendKind::SimOpenai => {
-            // The key is read here and kept in the client only: never in a file or log.
-            let key = std::env::var(&scenario.server.api_key_env).ok();
-            Arc::new(OpenAiClient::new(&scenario.server.url, key, timeout)?.with_limits(limits))
-        }
-    };
-    if let Err(e) = backend.ping().await {
-        let how = match scenario.server.backend {
-            BackendKind::Openai | BackendKind::SimOpenai => {
-                "Start the server there, or point --url at it"
+    let mut servers = Vec::new();
+    for url in scenario.server.servers() {
+        let backend: Arc<dyn Backend> = match scenario.server.backend {
+            BackendKind::Ollama | BackendKind::Sim => {
+                Arc::new(OllamaClient::new(url, scenario.server.api, timeout)?.with_limits(limits))
             }
-            _ => "Start Ollama there (`ollama serve`), point OLLAMA_HOST or --url at your server",
+            BackendKind::Openai | BackendKind::SimOpenai => {
+                // The key is read here and kept in the client only: never in a file or log.
+                let key = std::env::var(&scenario.server.api_key_env).ok();
+                Arc::new(OpenAiClient::new(url, key, timeout)?.with_limits(limits))
+            }
         };
-        anyhow::bail!("{e}\n  {how}, or run on the built-in simulator with `--backend sim`.");
+        if let Err(e) = backend.ping().await {
+            let how = match scenario.server.backend {
+                BackendKind::Openai | BackendKind::SimOpenai => {
+                    "Start the server there, or point --url at it"
+                }
+                _ => {
+                    "Start Ollama there (`ollama serve`), point OLLAMA_HOST or --url at your server"
+                }
+            };
+            anyhow::bail!("{e}\n  {how}, or run on the built-in simulator with `--backend sim`.");
+        }
+        let info = backend.describe(&scenario.model).await;
+        servers.push((backend, info));
     }
-    let server_info = backend.describe(&scenario.model).await;
-    Ok((sim, backend, server_info))
+    Ok((sim, servers))
 }
 
 /// Runs a scenario end to end. Errors before the first trial leave no results folder.
@@ -435,14 +445,15 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         None => std::fs::read(&config.scenario)
             .with_context(|| format!("cannot read {}", config.scenario.display()))?,
     };
-    let (sim, backend, server_info) = connect(&mut scenario).await?;
+    let (sim, servers) = connect(&mut scenario).await?;
     // Simulated numbers must never pass for real ones: a simulator reached by its URL (a
     // `harness sim-server`) says what it is.
     let simulated = scenario.server.backend.is_sim()
-        || server_info
-            .version
-            .as_deref()
-            .is_some_and(is_simulator_version);
+        || servers
+            .iter()
+            .any(|(_, info)| info.version.as_deref().is_some_and(is_simulator_version));
+    let (backend, server_info) = (servers[0].0.clone(), servers[0].1.clone());
+    let several = servers.len() > 1;
 
     let now = chrono::Utc::now();
     // A resumed run keeps its earlier trials' records, which a stopping rule reads too.
@@ -464,6 +475,16 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         }
         None => shard_of(config.shard, config.shards, |k| std::env::var(k).ok())?,
     };
+    anyhow::ensure!(
+        shard.is_none() || !several,
+        "{}: a shard runs against its node's server, so a scenario with `server.urls` cannot be split into shards",
+        config.scenario.display()
+    );
+    anyhow::ensure!(
+        !several || scenario.stopping.is_none(),
+        "{}: a stopping rule decides on the rounds in order, so it cannot run with several servers (`server.urls`) running rounds at once",
+        config.scenario.display()
+    );
     anyhow::ensure!(
         shard.is_none() || scenario.stopping.is_none(),
         "{}: a stopping rule decides on all the rounds together, so a run with `stopping:` cannot be split into shards",
@@ -519,6 +540,11 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         },
         server: &server_info,
+        servers: if several {
+            servers.iter().map(|(_, info)| info.clone()).collect()
+        } else {
+            Vec::new()
+        },
         ollama_env: ollama_env(),
         started_at,
         resumed_at,
@@ -532,6 +558,11 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
     // GPU telemetry: the simulator's GPU when this run started the simulator, else NVML;
     // without either the manifest says why, and nothing else changes.
     let gpu = if !config.gpu_telemetry {
+        None
+    } else if several {
+        manifest.gpu_telemetry = TelemetryInfo::unavailable(
+            "several servers run trials at once (server.urls), so no trial's GPU energy can be told apart from another's".to_owned(),
+        );
         None
     } else {
         let source: Result<Box<dyn GpuSource>, String> = match &sim {
@@ -561,7 +592,14 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
     }
     // The server's metrics: read once now, so a server without them is said to be so
     // before anything runs.
-    let server_metrics = if config.server_metrics {
+    let server_metrics = if !config.server_metrics {
+        None
+    } else if several {
+        manifest.server_metrics = ServerMetricsInfo::unavailable(
+            "several servers (server.urls): each server's metrics are not scraped yet".to_owned(),
+        );
+        None
+    } else {
         match probe_metrics(backend.as_ref()).await {
             Ok(info) => {
                 manifest.server_metrics = info;
@@ -575,8 +613,6 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
                 None
             }
         }
-    } else {
-        None
     };
     if let Some(m) = &server_metrics {
         manifest.server_metrics.interval_ms = Some(m.interval.as_secs_f64() * 1e3);
@@ -592,11 +628,17 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         scenario.clone(),
         &plan,
         &done,
-        backend,
+        servers
+            .into_iter()
+            .map(|(backend, info)| scheduler::Lane {
+                backend,
+                node: several.then(|| info.url.clone()),
+                server: Arc::new(info),
+            })
+            .collect(),
         writer,
         cancel.clone(),
         simulated,
-        Arc::new(server_info.clone()),
         config.progress,
         Beside {
             gpu,
@@ -648,6 +690,12 @@ pub fn validate(path: &Path, ollama_host: Option<&str>) -> anyhow::Result<String
             "the built-in simulator's OpenAI-compatible API (started on a free local port)"
                 .to_owned()
         }
+        backend if scenario.server.urls.len() > 1 => format!(
+            "backend {} at {} servers at once ({}), each its own block of rounds",
+            backend.as_str(),
+            scenario.server.urls.len(),
+            scenario.server.urls.join(", ")
+        ),
         backend => format!("backend {} at {}", backend.as_str(), scenario.server.url),
     };
     let arms = match &scenario.load {

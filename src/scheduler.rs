@@ -1,6 +1,6 @@
-//! Executes a plan on tokio: trials one after another, the pipelines of each trial's arm
-//! concurrently; every record goes to the collector, a blocking task that alone owns the
-//! files.
+//! Executes a plan on tokio: each server's trials one after another (the servers of a
+//! run with several at once), the pipelines of each trial's arm concurrently; every record
+//! goes to the collector, a blocking task that alone owns the files.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -128,31 +128,67 @@ fn load_key(v: &Variant) -> (String, Option<u32>, Option<u32>) {
     (v.model.clone(), v.options.num_ctx, v.options.num_gpu)
 }
 
-/// Runs the plan, skipping the trials in `done` (a resumed run). Stops starting trials
-/// once `cancel` fires; the trial in flight ends.
+/// One server of the run and the trials it runs: the whole plan with one server, the
+/// trials the plan gives it with several (`server.urls`).
+pub struct Lane {
+    /// Its client.
+    pub backend: Arc<dyn Backend>,
+    /// What it is.
+    pub server: Arc<ServerInfo>,
+    /// Its URL, recorded in each of its trials when the run has several servers.
+    pub node: Option<String>,
+}
+
+/// What every lane of a run shares.
+struct Shared<'a> {
+    scenario: Arc<Scenario>,
+    plan: &'a Plan,
+    done: &'a std::collections::BTreeSet<u32>,
+    tx: mpsc::Sender<Event>,
+    cancel: CancellationToken,
+    hard_stop: CancellationToken,
+    simulated: bool,
+    run_start: Instant,
+    progress: ProgressBar,
+    gpu: Option<Arc<Sampler>>,
+    scraper: Option<Arc<Scraper>>,
+    collected: Arc<Mutex<Collected>>,
+    /// Each trial's run number of each pipeline: how many times its variant had run in
+    /// the plan up to it, so reports are numbered as in plan order however lanes overlap.
+    run_numbers: std::collections::BTreeMap<u32, Vec<u32>>,
+}
+
+/// How a lane ended: the trials it ran (or found done) and whether the stopping rule
+/// decided.
+struct LaneEnd {
+    ran: usize,
+    stopped_by_rule: bool,
+}
+
+/// Runs the plan, skipping the trials in `done` (a resumed run): each lane's trials one
+/// after another, the lanes at once. Stops starting trials once `cancel` fires; the trials
+/// in flight end.
 #[allow(clippy::too_many_arguments)] // each is a distinct input of the run; see run::run
 pub async fn execute(
     scenario: Arc<Scenario>,
     plan: &Plan,
     done: &std::collections::BTreeSet<u32>,
-    backend: Arc<dyn Backend>,
+    lanes: Vec<Lane>,
     writer: RecordWriter,
     cancel: CancellationToken,
     simulated: bool,
-    server: Arc<ServerInfo>,
     show_progress: bool,
     beside: Beside,
     prior: Collected,
 ) -> anyhow::Result<RunOutcome> {
+    anyhow::ensure!(!lanes.is_empty(), "a run needs a server");
     let (tx, rx) = mpsc::channel::<Event>(1024);
     let collected = Arc::new(Mutex::new(prior));
-    let (written_tx, mut written) = tokio::sync::watch::channel(0usize);
+    let (written_tx, written) = tokio::sync::watch::channel(0usize);
     let collector = {
         let collected = collected.clone();
         tokio::task::spawn_blocking(move || collect(writer, rx, collected, written_tx))
     };
-    let mut sent_trials = 0usize;
-    let mut stopped_by_rule = false;
     let run_start = Instant::now();
     // On its own thread, on the records' clock.
     let gpu = match beside.gpu {
@@ -162,10 +198,11 @@ pub async fn execute(
         None => None,
     };
     // Scrapes are small HTTP requests: on the runtime, at each trial's start and end, and
-    // every interval from a task of their own.
+    // every interval from a task of their own (of the first server: a run with several
+    // scrapes none).
     let scraper = beside.server.map(|m| {
         let fetch = {
-            let backend = backend.clone();
+            let backend = lanes[0].backend.clone();
             Box::new(move || {
                 let page = backend.metrics();
                 async move {
@@ -203,7 +240,7 @@ pub async fn execute(
         ProgressBar::hidden()
     };
 
-    // After Ctrl-C/SIGTERM the trial in flight may finish for `stop_grace_s`; then its
+    // After Ctrl-C/SIGTERM the trials in flight may finish for `stop_grace_s`; then their
     // remaining calls are cancelled (and recorded as such).
     let hard_stop = CancellationToken::new();
     {
@@ -215,16 +252,103 @@ pub async fn execute(
             hard_stop.cancel();
         });
     }
-    let mut run_numbers: std::collections::BTreeMap<String, u32> = Default::default();
+    let mut counts: std::collections::BTreeMap<&str, u32> = Default::default();
+    let run_numbers = plan
+        .trials
+        .iter()
+        .map(|t| {
+            let numbers = t
+                .variants
+                .iter()
+                .map(|v| {
+                    let n = counts.entry(v).or_insert(0);
+                    *n += 1;
+                    *n
+                })
+                .collect();
+            (t.trial, numbers)
+        })
+        .collect();
+    let shared = Shared {
+        scenario,
+        plan,
+        done,
+        tx,
+        cancel,
+        hard_stop,
+        simulated,
+        run_start,
+        progress,
+        gpu,
+        scraper: scraper.as_ref().map(|(s, _)| s.clone()),
+        collected,
+        run_numbers,
+    };
+    let ends = futures::future::try_join_all(
+        lanes
+            .iter()
+            .enumerate()
+            .map(|(k, lane)| run_lane(&shared, k as u32, lane, written.clone())),
+    )
+    .await?;
+    let Shared {
+        progress,
+        gpu,
+        collected,
+        tx,
+        ..
+    } = shared;
+    progress.finish_and_clear();
+    drop(tx);
+    let telemetry = gpu
+        .and_then(|g| Arc::try_unwrap(g).ok())
+        .map(Sampler::finish);
+    let server_metrics = scraper.map(|(scraper, ticking)| {
+        ticking.abort();
+        scraper.info()
+    });
+    collector.await??;
+    let collected = std::mem::take(&mut *collected.lock().unwrap_or_else(|e| e.into_inner()));
+    let stopped_by_rule = ends.iter().any(|e| e.stopped_by_rule);
+    Ok(RunOutcome {
+        collected,
+        complete: ends.iter().map(|e| e.ran).sum::<usize>() == plan.trials.len() || stopped_by_rule,
+        stopped_by_rule,
+        telemetry,
+        server_metrics,
+    })
+}
+
+/// Runs the trials of lane `index` (every trial of a one-server plan) in plan order.
+async fn run_lane(
+    shared: &Shared<'_>,
+    index: u32,
+    lane: &Lane,
+    mut written: tokio::sync::watch::Receiver<usize>,
+) -> anyhow::Result<LaneEnd> {
+    let Shared {
+        scenario,
+        tx,
+        cancel,
+        hard_stop,
+        progress,
+        run_start,
+        ..
+    } = shared;
+    let run_start = *run_start;
+    let backend = &lane.backend;
+    let trials: Vec<&PlannedTrial> = shared
+        .plan
+        .trials
+        .iter()
+        .filter(|t| t.server.unwrap_or(0) == index)
+        .collect();
+    let mut sent_trials = 0usize;
     let mut last_loaded: Option<(String, Option<u32>, Option<u32>)> = None;
     let mut ran = 0usize;
-    for (i, trial) in plan.trials.iter().enumerate() {
-        if done.contains(&trial.trial) {
-            // Run numbers count every trial of the plan, so a resumed run names its
-            // reports as an uninterrupted one would; the server may hold anything now.
-            for v in &trial.variants {
-                *run_numbers.entry(v.clone()).or_insert(0) += 1;
-            }
+    for (i, &trial) in trials.iter().enumerate() {
+        if shared.done.contains(&trial.trial) {
+            // The server may hold anything now.
             last_loaded = None;
             ran += 1;
             progress.inc(1);
@@ -249,7 +373,7 @@ pub async fn execute(
         if keys.len() == 1 {
             let key = keys.iter().next().cloned();
             if scenario.prime_on_switch && key != last_loaded {
-                prime(&variants[0], trial, backend.as_ref(), run_start, &tx).await;
+                prime(&variants[0], trial, backend.as_ref(), run_start, tx).await;
                 primed = true;
                 loaded_after_prime = server_holds(backend.as_ref()).await;
             }
@@ -258,8 +382,8 @@ pub async fn execute(
             last_loaded = None;
         }
 
-        let scraped_from = match &scraper {
-            Some((s, _)) => s.scrape().await,
+        let scraped_from = match &shared.scraper {
+            Some(s) => s.scrape().await,
             None => None,
         };
         let data_dir = scenario.workload.data_dir.clone();
@@ -270,18 +394,15 @@ pub async fn execute(
         // another's stream.
         let mut tasks = Vec::with_capacity(variants.len());
         for (slot, variant) in variants.into_iter().enumerate() {
-            let run_number = {
-                let n = run_numbers.entry(variant.name.clone()).or_insert(0);
-                *n += 1;
-                *n
-            };
+            let run_number = shared.run_numbers[&trial.trial][slot];
             let backend = backend.clone();
             let tx = tx.clone();
             let data_dir = data_dir.clone();
             let scenario = scenario.clone();
             let trial = trial.clone();
             let hard_stop = hard_stop.clone();
-            let server = server.clone();
+            let server = lane.server.clone();
+            let simulated = shared.simulated;
             tasks.push(tokio::spawn(async move {
                 let ingest_started = Instant::now();
                 let data = match data_dir {
@@ -316,7 +437,7 @@ pub async fn execute(
             results.push(joined.map_err(|e| anyhow::anyhow!("a pipeline task failed: {e}"))?);
         }
         let wall_ms = launched.elapsed().as_secs_f64() * 1e3;
-        let gpu_window = match &gpu {
+        let gpu_window = match &shared.gpu {
             Some(g) => {
                 // Wait (at most three intervals, never blocking a worker) for the sample
                 // after the trial's end, so its energy is interpolated at the edge.
@@ -329,8 +450,8 @@ pub async fn execute(
             }
             None => None,
         };
-        let server_window = match (&scraper, scraped_from) {
-            (Some((s, _)), Some(from)) => match s.scrape().await {
+        let server_window = match (&shared.scraper, scraped_from) {
+            (Some(s), Some(from)) => match s.scrape().await {
                 Some(to) => s.trial(from, to),
                 None => None,
             },
@@ -353,46 +474,34 @@ pub async fn execute(
             loaded_after,
             gpu: gpu_window,
             server: server_window,
-            node: None,
+            node: lane.node.clone(),
         };
         if tx.send(Event::Trial(Box::new(record))).await.is_err() {
-            break; // the collector failed; its error is reported below
+            break; // the collector failed; its error is reported at the end
         }
         sent_trials += 1;
         ran += 1;
         progress.inc(1);
-        let next = plan.trials.get(i + 1);
+        let next = trials.get(i + 1).copied();
         if rule_decides(
-            &scenario,
+            scenario,
             trial,
             next,
-            &collected,
+            &shared.collected,
             &mut written,
             sent_trials,
         )
         .await
         {
-            stopped_by_rule = true;
-            break;
+            return Ok(LaneEnd {
+                ran,
+                stopped_by_rule: true,
+            });
         }
     }
-    progress.finish_and_clear();
-    drop(tx);
-    let telemetry = gpu
-        .and_then(|g| Arc::try_unwrap(g).ok())
-        .map(Sampler::finish);
-    let server_metrics = scraper.map(|(scraper, ticking)| {
-        ticking.abort();
-        scraper.info()
-    });
-    collector.await??;
-    let collected = std::mem::take(&mut *collected.lock().unwrap_or_else(|e| e.into_inner()));
-    Ok(RunOutcome {
-        collected,
-        complete: ran == plan.trials.len() || stopped_by_rule,
-        stopped_by_rule,
-        telemetry,
-        server_metrics,
+    Ok(LaneEnd {
+        ran,
+        stopped_by_rule: false,
     })
 }
 

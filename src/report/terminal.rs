@@ -71,7 +71,11 @@ impl Terminal {
         }
         out.push_str(&self.table(&overview_grid(s)));
         let findings = loaded_findings(s);
-        if !findings.is_empty() {
+        // The table ends without a newline: the notices under it start on a line of their own.
+        if !findings.is_empty()
+            || !s.server_warnings.is_empty()
+            || !s.server_disagreements.is_empty()
+        {
             out.push('\n');
         }
         for finding in findings {

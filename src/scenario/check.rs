@@ -300,6 +300,38 @@ impl Checker {
                 .map(normalize_ollama_host)
                 .unwrap_or_else(|| DEFAULT_OLLAMA_URL.to_owned()),
         };
+        let mut urls = Vec::new();
+        if let Some(list) = &raw.urls {
+            if raw.url.is_some() {
+                self.report(
+                    list,
+                    "server.urls",
+                    "give `url` (one server) or `urls` (several), not both",
+                );
+            } else if backend.is_sim() {
+                self.report(
+                    list,
+                    "server.urls",
+                    "the built-in simulator is one server; start a `harness sim-server` per URL and use `backend: ollama`",
+                );
+            } else if list.value.len() < 2 {
+                self.report(
+                    list,
+                    "server.urls",
+                    "lists two servers or more (one server is `url:`)",
+                );
+            }
+            for u in &list.value {
+                let value = u.value.trim_end_matches('/').to_owned();
+                if !(value.starts_with("http://") || value.starts_with("https://")) {
+                    self.report(u, "server.urls", "must start with http:// or https://");
+                } else if urls.contains(&value) {
+                    self.report(u, "server.urls", format!("{value} is listed twice"));
+                }
+                urls.push(value);
+            }
+        }
+        let url = urls.first().cloned().unwrap_or(url);
         let api_key_env = match &raw.api_key_env {
             Some(e) => {
                 let ok = !e.value.is_empty()
@@ -342,6 +374,7 @@ impl Checker {
         ServerConfig {
             backend,
             url: url.trim_end_matches('/').to_owned(),
+            urls,
             api: raw.api.unwrap_or_default(),
             timeout_s,
             api_key_env,

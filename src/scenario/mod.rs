@@ -337,6 +337,39 @@ gates:
     }
 
     #[test]
+    fn several_servers_are_listed_once_each_and_never_beside_url() {
+        let with =
+            |server: &str| GOOD.replace("trials: 3", &format!("trials: 3\nserver: {server}"));
+        let s = Scenario::parse(
+            &with("{ urls: [\"http://a:11434/\", \"http://b:11434\"] }"),
+            &data_dir(),
+            None,
+        )
+        .expect("valid");
+        assert_eq!(s.server.urls, ["http://a:11434", "http://b:11434"]);
+        assert_eq!(s.server.url, "http://a:11434");
+        assert_eq!(s.server.servers(), ["http://a:11434", "http://b:11434"]);
+        let problem = |server: &str| {
+            let problems = Scenario::parse(&with(server), &data_dir(), None).unwrap_err();
+            assert_eq!(problems[0].field, "server.urls", "{problems:?}");
+            // `server:` is the line after `trials: 3`, the 14th of the file.
+            assert_eq!(problems[0].line, Some(14), "{problems:?}");
+            problems[0].message.clone()
+        };
+        assert!(
+            problem("{ url: \"http://a:1\", urls: [\"http://b:1\", \"http://c:1\"] }")
+                .contains("not both")
+        );
+        assert!(problem("{ urls: [\"http://b:1\"] }").contains("two servers or more"));
+        assert!(problem("{ urls: [\"http://b:1\", \"http://b:1/\"] }").contains("listed twice"));
+        assert!(problem("{ urls: [\"http://b:1\", \"b:2\"] }").contains("http://"));
+        assert!(
+            problem("{ backend: sim, urls: [\"http://b:1\", \"http://c:1\"] }")
+                .contains("harness sim-server")
+        );
+    }
+
+    #[test]
     fn ollama_host_is_the_default_url() {
         let s = Scenario::parse(GOOD, &data_dir(), Some("0.0.0.0:11500")).expect("valid");
         assert_eq!(s.server.url, "http://127.0.0.1:11500");

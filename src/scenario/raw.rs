@@ -182,6 +182,9 @@ pub(super) struct RawServer {
     #[schemars(with = "Option<String>")]
     pub(super) url: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub(super) urls: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
     pub(super) api: Option<OllamaApi>,
     #[serde(default)]
     #[schemars(with = "Option<f64>")]

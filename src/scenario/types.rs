@@ -113,7 +113,14 @@ pub struct ServerConfig {
     /// Which API.
     pub backend: BackendKind,
     /// Base URL (no trailing slash). For `sim` this is filled in once the simulator runs.
+    /// With `urls`, the first of them.
     pub url: String,
+    /// Several servers of one run (`server.urls`), two or more: each measured round runs on
+    /// one of them in turn (round `r` on server `r mod n`), the servers at once, each
+    /// warmed up on its own; the server is then a block of the analysis. Empty for one
+    /// server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
     /// Chat or generate endpoint.
     pub api: OllamaApi,
     /// Limit for one whole LLM call, in seconds.
@@ -141,6 +148,15 @@ pub const DEFAULT_OPENAI_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_OLLAMA_URL: &str = "http://127.0.0.1:11434";
 
 impl ServerConfig {
+    /// The servers the run's trials go to: `urls`, or the one `url`.
+    pub fn servers(&self) -> Vec<&str> {
+        if self.urls.is_empty() {
+            vec![self.url.as_str()]
+        } else {
+            self.urls.iter().map(String::as_str).collect()
+        }
+    }
+
     /// The per-call caps on a response.
     pub fn limits(&self) -> ResponseLimits {
         ResponseLimits {

@@ -133,7 +133,7 @@ pub fn servers(
         let (fixed, random) = (ratio(false), ratio(true));
         if pooled.substantial() {
             warnings.push(format!(
-                "the servers disagree on {} vs {} ({}, {}): I² = {:.0}%, Cochran's Q p = {}; per server {}; the random-effects ratio {:.3} [{:.3}, {:.3}] is the one to quote",
+                "the servers disagree on {} vs {} ({}, {}): I² = {:.0}%, Cochran's Q p {}; per server {}; the random-effects ratio {:.3} [{:.3}, {:.3}] is the one to quote",
                 row.variant,
                 row.baseline,
                 row.metric,
@@ -142,7 +142,7 @@ pub fn servers(
                 if pooled.q_p < 0.001 {
                     "< 0.001".to_owned()
                 } else {
-                    format!("{:.3}", pooled.q_p)
+                    format!("= {:.3}", pooled.q_p)
                 },
                 estimates
                     .iter()

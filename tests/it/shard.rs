@@ -525,3 +525,114 @@ fn four_shards_on_four_servers_merge_whole_and_the_odd_server_shows_as_heterogen
         "{md}"
     );
 }
+
+#[test]
+fn one_run_on_three_servers_runs_them_at_once_and_pools_them_as_blocks() {
+    // Three simulated servers in one run (`server.urls`); the third rewards a small
+    // context far more.
+    let servers: Vec<(std::process::Child, String)> = (0..3)
+        .map(|i| {
+            let odd = ["--set", "ctx_cost_per_1k=1.0"];
+            let (child, _, addr) = crate::sim::sim_server(if i == 2 { &odd } else { &[] });
+            (child, format!("http://{addr}"))
+        })
+        .collect();
+    let urls: Vec<String> = servers.iter().map(|(_, u)| u.clone()).collect();
+    let yaml = SCENARIO
+        .replace(
+            "server: { backend: sim }",
+            &format!(
+                "server: {{ backend: ollama, urls: [{}] }}",
+                urls.iter()
+                    .map(|u| format!("\"{u}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .replace("trials: 5", "trials: 9");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_yaml(tmp.path(), "three", &yaml, &[], &[]);
+    for (mut child, _) in servers {
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+
+    let trials: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("trials.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Each server warmed up on both arms, and ran measured round r when r mod 3 is its
+    // index: three rounds of both arms.
+    for (k, url) in urls.iter().enumerate() {
+        let on = |phase: &str| {
+            trials
+                .iter()
+                .filter(|t| t["node"] == url.as_str() && t["phase"] == phase)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(on("warmup").len(), 2, "{url}");
+        let measured = on("measured");
+        assert_eq!(measured.len(), 2 * 3, "{url}");
+        assert!(
+            measured
+                .iter()
+                .all(|t| t["round"].as_u64().unwrap() % 3 == k as u64)
+        );
+    }
+    // The servers ran at once: trials of different servers overlap in time.
+    let span = |t: &serde_json::Value| {
+        let from = t["offset_ms"].as_f64().unwrap();
+        (from, from + t["wall_ms"].as_f64().unwrap())
+    };
+    let overlapping = trials.iter().any(|a| {
+        trials.iter().any(|b| {
+            let ((a0, a1), (b0, b1)) = (span(a), span(b));
+            a["node"] != b["node"] && a0 < b1 && b0 < a1
+        })
+    });
+    assert!(overlapping, "the servers' trials never overlapped");
+
+    let manifest: serde_json::Value = json(&dir.join("manifest.json"));
+    assert_eq!(manifest["servers"].as_array().unwrap().len(), 3);
+    assert_eq!(manifest["gpu_telemetry"]["status"], "unavailable");
+    assert!(
+        manifest["gpu_telemetry"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("several servers")
+    );
+    assert_eq!(manifest["complete"], true);
+
+    // The server is a block: three per-server ratios, and the odd one stands out.
+    let summary: serde_json::Value = json(&dir.join("summary.json"));
+    let decode = summary["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["metric"] == "decode_tps")
+        .expect("decode_tps pooled over the servers")
+        .clone();
+    let ratios: Vec<(String, f64)> = decode["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["server"].as_str().unwrap().to_owned(),
+                e["ratio"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ratios.len(), 3, "{decode}");
+    let (odd, highest) = ratios
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap()
+        .clone();
+    assert_eq!(odd, urls[2], "{ratios:?}");
+    assert!(highest > 1.6, "{ratios:?}");
+    assert!(decode["pooled"]["i2"].as_f64().unwrap() > 0.5, "{decode}");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("## Servers"), "{md}");
+}
