@@ -358,7 +358,8 @@ pub struct CallRecord {
     pub turn: Option<u32>,
     /// Wall-clock start (UTC, RFC 3339).
     pub started_at: String,
-    /// Start relative to the run's start, ms (monotonic clock).
+    /// Start on the run's clock, ms: monotonic, from the run's start; a resumed run's clock
+    /// goes on where its records ended, so the time it was stopped is not on it.
     pub offset_ms: f64,
     /// True when the call finished with its final chunk.
     pub ok: bool,

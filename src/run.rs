@@ -288,6 +288,39 @@ impl Prior {
         })
     }
 
+    /// Where the folder's records end on the run's clock, ms: the last call, trial, GPU
+    /// sample or scrape, those of the interrupted trial included (its GPU samples and
+    /// scrapes stay in their files).
+    fn recorded_until_ms(&self) -> anyhow::Result<f64> {
+        #[derive(serde::Deserialize)]
+        struct Offset {
+            offset_ms: Option<f64>,
+            #[serde(default)]
+            e2e_ms: f64,
+            #[serde(default)]
+            wall_ms: f64,
+        }
+        let mut until: f64 = 0.0;
+        for file in [
+            "calls.jsonl",
+            "trials.jsonl",
+            "gpu.jsonl",
+            "server-metrics.jsonl",
+        ] {
+            let path = self.dir.join(file);
+            if !path.exists() {
+                continue;
+            }
+            for o in crate::results::jsonl::<Offset>(&path)? {
+                let o = o?;
+                if let Some(at) = o.offset_ms {
+                    until = until.max(at + o.e2e_ms + o.wall_ms);
+                }
+            }
+        }
+        Ok(until)
+    }
+
     /// Drops what the interrupted trial left behind (its calls, a torn last line), so the
     /// files hold exactly the finished trials before the rest run.
     fn clean_records(&self) -> anyhow::Result<scheduler::Collected> {
@@ -456,10 +489,14 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
     let several = servers.len() > 1;
 
     let now = chrono::Utc::now();
-    // A resumed run keeps its earlier trials' records, which a stopping rule reads too.
-    let kept = match &prior {
-        Some(p) => p.clean_records()?,
-        None => scheduler::Collected::default(),
+    // A resumed run keeps its earlier trials' records, which a stopping rule reads too,
+    // and its clock.
+    let (kept, clock_from_ms) = match &prior {
+        Some(p) => {
+            let until = p.recorded_until_ms()?;
+            (p.clean_records()?, until)
+        }
+        None => (scheduler::Collected::default(), 0.0),
     };
     // A shard runs its part of the whole plan; a resumed folder keeps the shard it ran.
     let shard = match &prior {
@@ -645,6 +682,7 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
             server: server_metrics,
         },
         kept,
+        clock_from_ms,
     )
     .await?;
     if let Some(info) = outcome.telemetry.clone() {

@@ -165,8 +165,9 @@ struct LaneEnd {
     stopped_by_rule: bool,
 }
 
-/// Runs the plan, skipping the trials in `done` (a resumed run): each lane's trials one
-/// after another, the lanes at once. Stops starting trials once `cancel` fires; the trials
+/// Runs the plan, skipping the trials in `done` (a resumed run, whose records `prior` holds
+/// and end at `clock_from_ms` on the run's clock): each lane's trials one after another,
+/// the lanes at once. Stops starting trials once `cancel` fires; the trials
 /// in flight end.
 #[allow(clippy::too_many_arguments)] // each is a distinct input of the run; see run::run
 pub async fn execute(
@@ -180,16 +181,22 @@ pub async fn execute(
     show_progress: bool,
     beside: Beside,
     prior: Collected,
+    clock_from_ms: f64,
 ) -> anyhow::Result<RunOutcome> {
     anyhow::ensure!(!lanes.is_empty(), "a run needs a server");
     let (tx, rx) = mpsc::channel::<Event>(1024);
+    // A resumed run's clock goes on from where its folder's records end, so every offset
+    // in the folder (calls, trials, GPU samples, scrapes) counts on one clock; the time
+    // the run was stopped is not on it.
+    let run_start = Instant::now()
+        .checked_sub(std::time::Duration::from_secs_f64(clock_from_ms / 1e3))
+        .unwrap_or_else(Instant::now);
     let collected = Arc::new(Mutex::new(prior));
     let (written_tx, written) = tokio::sync::watch::channel(0usize);
     let collector = {
         let collected = collected.clone();
         tokio::task::spawn_blocking(move || collect(writer, rx, collected, written_tx))
     };
-    let run_start = Instant::now();
     // On its own thread, on the records' clock.
     let gpu = match beside.gpu {
         Some(g) => Some(Arc::new(Sampler::start(

@@ -438,6 +438,22 @@ fn a_run_killed_with_sigkill_resumes_to_the_files_of_an_uninterrupted_run() {
     assert!(summary.complete);
     let manifest: serde_json::Value = json(&dir.join("manifest.json"));
     assert_eq!(manifest["resumed_at"].as_array().unwrap().len(), 1);
+    // One clock for the whole folder: the resumed part goes on where the records (the
+    // interrupted trial's GPU samples included) ended.
+    let offsets = |file: &str| -> Vec<f64> {
+        let rows: Vec<serde_json::Value> = read_jsonl(&dir.join(file)).unwrap();
+        rows.iter()
+            .map(|r| r["offset_ms"].as_f64().unwrap())
+            .collect()
+    };
+    let trial_starts = offsets("trials.jsonl");
+    assert!(
+        trial_starts.windows(2).all(|w| w[0] < w[1]),
+        "{trial_starts:?}"
+    );
+    let samples = offsets("gpu.jsonl");
+    assert!(samples.len() > 2);
+    assert!(samples.windows(2).all(|w| w[0] <= w[1]), "{samples:?}");
     // The same agent reports exist, numbered as in the clean run.
     let reports = |d: &Path| {
         let mut names: Vec<String> = Vec::new();
