@@ -106,6 +106,7 @@ fn bench(c: &mut Criterion) {
             let p = prometheus::parse(&vllm_page(i)).unwrap();
             ServerScrape {
                 offset_ms: f64::from(i) * 500.0,
+                server: None,
                 counters: p.counters,
                 gauges: p.gauges,
             }

@@ -485,7 +485,7 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         || servers
             .iter()
             .any(|(_, info)| info.version.as_deref().is_some_and(is_simulator_version));
-    let (backend, server_info) = (servers[0].0.clone(), servers[0].1.clone());
+    let server_info = servers[0].1.clone();
     let several = servers.len() > 1;
 
     let now = chrono::Utc::now();
@@ -628,16 +628,23 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
         };
     }
     // The server's metrics: read once now, so a server without them is said to be so
-    // before anything runs.
+    // before anything runs. With several servers, every one must serve them.
     let server_metrics = if !config.server_metrics {
         None
-    } else if several {
-        manifest.server_metrics = ServerMetricsInfo::unavailable(
-            "several servers (server.urls): each server's metrics are not scraped yet".to_owned(),
-        );
-        None
     } else {
-        match probe_metrics(backend.as_ref()).await {
+        let mut probed = Ok(Vec::new());
+        for (backend, info) in &servers {
+            probed = match (probed, probe_metrics(backend.as_ref()).await) {
+                (Ok(mut all), Ok(one)) => {
+                    all.push(one);
+                    Ok(all)
+                }
+                (Err(e), _) => Err(e),
+                (Ok(_), Err(e)) if several => Err(format!("{}: {e}", info.url)),
+                (Ok(_), Err(e)) => Err(e),
+            };
+        }
+        match probed.map(|all| ServerMetricsInfo::combine(all).unwrap_or_default()) {
             Ok(info) => {
                 manifest.server_metrics = info;
                 Some(ServerMetrics {

@@ -151,7 +151,8 @@ struct Shared<'a> {
     run_start: Instant,
     progress: ProgressBar,
     gpu: Option<Arc<Sampler>>,
-    scraper: Option<Arc<Scraper>>,
+    /// Each lane's scraper, in the lanes' order; empty when no metrics are scraped.
+    scrapers: Vec<Arc<Scraper>>,
     collected: Arc<Mutex<Collected>>,
     /// Each trial's run number of each pipeline: how many times its variant had run in
     /// the plan up to it, so reports are numbered as in plan order however lanes overlap.
@@ -205,35 +206,53 @@ pub async fn execute(
         None => None,
     };
     // Scrapes are small HTTP requests: on the runtime, at each trial's start and end, and
-    // every interval from a task of their own (of the first server: a run with several
-    // scrapes none).
-    let scraper = beside.server.map(|m| {
-        let fetch = {
-            let backend = lanes[0].backend.clone();
-            Box::new(move || {
-                let page = backend.metrics();
-                async move {
-                    page.await
-                        .unwrap_or_else(|| Err("no metrics API".to_owned()))
-                }
-                .boxed()
-            })
-        };
-        let interval_ms = m.interval.as_secs_f64() * 1e3;
-        let scraper = Arc::new(Scraper::new(fetch, run_start, interval_ms, m.sink));
-        let ticking = {
-            let scraper = scraper.clone();
-            tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(m.interval);
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    ticks.tick().await;
-                    scraper.scrape().await;
-                }
-            })
-        };
-        (scraper, ticking)
-    });
+    // every interval from a task of their own; a scraper per server, all writing to one
+    // sink, each scrape naming its server when there are several.
+    let scrapers: Vec<(Arc<Scraper>, tokio::task::JoinHandle<()>)> = match beside.server {
+        None => Vec::new(),
+        Some(m) => {
+            let sink = Arc::new(Mutex::new(m.sink));
+            lanes
+                .iter()
+                .map(|lane| {
+                    let fetch = {
+                        let backend = lane.backend.clone();
+                        Box::new(move || {
+                            let page = backend.metrics();
+                            async move {
+                                page.await
+                                    .unwrap_or_else(|| Err("no metrics API".to_owned()))
+                            }
+                            .boxed()
+                        })
+                    };
+                    let shared_sink: ScrapeSink = {
+                        let sink = sink.clone();
+                        Box::new(move |row| (sink.lock().unwrap_or_else(|e| e.into_inner()))(row))
+                    };
+                    let interval_ms = m.interval.as_secs_f64() * 1e3;
+                    let mut scraper = Scraper::new(fetch, run_start, interval_ms, shared_sink);
+                    if let Some(node) = &lane.node {
+                        scraper = scraper.of_server(node.clone());
+                    }
+                    let scraper = Arc::new(scraper);
+                    let ticking = {
+                        let scraper = scraper.clone();
+                        let interval = m.interval;
+                        tokio::spawn(async move {
+                            let mut ticks = tokio::time::interval(interval);
+                            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                            loop {
+                                ticks.tick().await;
+                                scraper.scrape().await;
+                            }
+                        })
+                    };
+                    (scraper, ticking)
+                })
+                .collect()
+        }
+    };
     let progress = if show_progress {
         let bar = ProgressBar::new(plan.trials.len() as u64);
         bar.set_style(
@@ -287,7 +306,7 @@ pub async fn execute(
         run_start,
         progress,
         gpu,
-        scraper: scraper.as_ref().map(|(s, _)| s.clone()),
+        scrapers: scrapers.iter().map(|(s, _)| s.clone()).collect(),
         collected,
         run_numbers,
     };
@@ -310,10 +329,15 @@ pub async fn execute(
     let telemetry = gpu
         .and_then(|g| Arc::try_unwrap(g).ok())
         .map(Sampler::finish);
-    let server_metrics = scraper.map(|(scraper, ticking)| {
-        ticking.abort();
-        scraper.info()
-    });
+    let server_metrics = ServerMetricsInfo::combine(
+        scrapers
+            .into_iter()
+            .map(|(scraper, ticking)| {
+                ticking.abort();
+                scraper.info()
+            })
+            .collect(),
+    );
     collector.await??;
     let collected = std::mem::take(&mut *collected.lock().unwrap_or_else(|e| e.into_inner()));
     let stopped_by_rule = ends.iter().any(|e| e.stopped_by_rule);
@@ -344,6 +368,7 @@ async fn run_lane(
     } = shared;
     let run_start = *run_start;
     let backend = &lane.backend;
+    let scraper = shared.scrapers.get(index as usize);
     let trials: Vec<&PlannedTrial> = shared
         .plan
         .trials
@@ -389,7 +414,7 @@ async fn run_lane(
             last_loaded = None;
         }
 
-        let scraped_from = match &shared.scraper {
+        let scraped_from = match scraper {
             Some(s) => s.scrape().await,
             None => None,
         };
@@ -457,7 +482,7 @@ async fn run_lane(
             }
             None => None,
         };
-        let server_window = match (&shared.scraper, scraped_from) {
+        let server_window = match (scraper, scraped_from) {
             (Some(s), Some(from)) => match s.scrape().await {
                 Some(to) => s.trial(from, to),
                 None => None,

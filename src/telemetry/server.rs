@@ -23,6 +23,9 @@ use super::prometheus::{self, Page};
 pub struct ServerScrape {
     /// When the request was sent, ms since the run started (the records' clock).
     pub offset_ms: f64,
+    /// The server scraped, in a run with several (`server.urls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// Counters by series (`name{label="value",…}`).
     #[serde(default)]
     pub counters: BTreeMap<String, f64>,
@@ -317,6 +320,7 @@ pub type ScrapeSink = Box<dyn FnMut(&ServerScrape) + Send>;
 /// belong to is windowed, and hands each to a sink (`server-metrics.jsonl`).
 pub struct Scraper {
     fetch: Fetch,
+    server: Option<String>,
     run_start: Instant,
     interval_ms: f64,
     state: Mutex<State>,
@@ -334,17 +338,47 @@ struct State {
     busy_ms: f64,
 }
 
+impl ServerMetricsInfo {
+    /// What the scrapers of a run's several servers recorded, together: their scrapes and
+    /// failures summed, the first failure, the most series a page had, the mean scrape
+    /// time over every attempt.
+    pub fn combine(infos: Vec<ServerMetricsInfo>) -> Option<ServerMetricsInfo> {
+        let mut infos = infos.into_iter();
+        let mut all = infos.next()?;
+        let attempts = |i: &ServerMetricsInfo| (i.scrapes + i.failed) as f64;
+        let mut busy = all.mean_scrape_ms.unwrap_or(0.0) * attempts(&all);
+        for i in infos {
+            busy += i.mean_scrape_ms.unwrap_or(0.0) * attempts(&i);
+            all.scrapes += i.scrapes;
+            all.failed += i.failed;
+            all.first_failure = all.first_failure.or(i.first_failure);
+            all.series = all.series.max(i.series);
+            all.server = all.server.or(i.server);
+        }
+        let n = attempts(&all);
+        all.mean_scrape_ms = (n > 0.0).then(|| busy / n);
+        Some(all)
+    }
+}
+
 impl Scraper {
     /// A scraper on the records' clock (`run_start`); `interval_ms` is what the caller
     /// scrapes at between trials' ends, for the manifest.
     pub fn new(fetch: Fetch, run_start: Instant, interval_ms: f64, sink: ScrapeSink) -> Scraper {
         Scraper {
             fetch,
+            server: None,
             run_start,
             interval_ms,
             state: Mutex::default(),
             sink: Mutex::new(sink),
         }
+    }
+
+    /// The scraper of `server`, one of a run's several: its scrapes name it.
+    pub fn of_server(mut self, server: String) -> Scraper {
+        self.server = Some(server);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -371,6 +405,7 @@ impl Scraper {
             Ok(Page { counters, gauges }) => {
                 let row = ServerScrape {
                     offset_ms,
+                    server: self.server.clone(),
                     counters,
                     gauges,
                 };
@@ -435,6 +470,7 @@ mod tests {
         let map = |kv: &[(&str, f64)]| kv.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
         ServerScrape {
             offset_ms: t,
+            server: None,
             counters: map(counters),
             gauges: map(gauges),
         }

@@ -526,10 +526,13 @@ fn four_shards_on_four_servers_merge_whole_and_the_odd_server_shows_as_heterogen
     );
 }
 
-#[test]
-fn one_run_on_three_servers_runs_them_at_once_and_pools_them_as_blocks() {
-    // Three simulated servers in one run (`server.urls`); the third rewards a small
-    // context far more.
+/// Runs `scenario` (its server replaced, and nine rounds) on three `harness sim-server`s
+/// through `backend` in one run (`server.urls`); the third server rewards a small context
+/// far more. The servers' URLs, the results folder, and the folder holding it.
+fn on_three_servers(
+    backend: &str,
+    scenario: &str,
+) -> (Vec<String>, std::path::PathBuf, tempfile::TempDir) {
     let servers: Vec<(std::process::Child, String)> = (0..3)
         .map(|i| {
             let odd = ["--set", "ctx_cost_per_1k=1.0"];
@@ -538,11 +541,11 @@ fn one_run_on_three_servers_runs_them_at_once_and_pools_them_as_blocks() {
         })
         .collect();
     let urls: Vec<String> = servers.iter().map(|(_, u)| u.clone()).collect();
-    let yaml = SCENARIO
+    let yaml = scenario
         .replace(
             "server: { backend: sim }",
             &format!(
-                "server: {{ backend: ollama, urls: [{}] }}",
+                "server: {{ backend: {backend}, urls: [{}] }}",
                 urls.iter()
                     .map(|u| format!("\"{u}\""))
                     .collect::<Vec<_>>()
@@ -556,6 +559,60 @@ fn one_run_on_three_servers_runs_them_at_once_and_pools_them_as_blocks() {
         child.kill().unwrap();
         let _ = child.wait();
     }
+    (urls, dir, tmp)
+}
+
+#[test]
+fn each_of_several_servers_has_its_metrics_scraped_around_its_own_trials() {
+    // Through the OpenAI API, whose servers serve /metrics (the simulator under vLLM's
+    // names); the variants differ in what that API sends.
+    let scenario = SCENARIO.replace(
+        "fast: { options: { num_ctx: 1024 } }",
+        "fast: { options: { temperature: 0.2 } }",
+    );
+    let (urls, dir, _tmp) = on_three_servers("openai", &scenario);
+    let manifest: serde_json::Value = json(&dir.join("manifest.json"));
+    assert_eq!(
+        manifest["server_metrics"]["status"], "recorded",
+        "{manifest}"
+    );
+    let rows = |file: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.join(file))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let scrapes = rows("server-metrics.jsonl");
+    for url in &urls {
+        assert!(scrapes.iter().any(|s| s["server"] == url.as_str()), "{url}");
+    }
+    // A trial's window is its own server's: the tokens that server generated in it are
+    // those of the trial's calls, never those of another server's trials running at once.
+    let calls = rows("calls.jsonl");
+    let measured: Vec<serde_json::Value> = rows("trials.jsonl")
+        .into_iter()
+        .filter(|t| t["phase"] == "measured")
+        .collect();
+    assert_eq!(measured.len(), 18);
+    for t in &measured {
+        let counted = t["server"]["counters"]["vllm:generation_tokens_total"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{t}"));
+        let sent: u64 = calls
+            .iter()
+            .filter(|c| c["trial"] == t["trial"] && c["step"] != "prime")
+            .map(|c| c["output_tokens"].as_u64().unwrap())
+            .sum();
+        assert_eq!(counted, sent as f64, "trial {}", t["trial"]);
+    }
+}
+
+#[test]
+fn one_run_on_three_servers_runs_them_at_once_and_pools_them_as_blocks() {
+    // Three simulated servers in one run (`server.urls`); the third rewards a small
+    // context far more.
+    let (urls, dir, _tmp) = on_three_servers("ollama", SCENARIO);
 
     let trials: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("trials.jsonl"))
         .unwrap()
