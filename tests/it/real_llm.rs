@@ -8,6 +8,7 @@ use std::path::Path;
 use harness::gate::GateReport;
 use harness::metrics::CallRecord;
 use harness::plan::Phase;
+use harness::results::read_jsonl;
 use harness::scenario::Metric;
 use harness::summary::Summary;
 
@@ -413,4 +414,113 @@ warmup: 0
     };
     assert_eq!(waiting("baseline@c1"), 0.0);
     assert!(waiting("baseline@c2") >= 1.0, "{:?}", summary.server);
+}
+
+/// A second real server for the test that needs two, stopped when dropped.
+struct SecondServer {
+    port: &'static str,
+}
+
+impl SecondServer {
+    fn start(port: &'static str) -> SecondServer {
+        let status = std::process::Command::new(repo_root().join("scripts/real-llm.sh"))
+            .arg("start")
+            .env("REAL_LLM_PORT", port)
+            .status()
+            .unwrap();
+        assert!(status.success(), "scripts/real-llm.sh start on port {port}");
+        SecondServer { port }
+    }
+}
+
+impl Drop for SecondServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(repo_root().join("scripts/real-llm.sh"))
+            .arg("stop")
+            .env("REAL_LLM_PORT", self.port)
+            .status();
+    }
+}
+
+#[test]
+#[ignore = "needs a real LLM server: make test-real"]
+fn one_run_on_two_llama_cpp_servers_runs_a_lane_on_each_and_scrapes_each() {
+    let second = SecondServer::start("8089");
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = format!(
+        r#"
+name: real-two
+seed: 8
+model: smollm2-135m
+server: {{ backend: openai, urls: ["{}", "http://127.0.0.1:{}"], timeout_s: 120 }}
+workload:
+  kind: prompts
+  synthetic: {{ input_tokens: 24, output_tokens: 8 }}
+  requests: 2
+variants:
+  baseline: {{ options: {{ temperature: 0.2, seed: 1 }} }}
+  hot: {{ options: {{ temperature: 0.9, seed: 1 }} }}
+arms: [[baseline], [hot]]
+trials: 4
+warmup: 1
+"#,
+        server_url(),
+        second.port
+    );
+    let path = dir.path().join("s.yaml");
+    std::fs::write(&path, &scenario).unwrap();
+    let out = dir.path().join("out");
+    harness()
+        .arg("run")
+        .arg(&path)
+        .args(["-q", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let run = only_subdir(&out);
+    let calls = measured(&run);
+    check_calls(&calls);
+    let trials: Vec<serde_json::Value> = read_jsonl(&run.join("trials.jsonl")).unwrap();
+    let urls = [server_url(), format!("http://127.0.0.1:{}", second.port)];
+    for (k, url) in urls.iter().enumerate() {
+        // Each server warmed up on both arms and ran both arms of rounds k and k + 2.
+        let on: Vec<&serde_json::Value> = trials
+            .iter()
+            .filter(|t| t["node"] == url.as_str())
+            .collect();
+        assert_eq!(on.len(), 2 + 2 * 2, "{url}: {on:?}");
+        assert!(
+            on.iter()
+                .filter(|t| t["phase"] == "measured")
+                .all(|t| t["round"].as_u64().unwrap() % 2 == k as u64)
+        );
+    }
+    // llama.cpp's own metrics, per server: each trial's window counted the tokens of its
+    // own calls, not those of the other server's trial running at the same time.
+    let manifest: serde_json::Value = json(&run.join("manifest.json"));
+    assert_eq!(
+        manifest["server_metrics"]["status"], "recorded",
+        "{manifest}"
+    );
+    assert_eq!(manifest["server_metrics"]["server"], "llama.cpp");
+    let all: Vec<serde_json::Value> = read_jsonl(&run.join("calls.jsonl")).unwrap();
+    for t in trials.iter().filter(|t| t["phase"] == "measured") {
+        let counted = t["server"]["counters"]["llamacpp:tokens_predicted_total"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{t}"));
+        let sent: u64 = all
+            .iter()
+            .filter(|c| c["trial"] == t["trial"] && c["step"] != "prime")
+            .map(|c| c["output_tokens"].as_u64().unwrap())
+            .sum();
+        assert_eq!(counted, sent as f64, "trial {}", t["trial"]);
+    }
+    let summary: serde_json::Value = json(&run.join("summary.json"));
+    let pooled = summary["servers"].as_array().unwrap();
+    assert!(
+        pooled
+            .iter()
+            .any(|p| p["metric"] == "e2e_ms" && p["servers"].as_array().unwrap().len() == 2),
+        "{pooled:?}"
+    );
 }
