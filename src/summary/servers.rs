@@ -55,8 +55,10 @@ pub struct ServerPooling {
     pub random: (f64, f64, f64),
 }
 
-/// Per-server pooling of every comparison (a paired one paired on each server), and a warning for each whose servers
-/// disagree substantially. Empty unless the measured trials ran against two servers or more.
+/// Per-server pooling of every comparison (a paired one paired on each server), and for
+/// each whose servers disagree substantially a line that says so (`fast vs baseline
+/// (decode_tps, fast): I² = …`; the report heads the lines "The servers disagree").
+/// Empty unless the measured trials ran against two servers or more.
 pub fn servers(
     comparisons: &[ComparisonRow],
     samples: &RunSamples,
@@ -133,7 +135,7 @@ pub fn servers(
         let (fixed, random) = (ratio(false), ratio(true));
         if pooled.substantial() {
             warnings.push(format!(
-                "the servers disagree on {} vs {} ({}, {}): I² = {:.0}%, Cochran's Q p {}; per server {}; the random-effects ratio {:.3} [{:.3}, {:.3}] is the one to quote",
+                "{} vs {} ({}, {}): I² = {:.0}%, Cochran's Q p {}; per server {}; the random-effects ratio {:.3} [{:.3}, {:.3}] is the one to quote",
                 row.variant,
                 row.baseline,
                 row.metric,
