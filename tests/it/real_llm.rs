@@ -467,17 +467,7 @@ warmup: 1
         server_url(),
         second.port
     );
-    let path = dir.path().join("s.yaml");
-    std::fs::write(&path, &scenario).unwrap();
-    let out = dir.path().join("out");
-    harness()
-        .arg("run")
-        .arg(&path)
-        .args(["-q", "--out"])
-        .arg(&out)
-        .assert()
-        .success();
-    let run = only_subdir(&out);
+    let run = run_scenario(dir.path(), &scenario);
     let calls = measured(&run);
     check_calls(&calls);
     let trials: Vec<serde_json::Value> = read_jsonl(&run.join("trials.jsonl")).unwrap();

@@ -67,6 +67,17 @@ fn run_yaml(
     only_subdir(&out)
 }
 
+/// The pooling over the servers of the comparison on `metric` in a summary.
+fn pooled(summary: &serde_json::Value, metric: &str) -> serde_json::Value {
+    summary["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["metric"] == metric)
+        .unwrap_or_else(|| panic!("{metric} pooled over the servers: {summary}"))
+        .clone()
+}
+
 fn measured_trials(run: &std::path::Path) -> BTreeSet<u64> {
     std::fs::read_to_string(run.join("trials.jsonl"))
         .unwrap()
@@ -396,15 +407,9 @@ fn a_paired_comparison_stays_paired_on_each_server() {
             .expect("a paired decode_tps comparison")
             .clone()
     };
-    let pooled = all["servers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["metric"] == "decode_tps")
-        .expect("decode_tps pooled over the servers")
-        .clone();
-    let per_server = pooled["servers"].as_array().unwrap();
-    assert_eq!(per_server.len(), 3, "{pooled}");
+    let pooling = pooled(&all, "decode_tps");
+    let per_server = pooling["servers"].as_array().unwrap();
+    assert_eq!(per_server.len(), 3, "{pooling}");
     for (i, estimate) in per_server.iter().enumerate() {
         // Three rounds per server, each a pair.
         assert_eq!(estimate["n_variant"], 3, "{estimate}");
@@ -488,11 +493,7 @@ fn four_shards_on_four_servers_merge_whole_and_the_odd_server_shows_as_heterogen
         assert_eq!(group["trials"].as_u64().unwrap() as usize, planned, "{arm}");
     }
     // The per-server table: four servers for every comparison, and the odd one stands out.
-    let pooled = summary["servers"].as_array().unwrap();
-    let decode = pooled
-        .iter()
-        .find(|p| p["metric"] == "decode_tps")
-        .expect("decode_tps pooled");
+    let decode = pooled(&summary, "decode_tps");
     let per_server = decode["servers"].as_array().unwrap();
     assert_eq!(per_server.len(), 4);
     let ratios: Vec<f64> = per_server
@@ -663,13 +664,7 @@ fn one_run_on_three_servers_runs_them_at_once_and_pools_them_as_blocks() {
 
     // The server is a block: three per-server ratios, and the odd one stands out.
     let summary: serde_json::Value = json(&dir.join("summary.json"));
-    let decode = summary["servers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["metric"] == "decode_tps")
-        .expect("decode_tps pooled over the servers")
-        .clone();
+    let decode = pooled(&summary, "decode_tps");
     let ratios: Vec<(String, f64)> = decode["servers"]
         .as_array()
         .unwrap()
