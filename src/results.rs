@@ -416,6 +416,44 @@ struct RecordedManifest {
     gpu_telemetry: Option<TelemetryInfo>,
     #[serde(default)]
     server_metrics: Option<ServerMetricsInfo>,
+    /// Every server of a run with several (`server.urls`).
+    #[serde(default)]
+    servers: Vec<RecordedServer>,
+    /// The shards of a merged run.
+    #[serde(default)]
+    merged_from: Vec<RecordedShard>,
+}
+
+/// One of a run's several servers, as the manifest recorded it.
+#[derive(Debug, Deserialize)]
+struct RecordedServer {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+}
+
+/// One shard of a merged run, as the merged manifest recorded it.
+#[derive(Debug, Deserialize)]
+struct RecordedShard {
+    #[serde(default)]
+    server: Option<String>,
+    #[serde(default)]
+    server_version: Option<String>,
+    #[serde(default)]
+    host: Option<String>,
+}
+
+/// `url (version)`, or `url on host (version)`: one server of several, in words.
+fn server_entry(url: Option<&str>, host: Option<&str>, version: Option<&str>) -> String {
+    let mut words = url.unwrap_or("?").to_owned();
+    if let Some(h) = host {
+        words.push_str(&format!(" on {h}"));
+    }
+    if let Some(v) = version {
+        words.push_str(&format!(" ({v})"));
+    }
+    words
 }
 
 #[derive(Debug, Deserialize)]
@@ -551,6 +589,10 @@ pub struct RunSetup {
     /// harness that did not scrape it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_metrics: Option<ServerMetricsInfo>,
+    /// The servers, in words (`url (version)`; a merged run's `url on host (version)`),
+    /// when the trials ran against several (`server.urls`, or the shards of a merged run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<String>,
 }
 
 fn default_baseline() -> String {
@@ -622,6 +664,26 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
             .or_else(|| scenario.server.as_ref().and_then(|c| c.url.clone())),
         ..s
     });
+    let mut servers: Vec<String> = Vec::new();
+    let entries = manifest
+        .servers
+        .iter()
+        .map(|s| server_entry(s.url.as_deref(), None, s.version.as_deref()))
+        .chain(manifest.merged_from.iter().map(|s| {
+            server_entry(
+                s.server.as_deref(),
+                s.host.as_deref(),
+                s.server_version.as_deref(),
+            )
+        }));
+    for entry in entries {
+        if !servers.contains(&entry) {
+            servers.push(entry);
+        }
+    }
+    if servers.len() < 2 {
+        servers.clear();
+    }
     let meta = RunMeta {
         scenario: scenario.name,
         seed: scenario.seed,
@@ -638,6 +700,7 @@ pub fn load(dir: &Path) -> anyhow::Result<RunRecords> {
             harness_version: manifest.harness_version,
             gpu_telemetry: manifest.gpu_telemetry,
             server_metrics: manifest.server_metrics,
+            servers,
         },
         slo: scenario.slo,
         stopping: scenario.stopping.zip(scenario.trials),

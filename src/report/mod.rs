@@ -236,13 +236,21 @@ pub fn server_words(setup: &RunSetup) -> String {
     let Some(s) = &setup.server else {
         return "not recorded".to_owned();
     };
+    // Several servers: each named with its version.
+    let several = setup.servers.len() > 1;
     let mut words = match (&s.backend, &s.url) {
+        (Some(b), _) if several => format!(
+            "{} at {} servers: {}",
+            b.as_str(),
+            setup.servers.len(),
+            setup.servers.join(", ")
+        ),
         (Some(b), Some(url)) => format!("{} at {url}", b.as_str()),
         (Some(b), None) => b.as_str().to_owned(),
         (None, Some(url)) => url.clone(),
         (None, None) => "a server".to_owned(),
     };
-    if let Some(v) = &s.version {
+    if let Some(v) = s.version.as_ref().filter(|_| !several) {
         words.push_str(&format!(", version {v}"));
     }
     match &s.served_model {

@@ -525,6 +525,11 @@ fn four_shards_on_four_servers_merge_whole_and_the_odd_server_shows_as_heterogen
         md.contains("## Servers") && md.contains("**The servers disagree:**"),
         "{md}"
     );
+    assert!(
+        md.contains("- Server: ollama at 4 servers: http://"),
+        "{md}"
+    );
+    assert!(md.contains(" on "), "{md}");
 }
 
 /// Runs `scenario` (its server replaced, and nine rounds) on three `harness sim-server`s
@@ -687,4 +692,10 @@ fn one_run_on_three_servers_runs_them_at_once_and_pools_them_as_blocks() {
     assert!(decode["pooled"]["i2"].as_f64().unwrap() > 0.5, "{decode}");
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("## Servers"), "{md}");
+    // The setup names every server with its version.
+    let named = format!(
+        "- Server: ollama at 3 servers: {} (harness-sim-0.1.0), {} (harness-sim-0.1.0), {} (harness-sim-0.1.0)",
+        urls[0], urls[1], urls[2]
+    );
+    assert!(md.contains(&named), "{md}");
 }
