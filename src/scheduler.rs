@@ -168,8 +168,7 @@ struct LaneEnd {
 
 /// Runs the plan, skipping the trials in `done` (a resumed run, whose records `prior` holds
 /// and end at `clock_from_ms` on the run's clock): each lane's trials one after another,
-/// the lanes at once. Stops starting trials once `cancel` fires; the trials
-/// in flight end.
+/// the lanes at once. Stops starting trials once `cancel` fires; the trials in flight end.
 #[allow(clippy::too_many_arguments)] // each is a distinct input of the run; see run::run
 pub async fn execute(
     scenario: Arc<Scenario>,
@@ -205,53 +204,9 @@ pub async fn execute(
         )?)),
         None => None,
     };
-    // Scrapes are small HTTP requests: on the runtime, at each trial's start and end, and
-    // every interval from a task of their own; a scraper per server, all writing to one
-    // sink, each scrape naming its server when there are several.
-    let scrapers: Vec<(Arc<Scraper>, tokio::task::JoinHandle<()>)> = match beside.server {
+    let scrapers = match beside.server {
+        Some(m) => start_scrapers(&lanes, m, run_start),
         None => Vec::new(),
-        Some(m) => {
-            let sink = Arc::new(Mutex::new(m.sink));
-            lanes
-                .iter()
-                .map(|lane| {
-                    let fetch = {
-                        let backend = lane.backend.clone();
-                        Box::new(move || {
-                            let page = backend.metrics();
-                            async move {
-                                page.await
-                                    .unwrap_or_else(|| Err("no metrics API".to_owned()))
-                            }
-                            .boxed()
-                        })
-                    };
-                    let shared_sink: ScrapeSink = {
-                        let sink = sink.clone();
-                        Box::new(move |row| (sink.lock().unwrap_or_else(|e| e.into_inner()))(row))
-                    };
-                    let interval_ms = m.interval.as_secs_f64() * 1e3;
-                    let mut scraper = Scraper::new(fetch, run_start, interval_ms, shared_sink);
-                    if let Some(node) = &lane.node {
-                        scraper = scraper.of_server(node.clone());
-                    }
-                    let scraper = Arc::new(scraper);
-                    let ticking = {
-                        let scraper = scraper.clone();
-                        let interval = m.interval;
-                        tokio::spawn(async move {
-                            let mut ticks = tokio::time::interval(interval);
-                            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                            loop {
-                                ticks.tick().await;
-                                scraper.scrape().await;
-                            }
-                        })
-                    };
-                    (scraper, ticking)
-                })
-                .collect()
-        }
     };
     let progress = if show_progress {
         let bar = ProgressBar::new(plan.trials.len() as u64);
@@ -348,6 +303,56 @@ pub async fn execute(
         telemetry,
         server_metrics,
     })
+}
+
+/// Scrapes are small HTTP requests: on the runtime, at each trial's start and end, and
+/// every interval from a task of their own; a scraper per server, all writing to one sink,
+/// each scrape naming its server when there are several.
+fn start_scrapers(
+    lanes: &[Lane],
+    m: ServerMetrics,
+    run_start: Instant,
+) -> Vec<(Arc<Scraper>, tokio::task::JoinHandle<()>)> {
+    let sink = Arc::new(Mutex::new(m.sink));
+    lanes
+        .iter()
+        .map(|lane| {
+            let fetch = {
+                let backend = lane.backend.clone();
+                Box::new(move || {
+                    let page = backend.metrics();
+                    async move {
+                        page.await
+                            .unwrap_or_else(|| Err("no metrics API".to_owned()))
+                    }
+                    .boxed()
+                })
+            };
+            let shared_sink: ScrapeSink = {
+                let sink = sink.clone();
+                Box::new(move |row| (sink.lock().unwrap_or_else(|e| e.into_inner()))(row))
+            };
+            let interval_ms = m.interval.as_secs_f64() * 1e3;
+            let mut scraper = Scraper::new(fetch, run_start, interval_ms, shared_sink);
+            if let Some(node) = &lane.node {
+                scraper = scraper.of_server(node.clone());
+            }
+            let scraper = Arc::new(scraper);
+            let ticking = {
+                let scraper = scraper.clone();
+                let interval = m.interval;
+                tokio::spawn(async move {
+                    let mut ticks = tokio::time::interval(interval);
+                    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        ticks.tick().await;
+                        scraper.scrape().await;
+                    }
+                })
+            };
+            (scraper, ticking)
+        })
+        .collect()
 }
 
 /// Runs the trials of lane `index` (every trial of a one-server plan) in plan order.
