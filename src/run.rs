@@ -407,6 +407,22 @@ async fn probe_metrics(backend: &dyn Backend) -> Result<ServerMetricsInfo, Strin
     })
 }
 
+/// [`probe_metrics`] of every server of the run: what they serve together, or why the first
+/// that cannot be scraped cannot (named when there are several).
+async fn probe_servers(
+    servers: &[(Arc<dyn Backend>, ServerInfo)],
+) -> Result<ServerMetricsInfo, String> {
+    let mut all = Vec::new();
+    for (backend, info) in servers {
+        let one = probe_metrics(backend.as_ref()).await;
+        all.push(one.map_err(|e| match servers.len() {
+            1 => e,
+            _ => format!("{}: {e}", info.url),
+        })?);
+    }
+    Ok(ServerMetricsInfo::combine(all).unwrap_or_default())
+}
+
 /// Starts the simulator when the scenario runs on it (filling in its URL), builds a client
 /// of each of the run's servers, checks each answers, and asks what it is.
 async fn connect(
@@ -632,19 +648,7 @@ pub async fn run(config: RunConfig, cancel: CancellationToken) -> anyhow::Result
     let server_metrics = if !config.server_metrics {
         None
     } else {
-        let mut probed = Ok(Vec::new());
-        for (backend, info) in &servers {
-            probed = match (probed, probe_metrics(backend.as_ref()).await) {
-                (Ok(mut all), Ok(one)) => {
-                    all.push(one);
-                    Ok(all)
-                }
-                (Err(e), _) => Err(e),
-                (Ok(_), Err(e)) if several => Err(format!("{}: {e}", info.url)),
-                (Ok(_), Err(e)) => Err(e),
-            };
-        }
-        match probed.map(|all| ServerMetricsInfo::combine(all).unwrap_or_default()) {
+        match probe_servers(&servers).await {
             Ok(info) => {
                 manifest.server_metrics = info;
                 Some(ServerMetrics {
