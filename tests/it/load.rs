@@ -180,10 +180,17 @@ fn an_open_loop_keeps_its_schedule_and_says_when_it_fell_behind() {
     }
     let s: Summary = json(&run.join("summary.json"));
     let w = s.schedule_warning.expect("the client fell behind");
-    assert!(
-        w.contains("baseline at 80 req/s:") && !w.contains("at 2 req/s"),
-        "{w}"
-    );
+    // The warning counts requests more than 10 ms late; on a loaded machine one or two at
+    // 2 req/s can be (the check above bounds them at 25 ms), but never most of them.
+    assert!(w.contains("baseline at 80 req/s:"), "{w}");
+    if let Some(at) = w.find("baseline at 2 req/s: ") {
+        let late: usize = w[at + "baseline at 2 req/s: ".len()..]
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(usize::MAX);
+        assert!(late <= 3, "{w}");
+    }
     let r80 = s
         .serving
         .iter()
