@@ -230,21 +230,32 @@ pub fn mean_ci(d: &Descriptive) -> String {
     }
 }
 
+/// The most servers the setup line names one by one.
+const NAMED_SERVERS: usize = 6;
+
 /// The server in words: `openai at http://h:8088, version b4567, serving smollm2-135m`
-/// (what the manifest does not say is left out).
+/// (what the manifest does not say is left out); several servers each with its version.
 pub fn server_words(setup: &RunSetup) -> String {
     let Some(s) = &setup.server else {
         return "not recorded".to_owned();
     };
-    // Several servers: each named with its version.
+    // Several servers: each named with its version, the first few of a long list (a merge
+    // of a hundred shards), the manifest holding them all.
     let several = setup.servers.len() > 1;
     let mut words = match (&s.backend, &s.url) {
-        (Some(b), _) if several => format!(
-            "{} at {} servers: {}",
-            b.as_str(),
-            setup.servers.len(),
-            setup.servers.join(", ")
-        ),
+        (Some(b), _) if several => {
+            let n = setup.servers.len();
+            let named = if n <= NAMED_SERVERS {
+                setup.servers.join(", ")
+            } else {
+                format!(
+                    "{}, and {} more (the manifest names them all)",
+                    setup.servers[..NAMED_SERVERS - 1].join(", "),
+                    n - (NAMED_SERVERS - 1)
+                )
+            };
+            format!("{} at {n} servers: {named}", b.as_str())
+        }
         (Some(b), Some(url)) => format!("{} at {url}", b.as_str()),
         (Some(b), None) => b.as_str().to_owned(),
         (None, Some(url)) => url.clone(),
@@ -1124,6 +1135,35 @@ mod tests {
         assert_eq!(sig4(0.012345), "0.0123");
         assert_eq!(sig4(-3.0), "-3.000");
         assert_eq!(sig4(f64::NAN), "–");
+    }
+
+    #[test]
+    fn the_setup_names_a_few_servers_and_counts_the_rest() {
+        let setup = |n: usize| RunSetup {
+            server: Some(crate::results::RunServer {
+                backend: Some(crate::scenario::BackendKind::Ollama),
+                url: Some("http://n0:11434".to_owned()),
+                version: Some("0.12.0".to_owned()),
+                served_model: Some("m".to_owned()),
+                ..crate::results::RunServer::default()
+            }),
+            servers: (0..n)
+                .map(|i| format!("http://n{i}:11434 on node{i} (0.12.0)"))
+                .collect(),
+            ..RunSetup::default()
+        };
+        assert_eq!(
+            server_words(&setup(0)),
+            "ollama at http://n0:11434, version 0.12.0, serving m"
+        );
+        assert_eq!(
+            server_words(&setup(2)),
+            "ollama at 2 servers: http://n0:11434 on node0 (0.12.0), http://n1:11434 on node1 (0.12.0), serving m"
+        );
+        let many = server_words(&setup(100));
+        assert!(many.starts_with("ollama at 100 servers: http://n0:11434 on node0 (0.12.0), "));
+        assert!(many.contains("http://n4:11434 on node4 (0.12.0), and 95 more (the manifest names them all), serving m"), "{many}");
+        assert!(!many.contains("node5"), "{many}");
     }
 
     #[test]
