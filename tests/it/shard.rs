@@ -78,11 +78,14 @@ fn pooled(summary: &serde_json::Value, metric: &str) -> serde_json::Value {
         .clone()
 }
 
+/// The rows of a JSONL file of a results folder.
+fn rows(path: &std::path::Path) -> Vec<serde_json::Value> {
+    harness::results::read_jsonl(path).unwrap()
+}
+
 fn measured_trials(run: &std::path::Path) -> BTreeSet<u64> {
-    std::fs::read_to_string(run.join("trials.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    rows(&run.join("trials.jsonl"))
+        .into_iter()
         .filter(|t| t["phase"] == "measured")
         .map(|t| t["trial"].as_u64().unwrap())
         .collect()
@@ -145,10 +148,8 @@ fn an_interrupted_shard_resumes_its_own_part_and_keeps_its_shard() {
     let finished = measured_trials(&shard);
     let plan_before = std::fs::read(shard.join("plan.json")).unwrap();
     let measured_calls = |dir: &std::path::Path| {
-        std::fs::read_to_string(dir.join("calls.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        rows(&dir.join("calls.jsonl"))
+            .into_iter()
             .filter(|c| c["phase"] == "measured" && c["step"] != "prime")
             .count()
     };
@@ -582,21 +583,14 @@ fn each_of_several_servers_has_its_metrics_scraped_around_its_own_trials() {
         manifest["server_metrics"]["status"], "recorded",
         "{manifest}"
     );
-    let rows = |file: &str| -> Vec<serde_json::Value> {
-        std::fs::read_to_string(dir.join(file))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
-    let scrapes = rows("server-metrics.jsonl");
+    let scrapes = rows(&dir.join("server-metrics.jsonl"));
     for url in &urls {
         assert!(scrapes.iter().any(|s| s["server"] == url.as_str()), "{url}");
     }
     // A trial's window is its own server's: the tokens that server generated in it are
     // those of the trial's calls, never those of another server's trials running at once.
-    let calls = rows("calls.jsonl");
-    let measured: Vec<serde_json::Value> = rows("trials.jsonl")
+    let calls = rows(&dir.join("calls.jsonl"));
+    let measured: Vec<serde_json::Value> = rows(&dir.join("trials.jsonl"))
         .into_iter()
         .filter(|t| t["phase"] == "measured")
         .collect();
@@ -620,11 +614,7 @@ fn one_run_on_three_servers_runs_them_at_once_and_pools_them_as_blocks() {
     // context far more.
     let (urls, dir, _tmp) = on_three_servers("ollama", SCENARIO);
 
-    let trials: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("trials.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let trials = rows(&dir.join("trials.jsonl"));
     // Each server warmed up on both arms, and ran measured round r when r mod 3 is its
     // index: three rounds of both arms.
     for (k, url) in urls.iter().enumerate() {
